@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/clocker/clocker/hosts"
+	"github.com/clocker/clocker/internal/store"
+	"github.com/clocker/clocker/proxy"
+	"github.com/clocker/clocker/scheduler"
+)
+
+// defaultEngine is the fleet's only host when none is given or stored.
+const defaultEngine = "unix:///var/run/docker.sock"
+
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+type serveConfig struct {
+	listen   listFlag
+	engines  listFlag
+	insecure bool
+	dataDir  string
+	logLevel string
+	maxBody  int64
+}
+
+func parseServeFlags(args []string) (*serveConfig, error) {
+	cfg := &serveConfig{}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.Var(&cfg.listen, "listen", "address to serve the Docker API on: tcp://HOST:PORT or unix:///PATH (repeatable; default tcp://127.0.0.1:2375)")
+	fs.Var(&cfg.engines, "engine", "a Docker engine of the fleet: [NAME=]tcp://HOST:PORT or [NAME=]unix:///PATH (repeatable; kept across restarts)")
+	fs.BoolVar(&cfg.insecure, "insecure", false, "allow plain TCP on a non-loopback address (anyone reaching it is root on every host)")
+	fs.StringVar(&cfg.dataDir, "data", defaultDataDir(), "directory of Clocker's state (bbolt)")
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.Int64Var(&cfg.maxBody, "max-body", 10<<20, "largest JSON request body in bytes (streams such as archives are not limited)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if len(cfg.listen) == 0 {
+		cfg.listen = listFlag{"tcp://127.0.0.1:2375"}
+	}
+	if cfg.maxBody <= 0 {
+		return nil, errors.New("--max-body must be positive")
+	}
+	for _, l := range cfg.listen {
+		if err := checkListen(l, cfg.insecure); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
+}
+
+func defaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/clocker"
+	}
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "clocker")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "share", "clocker")
+}
+
+// checkListen refuses addresses Clocker cannot or should not serve on.
+func checkListen(raw string, insecure bool) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %v", raw, err)
+	}
+	switch u.Scheme {
+	case "unix":
+		if u.Path == "" {
+			return fmt.Errorf("--listen %q: want unix:///PATH", raw)
+		}
+		return nil
+	case "tcp":
+		host, port, err := net.SplitHostPort(u.Host)
+		if err != nil || port == "" {
+			return fmt.Errorf("--listen %q: want tcp://HOST:PORT", raw)
+		}
+		if !insecure && !isLoopback(host) {
+			return fmt.Errorf("--listen %q is not a loopback address: serving the Docker API there without TLS would expose root on every host of the fleet to anyone who can reach it; pass --insecure to do it anyway", raw)
+		}
+		return nil
+	default:
+		return fmt.Errorf("--listen %q: scheme must be tcp:// or unix://", raw)
+	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// parseEngineFlag splits [NAME=]URL.
+func parseEngineFlag(v string) hosts.Record {
+	if name, u, ok := strings.Cut(v, "="); ok && !strings.Contains(name, "://") {
+		return hosts.Record{Name: name, URL: u}
+	}
+	return hosts.Record{URL: v}
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func serve(args []string) error {
+	cfg, err := parseServeFlags(args)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.logLevel)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(cfg.dataDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	fleet := hosts.NewFleet(st, log, hosts.NewMetrics(reg))
+	defer fleet.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := joinHosts(ctx, fleet, cfg.engines, log); err != nil {
+		return err
+	}
+
+	strategy, err := scheduler.New("spread")
+	if err != nil {
+		return err
+	}
+	srv := proxy.NewServer(fleet, strategy, log, cfg.maxBody, reg)
+	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second}
+
+	var listeners []net.Listener
+	for _, l := range cfg.listen {
+		ln, err := listen(l)
+		if err != nil {
+			for _, prev := range listeners {
+				prev.Close()
+			}
+			return err
+		}
+		listeners = append(listeners, ln)
+	}
+	// Give the caches a moment to fill so the first `docker ps` is whole.
+	syncCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if err := fleet.WaitSynced(syncCtx); err != nil {
+		log.Warn("not every host answered at start; serving anyway", "err", err)
+	}
+	cancel()
+
+	errs := make(chan error, len(listeners))
+	for i, ln := range listeners {
+		log.Info("serving the Docker API", "listen", cfg.listen[i], "hosts", len(fleet.Hosts()))
+		go func() { errs <- httpSrv.Serve(ln) }()
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = httpSrv.Shutdown(sctx)
+		return nil
+	case err := <-errs:
+		return err
+	}
+}
+
+// joinHosts brings back the stored hosts, adds those given with --engine,
+// and falls back to the local engine when the fleet would be empty.
+func joinHosts(ctx context.Context, fleet *hosts.Fleet, engines []string, log *slog.Logger) error {
+	stored, err := fleet.StoredRecords()
+	if err != nil {
+		return fmt.Errorf("reading stored hosts: %w", err)
+	}
+	for _, rec := range stored {
+		if _, err := fleet.Add(ctx, rec, false); err != nil {
+			return fmt.Errorf("stored host %s: %w", rec.Name, err)
+		}
+	}
+	for _, e := range engines {
+		rec := parseEngineFlag(e)
+		ep, err := hosts.ParseEndpoint(rec.URL)
+		if err != nil {
+			return fmt.Errorf("--engine: %w", err)
+		}
+		if known := storedByURL(stored, ep.URL); known != nil && (rec.Name == "" || rec.Name == known.Name) {
+			continue // given again: already back from the store
+		}
+		actx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		h, err := fleet.Add(actx, rec, true)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("--engine %s: %w", e, err)
+		}
+		log.Info("host joined", "host", h.Name, "url", h.URL)
+	}
+	if len(fleet.Hosts()) == 0 {
+		actx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		h, err := fleet.Add(actx, hosts.Record{URL: defaultEngine, Provisioner: "default"}, false)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("no --engine given and the local engine (%s) does not answer: %w", defaultEngine, err)
+		}
+		log.Info("no hosts configured: serving the local engine", "host", h.Name)
+	}
+	return nil
+}
+
+func storedByURL(stored []hosts.Record, u string) *hosts.Record {
+	for i := range stored {
+		if stored[i].URL == u {
+			return &stored[i]
+		}
+	}
+	return nil
+}
+
+func listen(raw string) (net.Listener, error) {
+	u, _ := url.Parse(raw)
+	if u.Scheme == "unix" {
+		if err := os.Remove(u.Path); err != nil && !os.IsNotExist(err) {
+			return nil, fmt.Errorf("--listen %s: %w", raw, err)
+		}
+		ln, err := net.Listen("unix", u.Path)
+		if err != nil {
+			return nil, fmt.Errorf("--listen %s: %w", raw, err)
+		}
+		_ = os.Chmod(u.Path, 0o660)
+		return ln, nil
+	}
+	ln, err := net.Listen("tcp", u.Host)
+	if err != nil {
+		return nil, fmt.Errorf("--listen %s: %w", raw, err)
+	}
+	return ln, nil
+}

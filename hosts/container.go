@@ -1,0 +1,27 @@
+package hosts
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+)
+
+// Container is one cached container of a host, as its engine lists it.
+type Container struct {
+	// Host is the name of the fleet host that runs the container.
+	Host string
+	// Raw is the engine's own JSON for the container in GET /containers/json,
+	// replayed to clients as it is so that no field is lost or reshaped.
+	Raw json.RawMessage
+	// Summary is Raw decoded, for filtering and routing.
+	Summary container.Summary
+	// Created is the precise creation time (from inspect): the list's
+	// seconds are too coarse to order containers for before/since.
+	Created time.Time
+	// NanoCPUs and Memory are what the container reserves (0: unlimited).
+	NanoCPUs, Memory int64
+}
+
+// ID returns the container's full ID.
+func (c *Container) ID() string { return c.Summary.ID }

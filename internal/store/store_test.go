@@ -1,0 +1,86 @@
+package store
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/clocker/clocker/internal/errdefs"
+)
+
+type record struct {
+	Name string
+	URL  string
+}
+
+func TestPutGetDeleteSurviveReopen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(BucketHosts, "h1", record{Name: "h1", URL: "tcp://10.0.0.1:2375"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(BucketHosts, "h2", record{Name: "h2", URL: "unix:///run/h2.sock"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var got record
+	if err := s.Get(BucketHosts, "h1", &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.URL != "tcp://10.0.0.1:2375" {
+		t.Fatalf("h1 = %+v", got)
+	}
+	var keys []string
+	if err := s.ForEach(BucketHosts, func(k string, _ []byte) error { keys = append(keys, k); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || keys[0] != "h1" || keys[1] != "h2" {
+		t.Fatalf("keys = %v", keys)
+	}
+	if err := s.Delete(BucketHosts, "h1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Get(BucketHosts, "h1", &got); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Fatalf("after delete: %v, want ErrNotFound", err)
+	}
+}
+
+func TestMigrationsRunOnceAndRecordVersion(t *testing.T) {
+	dir := t.TempDir()
+	for i := 0; i < 2; i++ {
+		s, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := s.SchemaVersion()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v != len(migrations) {
+			t.Fatalf("open %d: schema %d, want %d", i, v, len(migrations))
+		}
+		s.Close()
+	}
+}
+
+func TestOpenHeldByAnotherFailsFast(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := Open(dir); err == nil {
+		t.Fatal("second open of a held database succeeded")
+	}
+}

@@ -1,0 +1,81 @@
+// Package proxy is Clocker's Docker Engine API server: routes by resource,
+// API-version checks, handlers, the forwarding and hijack paths, and the
+// mapping of errors to Docker's responses. It asks the scheduler where a
+// container goes and the fleet where one lives; it decides no placement
+// itself.
+package proxy
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/clocker/clocker/hosts"
+	"github.com/clocker/clocker/scheduler"
+)
+
+// HostLabel is put on every container Clocker creates: the host it runs on.
+const HostLabel = "io.clocker.host"
+
+// Version is Clocker's own version, shown in /version and the Server header.
+var Version = "0.1.0-dev"
+
+// Server answers the Docker Engine API for the fleet.
+type Server struct {
+	Fleet    *hosts.Fleet
+	Strategy *scheduler.Strategy
+	Log      *slog.Logger
+	// MaxBody bounds JSON request bodies (streams are not bounded).
+	MaxBody int64
+	// Gatherer serves /metrics (nil: no metrics route).
+	Gatherer prometheus.Gatherer
+
+	metrics *metrics
+	execs   *execTable
+}
+
+// NewServer wires a server; reg receives its metrics (may be nil).
+func NewServer(fleet *hosts.Fleet, strategy *scheduler.Strategy, log *slog.Logger, maxBody int64, reg *prometheus.Registry) *Server {
+	s := &Server{Fleet: fleet, Strategy: strategy, Log: log, MaxBody: maxBody, execs: newExecTable()}
+	s.metrics = newMetrics(reg)
+	if reg != nil {
+		s.Gatherer = reg
+	}
+	return s
+}
+
+func (s *Server) serverHeader() string { return "Docker/clocker-" + Version + " (linux)" }
+
+// Handler returns the HTTP handler of the whole API.
+func (s *Server) Handler() http.Handler {
+	r := mux.NewRouter()
+	r.NotFoundHandler = adapt(s.Log, func(w http.ResponseWriter, r *http.Request) error {
+		return errPageNotFound
+	})
+	r.MethodNotAllowedHandler = r.NotFoundHandler
+	if s.Gatherer != nil {
+		r.Handle("/metrics", promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}))
+	}
+	s.registerSystem(r)
+	s.registerContainers(r)
+	s.registerExec(r)
+	s.registerUnsupported(r)
+	return r
+}
+
+// route is one API route, registered with and without the version prefix.
+type route struct {
+	method, path string
+	handler      handlerFunc
+}
+
+func (s *Server) register(r *mux.Router, routes ...route) {
+	for _, rt := range routes {
+		h := s.metrics.instrument(rt.path, s.withAPIVersion(adapt(s.Log, rt.handler)))
+		r.Handle("/v{version:[0-9]+(?:\\.[0-9]+)*}"+rt.path, h).Methods(rt.method)
+		r.Handle(rt.path, h).Methods(rt.method)
+	}
+}

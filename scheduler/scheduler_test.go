@@ -1,0 +1,101 @@
+package scheduler
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestSpreadPlace(t *testing.T) {
+	tests := []struct {
+		name      string
+		req       Request
+		nodes     []Node
+		want      string
+		wantErr   string
+		imageMiss bool
+	}{
+		{
+			name:  "fewest containers wins",
+			nodes: []Node{{Name: "h1", Healthy: true, HasImage: true, Containers: 3}, {Name: "h2", Healthy: true, HasImage: true, Containers: 1}, {Name: "h3", Healthy: true, HasImage: true, Containers: 2}},
+			want:  "h2",
+		},
+		{
+			name:  "ties go to the first host",
+			nodes: []Node{{Name: "h1", Healthy: true, HasImage: true}, {Name: "h2", Healthy: true, HasImage: true}},
+			want:  "h1",
+		},
+		{
+			name:  "unhealthy hosts are skipped",
+			nodes: []Node{{Name: "h1", Healthy: false, HasImage: true}, {Name: "h2", Healthy: true, HasImage: true, Containers: 9}},
+			want:  "h2",
+		},
+		{
+			name:  "only hosts with the image",
+			nodes: []Node{{Name: "h1", Healthy: true}, {Name: "h2", Healthy: true, HasImage: true, Containers: 9}},
+			want:  "h2",
+		},
+		{
+			name:      "image nowhere is image missing",
+			req:       Request{Image: "redis"},
+			nodes:     []Node{{Name: "h1", Healthy: true}, {Name: "h2", Healthy: false}},
+			wantErr:   "h1: image not present",
+			imageMiss: true,
+		},
+		{
+			name:  "pinned to a host",
+			req:   Request{Pins: []Pin{{Host: "h3", Reason: "volume data"}}},
+			nodes: []Node{{Name: "h1", Healthy: true, HasImage: true}, {Name: "h3", Healthy: true, HasImage: true, Containers: 5}},
+			want:  "h3",
+		},
+		{
+			name:    "pinned host down",
+			req:     Request{Pins: []Pin{{Host: "h3", Reason: "volume data"}}},
+			nodes:   []Node{{Name: "h1", Healthy: true, HasImage: true}, {Name: "h3", Healthy: false, HasImage: true}},
+			wantErr: "h3: unhealthy",
+		},
+		{
+			name:    "two pins on different hosts",
+			req:     Request{Pins: []Pin{{Host: "h1", Reason: "volume data"}, {Host: "h2", Reason: "container db (--link)"}}},
+			nodes:   []Node{{Name: "h1", Healthy: true, HasImage: true}, {Name: "h2", Healthy: true, HasImage: true}},
+			wantErr: "volume data is on host h1 but container db (--link) is on host h2",
+		},
+		{
+			name:    "empty fleet",
+			wantErr: "the fleet has no hosts",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := NewSpread().Place(tt.req, tt.nodes)
+			if tt.wantErr != "" {
+				var nf *NoHostFitsError
+				if !errors.As(err, &nf) {
+					t.Fatalf("err = %v, want NoHostFitsError", err)
+				}
+				if !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %q, want it to contain %q", err, tt.wantErr)
+				}
+				if nf.ImageMissing != tt.imageMiss {
+					t.Fatalf("ImageMissing = %v, want %v", nf.ImageMissing, tt.imageMiss)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Fatalf("placed on %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestUnknownStrategy(t *testing.T) {
+	if _, err := New("nope"); err == nil || !strings.Contains(err.Error(), "spread") {
+		t.Fatalf("err = %v, want one naming the known strategies", err)
+	}
+	if s, err := New("spread"); err != nil || s.Name != "spread" {
+		t.Fatalf("New(spread) = %v, %v", s, err)
+	}
+}
