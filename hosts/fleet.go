@@ -209,7 +209,9 @@ func (f *Fleet) Resolve(ctx context.Context, ref string) (*Host, Container, erro
 		if gerr != nil || status != http.StatusOK {
 			continue
 		}
-		var in struct{ ID string `json:"Id"` }
+		var in struct {
+			ID string `json:"Id"`
+		}
 		if json.Unmarshal(body, &in) != nil || in.ID == "" {
 			continue
 		}

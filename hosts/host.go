@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-		"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 
 	"github.com/clocker/clocker/internal/errdefs"
@@ -359,9 +359,9 @@ func (h *Host) inspectFacts(ctx context.Context, c *Container) error {
 	var in struct {
 		Created    time.Time
 		HostConfig struct {
-			NanoCpus int64 `json:"NanoCpus"`
+			NanoCpus  int64 `json:"NanoCpus"`
 			CPUShares int64 `json:"CpuShares"`
-			Memory   int64
+			Memory    int64
 		}
 	}
 	if err := json.Unmarshal(body, &in); err != nil {

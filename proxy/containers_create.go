@@ -93,7 +93,9 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 		return errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: %v", h.Name, err))
 	}
 	if resp.StatusCode == http.StatusCreated {
-		var created struct{ ID string `json:"Id"` }
+		var created struct {
+			ID string `json:"Id"`
+		}
 		if json.Unmarshal(out, &created) == nil && created.ID != "" {
 			if err := h.Refresh(r.Context(), created.ID); err != nil {
 				s.Log.Warn("cache refresh after create", "host", h.Name, "id", created.ID, "err", err)

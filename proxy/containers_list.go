@@ -99,7 +99,9 @@ func (s *Server) imageResolver(ctx context.Context) imageResolver {
 		id := ""
 		if h, ok := s.Fleet.Host(host); ok && h.Healthy() {
 			body, status, err := h.GetJSON(ctx, "/images/"+ref+"/json", nil)
-			var in struct{ ID string `json:"Id"` }
+			var in struct {
+				ID string `json:"Id"`
+			}
 			if err == nil && status == http.StatusOK && json.Unmarshal(body, &in) == nil {
 				id = in.ID
 			}

@@ -67,7 +67,9 @@ func (s *Server) createExec(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		var created struct{ ID string `json:"Id"` }
+		var created struct {
+			ID string `json:"Id"`
+		}
 		if json.Unmarshal(body, &created) == nil && created.ID != "" {
 			s.execs.put(created.ID, h.Name)
 		}

@@ -45,7 +45,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, h *hosts.Host, 
 			pr.Out.Host = base.Host
 		},
 		ModifyResponse: func(resp *http.Response) error {
-			resp.Header.Set("Api-Version", fleetV)
+			setEngineHeaders(resp.Header, fleetV, s.serverHeader())
 			if opt.modify != nil && resp.StatusCode < 400 {
 				return opt.modify(resp)
 			}
@@ -62,6 +62,10 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, h *hosts.Host, 
 			s.metrics.upstream.WithLabelValues(h.Name).Inc()
 			writeError(w, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s (%s): %v", h.Name, h.Endpoint.URL, err)))
 		},
+	}
+	// The engine's answer carries these headers; ours must not double them.
+	for _, k := range engineHeaders {
+		w.Header().Del(k)
 	}
 	rp.ServeHTTP(w, r)
 	return nil

@@ -51,6 +51,9 @@ func (s *Server) withAPIVersion(next http.Handler) http.Handler {
 	})
 }
 
+// engineHeaders are the headers every engine response carries.
+var engineHeaders = []string{"Api-Version", "Server", "Docker-Experimental", "Ostype"}
+
 func setEngineHeaders(h http.Header, apiVersion, server string) {
 	h.Set("Api-Version", apiVersion)
 	h.Set("Server", server)
