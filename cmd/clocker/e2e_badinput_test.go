@@ -14,8 +14,8 @@ func TestE2EBadInputChangesNothing(t *testing.T) {
 	big := `{"Image":"busybox","Env":["X=` + strings.Repeat("a", 11<<20) + `"]}`
 	tests := []struct {
 		name, method, path, ctype, body string
-		status                           int
-		message                          string // a part of the message
+		status                          int
+		message                         string // a part of the message
 	}{
 		{"malformed JSON", "POST", "/v1.41/containers/create", "application/json", `{"Image":`, 400, "invalid JSON"},
 		{"wrong types", "POST", "/v1.41/containers/create", "application/json", `{"Image":"busybox","Cmd":5}`, 400, "invalid JSON"},
