@@ -57,13 +57,18 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 		return errdefs.New(errdefs.ErrInvalid, "config cannot be empty in order to create a container")
 	}
 
+	var release func()
 	if name != "" {
-		release, err := s.Fleet.ReserveName(r.Context(), name)
-		if err != nil {
-			return err
-		}
-		defer release()
+		release, err = s.Fleet.ReserveName(r.Context(), name)
+	} else {
+		// Engines name containers independently and would repeat each
+		// other's names: Clocker picks a fleet-unique one.
+		name, release, err = s.Fleet.ReserveGeneratedName(r.Context())
 	}
+	if err != nil {
+		return err
+	}
+	defer release()
 
 	h, err := s.place(r.Context(), &spec)
 	if err != nil {
@@ -76,7 +81,9 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 
 	u := *h.Endpoint.Base
 	u.Path = "/v" + upstreamVersion(r, h) + "/containers/create"
-	u.RawQuery = r.URL.RawQuery
+	q := r.URL.Query()
+	q.Set("name", name)
+	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, u.String(), bytes.NewReader(labelled))
 	if err != nil {
 		return err

@@ -55,7 +55,11 @@ func runE2E(m *testing.M) int {
 		return 1
 	}
 	start := time.Now()
-	fleet, err = testfleet.Start(ctx, "ce2e", 3)
+	prefix := os.Getenv("CLOCKER_E2E_PREFIX")
+	if prefix == "" {
+		prefix = "ce2e"
+	}
+	fleet, err = testfleet.Start(ctx, prefix, 3)
 	if err != nil {
 		fmt.Println("e2e: start fleet:", err)
 		return 1

@@ -1,0 +1,67 @@
+package hosts
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strconv"
+
+	"github.com/clocker/clocker/internal/errdefs"
+)
+
+// Words for generated container names, in Docker's adjective_surname style.
+// Clocker picks names itself: engines pick theirs independently, and two
+// hosts would hand out the same one.
+var (
+	nameAdjectives = []string{
+		"admiring", "adoring", "affectionate", "agitated", "amazing", "angry", "awesome", "beautiful",
+		"blissful", "bold", "boring", "brave", "busy", "charming", "clever", "compassionate",
+		"competent", "condescending", "confident", "cool", "cranky", "crazy", "dazzling", "determined",
+		"distracted", "dreamy", "eager", "ecstatic", "elastic", "elated", "elegant", "eloquent",
+		"epic", "exciting", "fervent", "festive", "flamboyant", "focused", "friendly", "frosty",
+		"funny", "gallant", "gifted", "goofy", "gracious", "great", "happy", "hardcore",
+		"heuristic", "hopeful", "hungry", "infallible", "inspiring", "intelligent", "interesting", "jolly",
+		"jovial", "keen", "kind", "laughing", "loving", "lucid", "magical", "modest",
+		"musing", "mystifying", "naughty", "nervous", "nice", "nifty", "nostalgic", "objective",
+		"optimistic", "peaceful", "pedantic", "pensive", "practical", "priceless", "quirky", "quizzical",
+		"recursing", "relaxed", "reverent", "romantic", "sad", "serene", "sharp", "silly",
+		"sleepy", "stoic", "strange", "stupefied", "suspicious", "sweet", "tender", "thirsty",
+		"trusting", "unruffled", "upbeat", "vibrant", "vigilant", "vigorous", "wizardly", "wonderful",
+		"xenodochial", "youthful", "zealous", "zen",
+	}
+	nameSurnames = []string{
+		"agnesi", "albattani", "allen", "almeida", "archimedes", "ardinghelli", "aryabhata", "austin",
+		"babbage", "banach", "bardeen", "bartik", "bassi", "bell", "benz", "bhabha",
+		"bohr", "booth", "borg", "bose", "boyd", "brahmagupta", "brattain", "brown",
+		"carson", "cerf", "chandrasekhar", "clarke", "colden", "cori", "cray", "curie",
+		"darwin", "davinci", "dijkstra", "dubinsky", "easley", "edison", "einstein", "elion",
+		"engelbart", "euclid", "euler", "faraday", "fermat", "fermi", "feynman", "franklin",
+		"galileo", "gates", "goldberg", "goldstine", "goodall", "hamilton", "hawking", "heisenberg",
+		"hermann", "hodgkin", "hopper", "hoover", "hypatia", "jackson", "jennings", "johnson",
+		"kalam", "kapitsa", "kepler", "khorana", "kilby", "knuth", "lalande", "lamarr",
+		"leakey", "leavitt", "lovelace", "lumiere", "mahavira", "margulis", "mayer", "mccarthy",
+		"mcclintock", "meitner", "mendel", "minsky", "mirzakhani", "morse", "napier", "newton",
+		"nobel", "noether", "pare", "pascal", "pasteur", "payne", "perlman", "pike",
+		"poincare", "ptolemy", "raman", "ramanujan", "ride", "ritchie", "rosalind", "saha",
+		"shannon", "shockley", "sinoussi", "swartz", "tesla", "thompson", "torvalds", "turing",
+		"varahamihira", "visvesvaraya", "volhard", "wescoff", "wiles", "williams", "wilson", "wing",
+		"wozniak", "wright", "yalow", "yonath",
+	}
+)
+
+// ReserveGeneratedName picks a random name no container of the fleet has,
+// and reserves it as ReserveName does.
+func (f *Fleet) ReserveGeneratedName(ctx context.Context) (name string, release func(), err error) {
+	for try := 0; try < 100; try++ {
+		name = nameAdjectives[rand.IntN(len(nameAdjectives))] + "_" + nameSurnames[rand.IntN(len(nameSurnames))]
+		if try >= 10 {
+			name += strconv.Itoa(rand.IntN(100))
+		}
+		release, err = f.ReserveName(ctx, name)
+		if errors.Is(err, errdefs.ErrConflict) {
+			continue
+		}
+		return name, release, err
+	}
+	return "", nil, errdefs.New(errdefs.ErrConflict, "could not find a free container name")
+}
