@@ -62,6 +62,12 @@ func (s *Server) Handler() http.Handler {
 	s.registerSystem(r)
 	s.registerContainers(r)
 	s.registerExec(r)
+	s.registerImages(r)
+	s.registerVolumes(r)
+	s.registerNetworks(r)
+	s.registerEvents(r)
+	// Last: whatever the routes above do not match under these prefixes
+	// gets a deliberate error.
 	s.registerUnsupported(r)
 	return r
 }
