@@ -182,6 +182,26 @@ func (s *Server) renameContainer(w http.ResponseWriter, r *http.Request) error {
 	return s.forward(w, r, h, forwardOptions{path: containerPath(r, c.ID()), modify: refreshAfter(h, c.ID())})
 }
 
+// commitContainer commits on the container's host; the image then lives
+// there, and create places containers of it there.
+func (s *Server) commitContainer(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	ref := q.Get("container")
+	if ref == "" {
+		return errdefs.New(errdefs.ErrInvalid, "No container name or ID supplied")
+	}
+	h, c, err := s.Fleet.Resolve(r.Context(), ref)
+	if err != nil {
+		return err
+	}
+	if err := s.bufferJSONBody(r); err != nil {
+		return err
+	}
+	q.Set("container", c.ID())
+	r.URL.RawQuery = q.Encode()
+	return s.forward(w, r, h, forwardOptions{path: "/commit"})
+}
+
 // attachContainer takes the hijack path.
 func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 	h, c, err := s.resolve(r)

@@ -11,6 +11,7 @@ func (s *Server) registerContainers(r *mux.Router) {
 		route{http.MethodGet, "/containers/json", s.listContainersHandler},
 		route{http.MethodPost, "/containers/create", s.createContainer},
 		route{http.MethodPost, "/containers/prune", s.pruneContainers},
+		route{http.MethodPost, "/commit", s.commitContainer},
 		route{http.MethodGet, "/containers/{name}/json", s.inspectContainer},
 		route{http.MethodPost, "/containers/{name}/attach", s.attachContainer},
 		route{http.MethodPost, "/containers/{name}/rename", s.renameContainer},

@@ -73,7 +73,7 @@ func runE2E(m *testing.M) int {
 		}
 	}()
 	dataDir = filepath.Join(tmp, "data")
-	if err := startServer(ctx); err != nil {
+	if err := startServer(ctx, true); err != nil {
 		fmt.Println("e2e:", err)
 		return 1
 	}
@@ -85,18 +85,23 @@ func runE2E(m *testing.M) int {
 	return code
 }
 
-// startServer runs clocker serve in front of the fleet's engines.
-func startServer(ctx context.Context, extra ...string) error {
-	port, err := freePort()
-	if err != nil {
-		return err
+// startServer runs clocker serve in front of the fleet's engines, given
+// with --engine flags or (withEngines false) only from its stored state.
+// A restart keeps the address.
+func startServer(ctx context.Context, withEngines bool) error {
+	if clockerURL == "" {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		clockerURL = fmt.Sprintf("tcp://127.0.0.1:%d", port)
 	}
-	clockerURL = fmt.Sprintf("tcp://127.0.0.1:%d", port)
 	args := []string{"serve", "--listen", clockerURL, "--data", dataDir, "--log-level", "debug"}
-	for _, e := range fleet.Engines {
-		args = append(args, "--engine", e.TCP)
+	if withEngines {
+		for _, e := range fleet.Engines {
+			args = append(args, "--engine", e.TCP)
+		}
 	}
-	args = append(args, extra...)
 	server = exec.Command(clockerBin, args...)
 	serverLog = &bytes.Buffer{}
 	server.Stdout, server.Stderr = serverLog, serverLog
@@ -134,6 +139,14 @@ func fleetHealthy() bool {
 		}
 	}
 	return healthy == len(fleet.Engines)
+}
+
+// killServer ends clocker at once, as a crash would.
+func killServer() {
+	if server != nil && server.Process != nil {
+		_ = server.Process.Kill()
+		_ = server.Wait()
+	}
 }
 
 func stopServer() {
@@ -180,10 +193,21 @@ type result struct {
 // docker runs the real docker CLI against Clocker.
 func docker(t testing.TB, stdin io.Reader, args ...string) result {
 	t.Helper()
+	return runDocker(t, stdin, nil, args...)
+}
+
+// dockerEnv runs the docker CLI with extra environment.
+func dockerEnv(t testing.TB, env []string, args ...string) result {
+	t.Helper()
+	return runDocker(t, nil, env, args...)
+}
+
+func runDocker(t testing.TB, stdin io.Reader, env []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "docker", args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+clockerURL, "DOCKER_CLI_HINTS=false")
+	cmd.Env = append(append(os.Environ(), "DOCKER_HOST="+clockerURL, "DOCKER_CLI_HINTS=false"), env...)
 	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
