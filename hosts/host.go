@@ -3,6 +3,7 @@ package hosts
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -51,6 +52,12 @@ type Host struct {
 	client    *client.Client
 	log       *slog.Logger
 	metrics   *Metrics
+
+	// syncMu orders every read-then-write of the cache (resync, Refresh,
+	// and forgetting on destroy): an engine answer taken before a later
+	// change must not be written after it, or a removed container would
+	// come back.
+	syncMu sync.Mutex
 
 	mu         sync.RWMutex
 	containers map[string]*Container // by full ID
@@ -298,7 +305,9 @@ func (h *Host) apply(ctx context.Context, msg events.Message) {
 	}
 	switch msg.Action {
 	case events.ActionDestroy:
+		h.syncMu.Lock()
 		h.forget(id)
+		h.syncMu.Unlock()
 	case events.ActionExecCreate, events.ActionExecStart, events.ActionExecDie,
 		events.ActionTop, events.ActionAttach, events.ActionResize,
 		events.ActionCopy, events.ActionArchivePath, events.ActionExtractToDir,
@@ -353,6 +362,9 @@ func (h *Host) inspectFacts(ctx context.Context, c *Container) error {
 	if err != nil {
 		return err
 	}
+	if status == http.StatusNotFound {
+		return fmt.Errorf("inspect %s: %w", c.Summary.ID, errdefs.ErrNotFound)
+	}
 	if status != http.StatusOK {
 		return fmt.Errorf("inspect %s: status %d", c.Summary.ID, status)
 	}
@@ -378,6 +390,8 @@ func (h *Host) resync(ctx context.Context) error {
 	if err := h.refreshFacts(ctx); err != nil {
 		return err
 	}
+	h.syncMu.Lock()
+	defer h.syncMu.Unlock()
 	list, err := h.listRaw(ctx, url.Values{"all": {"1"}})
 	if err != nil {
 		return err
@@ -415,6 +429,8 @@ func (h *Host) resync(ctx context.Context) error {
 // Refresh re-reads one container from the engine into the cache, dropping
 // it when the engine no longer has it.
 func (h *Host) Refresh(ctx context.Context, id string) error {
+	h.syncMu.Lock()
+	defer h.syncMu.Unlock()
 	f, _ := json.Marshal(map[string][]string{"id": {id}})
 	list, err := h.listRaw(ctx, url.Values{"all": {"1"}, "filters": {string(f)}})
 	if err != nil {
@@ -435,7 +451,10 @@ func (h *Host) Refresh(ctx context.Context, id string) error {
 	h.mu.RUnlock()
 	if ok && !prev.Created.IsZero() {
 		found.Created, found.NanoCPUs, found.Memory = prev.Created, prev.NanoCPUs, prev.Memory
-	} else if err := h.inspectFacts(ctx, found); err != nil {
+	} else if err := h.inspectFacts(ctx, found); errors.Is(err, errdefs.ErrNotFound) {
+		h.forget(id) // removed between list and inspect
+		return nil
+	} else if err != nil {
 		found.Created = time.Unix(found.Summary.Created, 0)
 	}
 	h.mu.Lock()

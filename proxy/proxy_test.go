@@ -530,6 +530,8 @@ func TestCreateRefused(t *testing.T) {
 			wantStatus: 400, wantMsg: "Invalid container name (a b), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"},
 		{name: "name starting with a dash", path: "/containers/create?name=-x", body: map[string]any{"Image": "busybox"},
 			wantStatus: 400, wantMsg: "Invalid container name (-x), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"},
+		{name: "one-character name, as the engine refuses", path: "/containers/create?name=x", body: map[string]any{"Image": "busybox"},
+			wantStatus: 400, wantMsg: "Invalid container name (x), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"},
 		{name: "malformed JSON", path: "/containers/create", body: `{"Image": "busybox"`,
 			wantStatus: 400, wantMsg: "invalid JSON…"},
 		{name: "wrong type", path: "/containers/create", body: `{"Image": 5}`,
@@ -636,7 +638,7 @@ func TestCreateNameConflict(t *testing.T) {
 // --- list and inspect --------------------------------------------------------
 
 func TestListMergedAndFiltered(t *testing.T) {
-	e := newEnv(t, fakeOpts{name: "h1", images: []string{"busybox"}}, fakeOpts{name: "h2", images: []string{"busybox"}})
+	e := newEnv(t, fakeOpts{name: "h1", images: []string{"busybox", "redis"}}, fakeOpts{name: "h2", images: []string{"busybox", "redis"}})
 	var made []string // in creation order
 	for i, tier := range []string{"web", "db", "web", "db"} {
 		made = append(made, e.create(fmt.Sprintf("c%d", i), map[string]any{"Image": "busybox", "Labels": map[string]string{"tier": tier}}))
@@ -702,6 +704,24 @@ func TestListMergedAndFiltered(t *testing.T) {
 	}
 	if r := e.do("GET", "/containers/json?filters="+filtersQuery(map[string][]string{"bogus": {"x"}}), nil); r.status != 400 {
 		t.Errorf("bad filter: %s, want 400", r)
+	}
+	// size=1 asks the engines, which alone can measure.
+	if got := ids(e.list("?all=1&size=1")); !slices.Equal(got, newestFirst) {
+		t.Errorf("size=1: %v, want %v", got, newestFirst)
+	}
+	for name, f := range e.fakes {
+		sized := slices.ContainsFunc(f.callsMatching("GET", "/containers/json"), func(c fakeCall) bool { return c.Query.Get("size") == "1" })
+		if !sized {
+			t.Errorf("%s was not asked for sizes", name)
+		}
+	}
+	// ancestor resolves the image on each container's host.
+	r := e.create("rr", map[string]any{"Image": "redis"})
+	if got := ids(e.list("?all=1&filters=" + filtersQuery(map[string][]string{"ancestor": {"redis"}}))); !slices.Equal(got, []string{r}) {
+		t.Errorf("ancestor=redis: %v, want [%s]", got, r)
+	}
+	if got := ids(e.list("?all=1&filters=" + filtersQuery(map[string][]string{"ancestor": {"busybox:latest"}}))); !slices.Equal(got, newestFirst) {
+		t.Errorf("ancestor=busybox:latest: %v, want %v", got, newestFirst)
 	}
 }
 
@@ -876,6 +896,24 @@ func TestExecRouting(t *testing.T) {
 			}
 		})
 	}
+	// An attached start on another proxy that never saw the exec made.
+	r = e.do("POST", "/containers/worker/exec", map[string]any{"Cmd": []string{"cat"}, "AttachStdin": true, "AttachStdout": true})
+	var second struct{ Id string }
+	if r.status != http.StatusCreated || json.Unmarshal(r.body, &second) != nil {
+		t.Fatalf("exec create: %s", r)
+	}
+	conn, br, resp := rawSession(t, fresh.Listener.Addr().String(), "POST", "/v1.41/exec/"+second.Id+"/start", []byte(`{"Detach":false,"Tty":false}`), true, []byte("hi\n"))
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("start on the fresh proxy: %s", resp.Status)
+	}
+	_ = conn.CloseWrite()
+	if out, err := io.ReadAll(br); err != nil || string(out) != "hi\n" {
+		t.Errorf("start on the fresh proxy: %q, %v", out, err)
+	}
+	if !e.fakes["h2"].calledWith("POST", "/exec/"+second.Id+"/start") {
+		t.Errorf("h2 did not see the start")
+	}
+
 	if calls := e.fakes["h1"].callsMatching("POST", "/exec/"+execID); len(calls) > 0 {
 		t.Errorf("h1 saw %v", calls)
 	}
@@ -1143,12 +1181,22 @@ func TestHostDown(t *testing.T) {
 	if !slices.Equal(states, []string{"Healthy", "Unhealthy"}) {
 		t.Errorf("host states in info: %v", states)
 	}
-	m := string(e.do("GET", "/metrics", nil).body)
-	for _, want := range []string{`clocker_host_healthy{host="h1"} 1`, `clocker_host_healthy{host="h2"} 0`} {
-		if !strings.Contains(m, want) {
-			t.Errorf("metrics lack %s", want)
+	e.waitMetrics(`clocker_host_healthy{host="h1"} 1`, `clocker_host_healthy{host="h2"} 0`)
+}
+
+// waitMetrics waits until /metrics shows every line of want (host gauges
+// are set just after the state the fleet reports).
+func (e *env) waitMetrics(want ...string) {
+	e.t.Helper()
+	waitFor(e.t, fmt.Sprintf("metrics %q", want), func() bool {
+		m := string(e.do("GET", "/metrics", nil).body)
+		for _, w := range want {
+			if !strings.Contains(m, w) {
+				return false
+			}
 		}
-	}
+		return true
+	})
 }
 
 // --- metrics ---------------------------------------------------------------------
@@ -1166,14 +1214,13 @@ func TestMetrics(t *testing.T) {
 	for _, want := range []string{
 		`clocker_api_requests_total{code="200",method="GET",route="/_ping"} 2`,
 		`clocker_api_requests_total{code="404",method="GET",route="/containers/{name}/json"} 1`,
-		`clocker_host_healthy{host="h1"} 1`,
-		`clocker_host_healthy{host="h2"} 1`,
 		`clocker_api_request_duration_seconds_bucket`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+	e.waitMetrics(`clocker_host_healthy{host="h1"} 1`, `clocker_host_healthy{host="h2"} 1`)
 	if strings.Contains(body, "ghost") {
 		t.Errorf("metrics carry a container reference: routes must be templates")
 	}
@@ -1241,7 +1288,6 @@ func TestChangeBodyChecked(t *testing.T) {
 
 // NewServer documents that its registry may be nil.
 func TestNewServerNilRegistry(t *testing.T) {
-	t.Skip("BUG: proxy.NewServer with a nil *prometheus.Registry panics: newMetrics gets a non-nil Registerer interface holding a nil pointer (proxy/server.go:43)")
 	e := newEnv(t, fakeOpts{name: "h1", images: []string{"busybox"}})
 	strategy, _ := scheduler.New("spread")
 	defer func() {
@@ -1257,5 +1303,67 @@ func TestNewServerNilRegistry(t *testing.T) {
 	}
 	if r := doOn(t, ts.URL, "GET", "/metrics", nil); r.status != 404 {
 		t.Errorf("metrics without a registry: %s, want 404", r)
+	}
+}
+
+// The output may end while stdin is still open (a command that exits
+// without reading): the client gets the output and EOF at once.
+func TestHijackOutputEndsFirst(t *testing.T) {
+	e := newEnv(t, fakeOpts{name: "h1", images: []string{"busybox"}})
+	id := e.fakes["h1"].addContainer("", "c1", "busybox", "running", nil)
+	e.waitCached(id)
+	for _, upgrade := range []bool{true, false} {
+		t.Run(fmt.Sprintf("upgrade=%v", upgrade), func(t *testing.T) {
+			r := e.do("POST", "/containers/c1/exec", map[string]any{"Cmd": []string{"echo", "hello", "world"}, "AttachStdin": true, "AttachStdout": true})
+			var ex struct{ Id string }
+			if r.status != http.StatusCreated || json.Unmarshal(r.body, &ex) != nil {
+				t.Fatalf("exec create: %s", r)
+			}
+			conn, br, resp := rawSession(t, e.ts.Listener.Addr().String(), "POST", "/exec/"+ex.Id+"/start", []byte(`{"Tty":false}`), upgrade, nil)
+			if resp.StatusCode/100 != 1 && resp.StatusCode != 200 {
+				t.Fatalf("status %s", resp.Status)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			out, err := io.ReadAll(br) // stdin still open
+			if err != nil {
+				t.Fatalf("read: %v (got %q)", err, out)
+			}
+			if string(out) != "hello world\n" {
+				t.Errorf("output %q", out)
+			}
+		})
+	}
+}
+
+// A large stdin round-trips while both directions are busy.
+func TestHijackLargePayload(t *testing.T) {
+	e := newEnv(t, fakeOpts{name: "h1", images: []string{"busybox"}})
+	id := e.fakes["h1"].addContainer("", "c1", "busybox", "running", nil)
+	e.waitCached(id)
+	payload := make([]byte, 4<<20)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	conn, br, resp := rawSession(t, e.ts.Listener.Addr().String(), "POST", "/containers/c1/attach?stream=1&stdin=1&stdout=1", nil, true, payload[:1000])
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %s", resp.Status)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := conn.Write(payload[1000:])
+		if err == nil {
+			err = conn.CloseWrite()
+		}
+		errc <- err
+	}()
+	got, err := io.ReadAll(br)
+	if err != nil {
+		t.Fatalf("read: %v after %d bytes", err, len(got))
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, payload) {
+		t.Errorf("round trip: got %d bytes, want %d identical", len(got), len(payload))
 	}
 }

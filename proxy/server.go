@@ -40,10 +40,13 @@ type Server struct {
 // NewServer wires a server; reg receives its metrics (may be nil).
 func NewServer(fleet *hosts.Fleet, strategy *scheduler.Strategy, log *slog.Logger, maxBody int64, reg *prometheus.Registry) *Server {
 	s := &Server{Fleet: fleet, Strategy: strategy, Log: log, MaxBody: maxBody, execs: newExecTable()}
-	s.metrics = newMetrics(reg)
+	// A nil *Registry must not become a non-nil Registerer.
+	var r prometheus.Registerer
 	if reg != nil {
+		r = reg
 		s.Gatherer = reg
 	}
+	s.metrics = newMetrics(r)
 	return s
 }
 
