@@ -198,7 +198,7 @@ func (f *Fleet) Containers() []Container {
 // container made behind Clocker's back is still found.
 func (f *Fleet) Resolve(ctx context.Context, ref string) (*Host, Container, error) {
 	h, c, err := f.resolveCached(ref)
-	if err == nil || !errors.Is(err, errdefs.ErrNotFound) {
+	if err == nil || ref == "" || !errors.Is(err, errdefs.ErrNotFound) {
 		return h, c, err
 	}
 	for _, h := range f.Hosts() {

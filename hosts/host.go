@@ -213,15 +213,19 @@ func (h *Host) run(ctx context.Context, interval time.Duration) {
 	go h.watchHealth(ctx, interval)
 	backoff := 200 * time.Millisecond
 	for ctx.Err() == nil {
+		started := time.Now()
 		err := h.syncAndFollow(ctx)
+		if time.Since(started) > 10*time.Second {
+			backoff = 200 * time.Millisecond // it had been working: retry soon
+		}
 		if ctx.Err() != nil {
 			return
 		}
 		h.mu.Lock()
 		h.synced = false
 		h.lastErr = err
+		h.publishHealthLocked()
 		h.mu.Unlock()
-		h.metrics.setHealth(h.Name, false)
 		h.log.Warn("event stream broken; will resync", "err", err)
 		select {
 		case <-ctx.Done():
@@ -232,6 +236,12 @@ func (h *Host) run(ctx context.Context, interval time.Duration) {
 			backoff *= 2
 		}
 	}
+}
+
+// publishHealthLocked sets the health gauge; under h.mu so that an older
+// state never overwrites a newer one.
+func (h *Host) publishHealthLocked() {
+	h.metrics.setHealth(h.Name, h.healthy && h.synced)
 }
 
 // watchHealth pings the engine on a ticker; two failures in a row mark it
@@ -254,9 +264,8 @@ func (h *Host) watchHealth(ctx context.Context, interval time.Duration) {
 			h.failures = 0
 			h.healthy = true
 		}
-		ok := h.healthy && h.synced
+		h.publishHealthLocked()
 		h.mu.Unlock()
-		h.metrics.setHealth(h.Name, ok)
 		select {
 		case <-ctx.Done():
 			return
@@ -281,8 +290,8 @@ func (h *Host) syncAndFollow(ctx context.Context) error {
 	h.synced = true
 	h.healthy = true
 	h.lastErr = nil
+	h.publishHealthLocked()
 	h.mu.Unlock()
-	h.metrics.setHealth(h.Name, true)
 	for {
 		select {
 		case <-ctx.Done():

@@ -64,7 +64,7 @@ func (s *Server) hijack(w http.ResponseWriter, r *http.Request, h *hosts.Host, p
 		for k, vs := range resp.Header {
 			w.Header()[k] = vs
 		}
-		w.Header().Set("Api-Version", s.Fleet.APIVersion(fallbackAPIVersion))
+		setEngineHeaders(w.Header(), s.Fleet.APIVersion(fallbackAPIVersion), s.serverHeader())
 		w.WriteHeader(resp.StatusCode)
 		_, _ = io.Copy(w, resp.Body)
 		return nil
