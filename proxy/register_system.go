@@ -79,8 +79,19 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) error {
 			v["Version"] = ev
 		}
 	}
-	v["ApiVersion"] = s.Fleet.APIVersion(fallbackAPIVersion)
+	fleetV := s.Fleet.APIVersion(fallbackAPIVersion)
+	v["ApiVersion"] = fleetV
 	v["MinAPIVersion"] = MinAPIVersion
+	// The CLI prints the Engine component's details: make them the fleet's.
+	if comps, ok := v["Components"].([]any); ok {
+		for _, c := range comps {
+			comp, _ := c.(map[string]any)
+			if details, ok := comp["Details"].(map[string]any); ok && comp["Name"] == "Engine" {
+				details["ApiVersion"] = fleetV
+				details["MinAPIVersion"] = MinAPIVersion
+			}
+		}
+	}
 	v["Platform"] = map[string]string{"Name": fmt.Sprintf("Clocker %s (a fleet of %d engines)", Version, len(s.Fleet.Hosts()))}
 	return writeJSON(w, http.StatusOK, v)
 }
