@@ -1102,10 +1102,10 @@ func TestUnservedRoutes(t *testing.T) {
 		{name: "services", method: "GET", path: "/v1.41/services", wantStatus: 503, wantMsg: swarm},
 		{name: "nodes", method: "GET", path: "/nodes", wantStatus: 503, wantMsg: swarm},
 		{name: "secrets create", method: "POST", path: "/secrets/create", wantStatus: 503, wantMsg: swarm},
-		{name: "images", method: "GET", path: "/images/json", wantStatus: 501, wantMsg: "GET /images/json is not supported by Clocker yet"},
-		{name: "versioned volumes", method: "GET", path: "/v1.41/volumes", wantStatus: 501, wantMsg: "GET /volumes is not supported by Clocker yet"},
-		{name: "build", method: "POST", path: "/build", wantStatus: 501, wantMsg: "POST /build is not supported by Clocker yet"},
-		{name: "events", method: "GET", path: "/events", wantStatus: 501, wantMsg: "GET /events is not supported by Clocker yet"},
+		{name: "image route not served", method: "POST", path: "/images/x/fly", wantStatus: 501, wantMsg: "POST /images/x/fly is not supported by Clocker yet"},
+		{name: "versioned volume update", method: "PUT", path: "/v1.41/volumes/x", wantStatus: 501, wantMsg: "PUT /volumes/x is not supported by Clocker yet"},
+		{name: "build cancel", method: "POST", path: "/build/cancel", wantStatus: 501, wantMsg: "POST /build/cancel is not supported by Clocker yet"},
+		{name: "session (BuildKit)", method: "POST", path: "/session", wantStatus: 501, wantMsg: "POST /session is not supported by Clocker yet"},
 		{name: "plugins", method: "GET", path: "/plugins", wantStatus: 501, wantMsg: "plugins are not supported by Clocker: manage them on each host"},
 	}
 	for _, tt := range tests {

@@ -30,7 +30,7 @@ func TestE2EBadInputChangesNothing(t *testing.T) {
 		{"version too new", "GET", "/v9.99/version", "", "", 400, "client version 9.99 is too new. Maximum supported API version is 1.41"},
 		{"version too old", "GET", "/v1.5/version", "", "", 400, "is too old"},
 		{"swarm route", "GET", "/v1.41/services", "", "", 503, "not a swarm manager"},
-		{"route not served yet", "GET", "/v1.41/images/json", "", "", 501, "not supported by Clocker yet"},
+		{"route not served yet", "POST", "/v1.41/images/busybox/fly", "", "", 501, "not supported by Clocker yet"},
 		{"bad list filter JSON", "GET", "/v1.41/containers/json?filters=%7Bnope", "", "", 400, ""},
 		{"bad exec body", "POST", "/v1.41/containers/x/exec", "application/json", `{"Cmd":`, 404, "No such container: x"},
 	}

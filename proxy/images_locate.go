@@ -1,0 +1,419 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+
+	"github.com/gorilla/mux"
+
+	"github.com/clocker/clocker/hosts"
+	"github.com/clocker/clocker/internal/errdefs"
+)
+
+// imageAt is an image found on one host: its inspect answer and ID.
+type imageAt struct {
+	host *hosts.Host
+	body []byte
+	id   string
+}
+
+// locateImage asks every given host at once whether it has the image and
+// returns those that do, in fleet order. When none does, the answer is the
+// engines' own: a bad reference (400) when they say so, else their "No such
+// image" (404).
+func (s *Server) locateImage(ctx context.Context, r *http.Request, hs []*hosts.Host, name string) ([]imageAt, error) {
+	if name == "" {
+		return nil, errdefs.New(errdefs.ErrInvalid, "image name cannot be blank")
+	}
+	type answer struct {
+		body []byte
+		err  error
+	}
+	answers := make([]answer, len(hs))
+	var wg sync.WaitGroup
+	for i, h := range hs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i].body, answers[i].err = s.hostJSON(ctx, r, h, http.MethodGet, "/images/"+name+"/json", nil, nil)
+		}()
+	}
+	wg.Wait()
+	var found []imageAt
+	errs := make([]error, len(hs))
+	for i, a := range answers {
+		if a.err != nil {
+			errs[i] = a.err
+			continue
+		}
+		var in struct {
+			ID string `json:"Id"`
+		}
+		if err := json.Unmarshal(a.body, &in); err != nil {
+			errs[i] = errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: image inspect: %v", hs[i].Name, err))
+			continue
+		}
+		found = append(found, imageAt{host: hs[i], body: a.body, id: in.ID})
+	}
+	if len(found) > 0 {
+		return found, nil
+	}
+	return nil, imageNotFoundAnswer(name, errs)
+}
+
+// imageNotFoundAnswer picks the answer for an image no host has from the
+// hosts' errors: an engine's refusal of the reference first; Docker's
+// "No such image: NAME" when a host said so or none could be asked for
+// lack of hosts; else the error of a host that could not be asked.
+func imageNotFoundAnswer(name string, errs []error) error {
+	var notFound, down error
+	for _, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, errdefs.ErrNotFound):
+			if notFound == nil {
+				notFound = err
+			}
+		case errors.Is(err, errdefs.ErrUnavailable):
+			if down == nil {
+				down = err
+			}
+		default:
+			return err
+		}
+	}
+	if notFound == nil && down != nil {
+		return down
+	}
+	// The engines word it differently per route ("no such image: x: No such
+	// image: x:latest" from inspect); Clocker answers as create does.
+	return errdefs.NoSuchImage(name)
+}
+
+// mergeInspect returns the first host's inspect answer with the tags and
+// digests the other hosts give the same image added; other IDs under the
+// same name are left out. The first answer is returned as it is when
+// nothing is added.
+func mergeInspect(bodies [][]byte) ([]byte, error) {
+	if len(bodies) == 0 {
+		return nil, errors.New("no inspect answer")
+	}
+	type refs struct {
+		ID          string `json:"Id"`
+		RepoTags    []string
+		RepoDigests []string
+	}
+	var base refs
+	if err := json.Unmarshal(bodies[0], &base); err != nil {
+		return nil, err
+	}
+	tags, digests := slices.Clone(base.RepoTags), slices.Clone(base.RepoDigests)
+	for _, b := range bodies[1:] {
+		var other refs
+		if err := json.Unmarshal(b, &other); err != nil {
+			return nil, err
+		}
+		if other.ID != base.ID {
+			continue
+		}
+		tags = unionTags(tags, other.RepoTags)
+		digests = unionTags(digests, other.RepoDigests)
+	}
+	if len(tags) == len(base.RepoTags) && len(digests) == len(base.RepoDigests) {
+		return bodies[0], nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(bodies[0], &fields); err != nil {
+		return nil, err
+	}
+	var err error
+	if fields["RepoTags"], err = json.Marshal(tags); err != nil {
+		return nil, err
+	}
+	if fields["RepoDigests"], err = json.Marshal(digests); err != nil {
+		return nil, err
+	}
+	out, err := json.Marshal(fields)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '\n'), nil
+}
+
+// inspectImage answers from the first host that has the image, with the
+// tags other hosts give it.
+func (s *Server) inspectImage(w http.ResponseWriter, r *http.Request) error {
+	hs, err := s.healthyHosts()
+	if err != nil {
+		return err
+	}
+	found, err := s.locateImage(r.Context(), r, hs, mux.Vars(r)["name"])
+	if err != nil {
+		return err
+	}
+	bodies := make([][]byte, len(found))
+	for i, f := range found {
+		bodies[i] = f.body
+	}
+	body, err := mergeInspect(bodies)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, err = w.Write(body)
+	return err
+}
+
+// imageHistory forwards to the first host that has the image.
+func (s *Server) imageHistory(w http.ResponseWriter, r *http.Request) error {
+	hs, err := s.healthyHosts()
+	if err != nil {
+		return err
+	}
+	found, err := s.locateImage(r.Context(), r, hs, mux.Vars(r)["name"])
+	if err != nil {
+		return err
+	}
+	return s.forward(w, r, found[0].host, forwardOptions{path: "/images/" + found[0].id + "/history"})
+}
+
+// imageFanout runs fn on the first host alone and, once it succeeded,
+// on the others at once. The engines check a request the same way, so a
+// bad one is refused by the first and changes nothing anywhere. The error
+// is the first in host order.
+func imageFanout(hs []*hosts.Host, fn func(i int, h *hosts.Host) error) error {
+	if len(hs) == 0 {
+		return nil
+	}
+	if err := fn(0, hs[0]); err != nil {
+		return err
+	}
+	errs := make([]error, len(hs))
+	var wg sync.WaitGroup
+	for i := 1; i < len(hs); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn(i, hs[i])
+		}()
+	}
+	wg.Wait()
+	return errors.Join(slices.DeleteFunc(errs, func(e error) bool { return e == nil })...)
+}
+
+// firstOfJoined unwraps a joined error to its first part, so that the client
+// reads one engine's message with its status.
+func firstOfJoined(err error) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		if errs := j.Unwrap(); len(errs) > 0 {
+			return errs[0]
+		}
+	}
+	return err
+}
+
+// imageHosts returns the hosts of found images.
+func imageHosts(found []imageAt) []*hosts.Host {
+	out := make([]*hosts.Host, len(found))
+	for i, f := range found {
+		out[i] = f.host
+	}
+	return out
+}
+
+// imageHostCall sends one request to a host and turns an answer outside want
+// into the engine's error; it returns the answer's body.
+func (s *Server) imageHostCall(ctx context.Context, r *http.Request, h *hosts.Host, method, path string, want int) ([]byte, error) {
+	resp, err := s.hostRequest(ctx, r, h, method, path, r.URL.Query(), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: %v", h.Name, err))
+	}
+	if resp.StatusCode != want {
+		return nil, relayError(resp.StatusCode, body)
+	}
+	return body, nil
+}
+
+// tagImage tags the image on every host that has it.
+func (s *Server) tagImage(w http.ResponseWriter, r *http.Request) error {
+	hs, err := s.healthyHosts()
+	if err != nil {
+		return err
+	}
+	found, err := s.locateImage(r.Context(), r, hs, mux.Vars(r)["name"])
+	if err != nil {
+		return err
+	}
+	err = imageFanout(imageHosts(found), func(i int, h *hosts.Host) error {
+		// By ID: the very image found there, whatever the name resolves to
+		// by now.
+		_, err := s.imageHostCall(r.Context(), r, h, http.MethodPost, "/images/"+found[i].id+"/tag", http.StatusCreated)
+		return err
+	})
+	if err != nil {
+		return firstOfJoined(err)
+	}
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// removeImage removes the image (or the tag) on every host that has it and
+// merges the reports. Hosts where a container uses the image go first: the
+// engine refuses there (409) before changing anything, and then no host
+// has changed.
+func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) error {
+	hs, err := s.healthyHosts()
+	if err != nil {
+		return err
+	}
+	name := mux.Vars(r)["name"]
+	found, err := s.locateImage(r.Context(), r, hs, name)
+	if err != nil {
+		return err
+	}
+	inUse := func(f imageAt) bool {
+		return slices.ContainsFunc(f.host.Containers(), func(c hosts.Container) bool { return c.Summary.ImageID == f.id })
+	}
+	slices.SortStableFunc(found, func(a, b imageAt) int {
+		ua, ub := inUse(a), inUse(b)
+		switch {
+		case ua && !ub:
+			return -1
+		case ub && !ua:
+			return 1
+		}
+		return 0
+	})
+	reports := make([][]map[string]string, len(found))
+	err = imageFanout(imageHosts(found), func(i int, h *hosts.Host) error {
+		// By the name the client gave: a tag is untagged, not the image
+		// removed.
+		body, err := s.imageHostCall(r.Context(), r, h, http.MethodDelete, "/images/"+name, http.StatusOK)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(body, &reports[i]); err != nil {
+			return errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: image delete: %v", h.Name, err))
+		}
+		return nil
+	})
+	if err != nil {
+		return firstOfJoined(err)
+	}
+	return writeJSON(w, http.StatusOK, mergeDeleteReports(reports...))
+}
+
+// mergeDeleteReports joins the hosts' delete reports, each entry once.
+func mergeDeleteReports(reports ...[]map[string]string) []map[string]string {
+	out := []map[string]string{}
+	seen := map[string]bool{}
+	for _, rep := range reports {
+		for _, e := range rep {
+			b, _ := json.Marshal(e)
+			if seen[string(b)] {
+				continue
+			}
+			seen[string(b)] = true
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// saveImages answers docker save from one host that has every named image,
+// streamed.
+func (s *Server) saveImages(w http.ResponseWriter, r *http.Request) error {
+	hs, err := s.healthyHosts()
+	if err != nil {
+		return err
+	}
+	names := r.URL.Query()["names"]
+	if n, ok := mux.Vars(r)["name"]; ok {
+		names = []string{n}
+	}
+	has := make([][]bool, len(hs)) // host → name → present
+	for i := range hs {
+		has[i] = make([]bool, len(names))
+	}
+	for j, n := range names {
+		found, err := s.locateImage(r.Context(), r, hs, n)
+		if err != nil {
+			if errors.Is(err, errdefs.ErrNotFound) {
+				return errdefs.NoSuchImage(n)
+			}
+			return err
+		}
+		for _, f := range found {
+			has[slices.Index(hs, f.host)][j] = true
+		}
+	}
+	i, missing := pickSaveHost(has)
+	if missing >= 0 {
+		return errdefs.New(errdefs.ErrNotFound, fmt.Sprintf(
+			"No such image: %s (the named images are on different hosts: save them one host at a time)", names[missing]))
+	}
+	return s.forward(w, r, hs[i], forwardOptions{path: stripVersion(r.URL.Path)})
+}
+
+// pickSaveHost returns the first host that has every name; when none has,
+// the host with the most and the first name it lacks.
+func pickSaveHost(has [][]bool) (host, missing int) {
+	best, bestCount := 0, -1
+	for i, names := range has {
+		n := 0
+		for _, ok := range names {
+			if ok {
+				n++
+			}
+		}
+		if n == len(names) {
+			return i, -1
+		}
+		if n > bestCount {
+			best, bestCount = i, n
+		}
+	}
+	if len(has) == 0 {
+		return 0, -1
+	}
+	return best, slices.Index(has[best], false)
+}
+
+// pushImage pushes from the first host that has the image; without one, a
+// host answers the engine's own error.
+func (s *Server) pushImage(w http.ResponseWriter, r *http.Request) error {
+	hs, err := s.healthyHosts()
+	if err != nil {
+		return err
+	}
+	name := mux.Vars(r)["name"]
+	ref := name
+	if tag := r.URL.Query().Get("tag"); tag != "" {
+		ref += ":" + tag
+	}
+	h := hs[0]
+	if found, err := s.locateImage(r.Context(), r, hs, ref); err == nil {
+		h = found[0].host
+	}
+	return s.forward(w, r, h, forwardOptions{path: "/images/" + name + "/push"})
+}
+
+// searchImages asks one host's registry.
+func (s *Server) searchImages(w http.ResponseWriter, r *http.Request) error {
+	hs, err := s.healthyHosts()
+	if err != nil {
+		return err
+	}
+	return s.forward(w, r, hs[0], forwardOptions{path: "/images/search"})
+}

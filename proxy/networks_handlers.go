@@ -1,0 +1,409 @@
+package proxy
+
+// Networks, per host until fleet networks arrive. A user network lives on
+// the host create put it on; containers that join it are placed there
+// (create pins them) and `network connect` refuses a container of another
+// host. The built-in networks bridge, host and none exist on every host:
+// they are listed once, as a single engine lists them, with the first
+// healthy host's object, and a call that names one reaches the host it is
+// about (connect: the container's host).
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/clocker/clocker/hosts"
+	"github.com/clocker/clocker/internal/errdefs"
+)
+
+// builtinNetworks are the networks every engine has of its own.
+var builtinNetworks = map[string]bool{"bridge": true, "host": true, "none": true}
+
+// networkCreateRequest is what create reads of the engine's
+// NetworkCreateRequest; the body is forwarded with every other field intact.
+type networkCreateRequest struct {
+	Name   string
+	Labels map[string]string
+}
+
+// createNetwork makes the network on the host the request names (HOST/NAME
+// or the label io.clocker.host=HOST), else on the host of its compose
+// project, else where the strategy puts it. A name any host has already is
+// refused with the engine's 409, which compose takes for "exists".
+func (s *Server) createNetwork(w http.ResponseWriter, r *http.Request) error {
+	var req networkCreateRequest
+	body, err := s.readObjectRequest(r, &req)
+	if err != nil {
+		return err
+	}
+	want, name, err := s.requestedHost(req.Name, req.Labels)
+	if err != nil {
+		return err
+	}
+	if name == "" {
+		return errdefs.New(errdefs.ErrInvalid, "invalid name: ")
+	}
+	hs, err := s.healthyHosts()
+	if err != nil {
+		return err
+	}
+	if builtinNetworks[name] {
+		// The engine's own refusal (403, predefined network); nothing is made.
+		setBody(r, body)
+		return s.forward(w, r, hs[0], forwardOptions{path: "/networks/create"})
+	}
+	defer nameLocks.lock("network/" + name)()
+	c, err := s.takeCensus(r, hs, "/networks", name, decodeNetworkList, func(h objectHead) bool { return builtinNetworks[h.Name] })
+	if err != nil {
+		return err
+	}
+	if len(c.holders) > 0 {
+		return errdefs.New(errdefs.ErrConflict, fmt.Sprintf("network with name %s already exists", name))
+	}
+	h, err := s.placeObject(r, hs, want, req.Labels[composeProjectLabel], "network", c.counts)
+	if err != nil {
+		return err
+	}
+	labels := maps.Clone(req.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[HostLabel] = h.Name
+	set := map[string]json.RawMessage{"Labels": marshalLabels(labels)}
+	if name != req.Name {
+		set["Name"], _ = json.Marshal(name)
+	}
+	out, err := setFields(body, set)
+	if err != nil {
+		return errdefs.New(errdefs.ErrInvalid, "invalid JSON: "+err.Error())
+	}
+	setBody(r, out)
+	return s.forward(w, r, h, forwardOptions{path: "/networks/create"})
+}
+
+// listNetworks merges every healthy host's networks; filters go to the
+// engines, but for io.clocker.host, which picks the hosts asked.
+func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) error {
+	filters, sel := splitHostFilters(r.URL.Query().Get("filters"), false)
+	hs, _, err := s.selectedHosts(sel, "networks")
+	if err != nil {
+		return err
+	}
+	var (
+		parts  []hostObjects
+		failed []string
+	)
+	for _, a := range s.onHosts(r, hs, http.MethodGet, "/networks", withFilters(r.URL.Query(), filters), nil) {
+		if a.err == nil && a.status >= 400 && a.status < 500 {
+			return relayError(a.status, a.body) // bad filters: every host says so
+		}
+		var l []json.RawMessage
+		if a.err == nil && a.status == http.StatusOK {
+			a.err = json.Unmarshal(a.body, &l)
+		} else if a.err == nil {
+			a.err = relayError(a.status, a.body)
+		}
+		if a.err != nil {
+			// The list has no place for warnings: log it.
+			s.Log.Warn("network list: host left out", "host", a.host.Name, "err", a.err)
+			failed = append(failed, fmt.Sprintf("host %s: %v", a.host.Name, a.err))
+			continue
+		}
+		parts = append(parts, hostObjects{host: a.host.Name, objects: l})
+	}
+	if len(hs) > 0 && len(parts) == 0 {
+		return errdefs.New(errdefs.ErrUnavailable, "no host of the fleet answered: "+strings.Join(failed, "; "))
+	}
+	nets, err := mergeNetworks(parts, sel.active)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, nets)
+}
+
+// mergeNetworks lists the networks of every host by name. A built-in
+// network is listed once, with the first host's object, and not at all when
+// the list is chosen by io.clocker.host (no host holds it alone); every
+// other network carries its host's label, and a name on two hosts is
+// listed twice, in fleet order.
+func mergeNetworks(parts []hostObjects, byHost bool) ([]json.RawMessage, error) {
+	type item struct {
+		name string
+		raw  json.RawMessage
+	}
+	items := []item{}
+	seen := map[string]bool{}
+	for _, p := range parts {
+		for _, o := range p.objects {
+			var head objectHead
+			if err := json.Unmarshal(o, &head); err != nil {
+				return nil, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: bad network in list: %v", p.host, err))
+			}
+			if builtinNetworks[head.Name] {
+				if byHost || seen[head.Name] {
+					continue
+				}
+				seen[head.Name] = true
+				items = append(items, item{head.Name, o})
+				continue
+			}
+			raw, err := withHostLabel(o, p.host)
+			if err != nil {
+				return nil, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: bad network in list: %v", p.host, err))
+			}
+			items = append(items, item{head.Name, raw})
+		}
+	}
+	slices.SortStableFunc(items, func(a, b item) int { return strings.Compare(a.name, b.name) })
+	out := make([]json.RawMessage, len(items))
+	for i, it := range items {
+		out[i] = it.raw
+	}
+	return out, nil
+}
+
+// findNetwork finds the networks a reference (full ID, name, ID prefix,
+// each optionally as HOST/REF) names on the healthy hosts, keeping the
+// best kind of match as an engine does: full ID, then name, then prefix.
+func (s *Server) findNetwork(r *http.Request, ref string, q url.Values) ([]objectHit, error) {
+	h, bare := s.qualified(ref)
+	var hs []*hosts.Host
+	if h != nil {
+		if !h.Healthy() {
+			return nil, h.Unavailable()
+		}
+		hs = []*hosts.Host{h}
+	} else {
+		var err error
+		if hs, err = s.healthyHosts(); err != nil {
+			return nil, err
+		}
+	}
+	hits, err := s.findObject(r, hs, "/networks/"+url.PathEscape(bare), q)
+	if err != nil {
+		return nil, err
+	}
+	return bestNetworkHits(bare, hits), nil
+}
+
+// bestNetworkHits keeps the hits of the best kind of match.
+func bestNetworkHits(ref string, hits []objectHit) []objectHit {
+	rank := func(h objectHit) int {
+		switch {
+		case h.head.ID == ref:
+			return 0
+		case h.head.Name == ref:
+			return 1
+		default:
+			return 2
+		}
+	}
+	best := 3
+	for _, h := range hits {
+		best = min(best, rank(h))
+	}
+	var out []objectHit
+	for _, h := range hits {
+		if rank(h) == best {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// ambiguousNetwork is the error for a reference that networks of several
+// hosts answer to.
+func ambiguousNetwork(ref string, hits []objectHit) error {
+	hs := make([]*hosts.Host, len(hits))
+	for i, h := range hits {
+		hs[i] = h.host
+	}
+	return errdefs.New(errdefs.ErrInvalid, fmt.Sprintf(
+		"network %s is ambiguous (%d matches found on hosts %s): name one as HOST/%s (e.g. %s/%s)",
+		ref, len(hits), hostList(hs), ref, hs[0].Name, ref))
+}
+
+// isBuiltinRef tells whether ref names a built-in network without naming
+// its host.
+func (s *Server) isBuiltinRef(ref string) bool {
+	h, name := s.qualified(ref)
+	return h == nil && builtinNetworks[name]
+}
+
+// inspectNetwork answers from the host that has the network (a built-in:
+// the first healthy host; a name two hosts have: the first in the fleet's
+// order, where create pins containers that use it).
+func (s *Server) inspectNetwork(w http.ResponseWriter, r *http.Request) error {
+	ref := objectRef(r)
+	if s.isBuiltinRef(ref) {
+		hs, err := s.healthyHosts()
+		if err != nil {
+			return err
+		}
+		return s.forward(w, r, hs[0], forwardOptions{path: "/networks/" + ref})
+	}
+	hits, err := s.findNetwork(r, ref, r.URL.Query())
+	if err != nil {
+		return err
+	}
+	hit := hits[0]
+	raw := hit.raw
+	if !builtinNetworks[hit.head.Name] {
+		if raw, err = withHostLabel(hit.raw, hit.host.Name); err != nil {
+			return err
+		}
+	}
+	return writeRawJSON(w, http.StatusOK, raw)
+}
+
+// removeNetwork removes the network on the host that has it; the engine's
+// answers (403 built-in, 403 in use) are passed on as they are.
+func (s *Server) removeNetwork(w http.ResponseWriter, r *http.Request) error {
+	ref := objectRef(r)
+	if s.isBuiltinRef(ref) {
+		hs, err := s.healthyHosts()
+		if err != nil {
+			return err
+		}
+		return s.forward(w, r, hs[0], forwardOptions{path: "/networks/" + ref})
+	}
+	hits, err := s.findNetwork(r, ref, nil)
+	if err != nil {
+		return err
+	}
+	if len(hits) > 1 {
+		_, bare := s.qualified(ref)
+		return ambiguousNetwork(bare, hits)
+	}
+	return s.forward(w, r, hits[0].host, forwardOptions{path: "/networks/" + hits[0].head.ID})
+}
+
+// networkConnectRequest is what connect and disconnect read of their body;
+// the body is forwarded with every other field intact.
+type networkConnectRequest struct {
+	Container string
+	Force     bool
+}
+
+func (s *Server) connectNetwork(w http.ResponseWriter, r *http.Request) error {
+	return s.joinNetwork(w, r, "connect")
+}
+
+func (s *Server) disconnectNetwork(w http.ResponseWriter, r *http.Request) error {
+	return s.joinNetwork(w, r, "disconnect")
+}
+
+// joinNetwork connects a container to a network or disconnects it, on the
+// host of both. A container and a network of different hosts cannot meet
+// until fleet networks arrive: that is refused, naming both hosts.
+func (s *Server) joinNetwork(w http.ResponseWriter, r *http.Request, action string) error {
+	var req networkConnectRequest
+	body, err := s.readObjectRequest(r, &req)
+	if err != nil {
+		return err
+	}
+	if req.Container == "" {
+		return errdefs.New(errdefs.ErrInvalid, `invalid name or ID supplied: ""`)
+	}
+	ref := objectRef(r)
+	ch, c, err := s.Fleet.Resolve(r.Context(), req.Container)
+	if err != nil {
+		// A forced disconnect may clean up after a container that is gone.
+		if !(action == "disconnect" && req.Force && errors.Is(err, errdefs.ErrNotFound)) {
+			return err
+		}
+		ch = nil
+	}
+	var (
+		target  *hosts.Host
+		netPath string
+	)
+	if s.isBuiltinRef(ref) {
+		target, netPath = ch, "/networks/"+ref+"/"+action
+		if target == nil {
+			hs, err := s.healthyHosts()
+			if err != nil {
+				return err
+			}
+			target = hs[0]
+		}
+	} else {
+		hits, err := s.findNetwork(r, ref, nil)
+		if err != nil {
+			return err
+		}
+		_, bare := s.qualified(ref)
+		var hit *objectHit
+		for i := range hits {
+			if ch == nil && len(hits) == 1 || ch != nil && hits[i].host == ch {
+				hit = &hits[i]
+				break
+			}
+		}
+		switch {
+		case hit == nil && ch == nil:
+			return ambiguousNetwork(bare, hits)
+		case hit == nil:
+			hs := make([]*hosts.Host, len(hits))
+			for i, h := range hits {
+				hs[i] = h.host
+			}
+			verb := "join"
+			if action == "disconnect" {
+				verb = "be connected to"
+			}
+			return errdefs.New(errdefs.ErrConflict, fmt.Sprintf(
+				"container %s is on host %s but network %s is on host %s: a container can only %s a network of its own host (Clocker's networks are per host for now)",
+				req.Container, ch.Name, bare, hostList(hs), verb))
+		}
+		target, netPath = hit.host, "/networks/"+hit.head.ID+"/"+action
+	}
+	opt := forwardOptions{path: netPath}
+	if ch != nil {
+		// The engine must not resolve the reference again by itself.
+		id, _ := json.Marshal(c.ID())
+		out, err := setFields(body, map[string]json.RawMessage{"Container": id})
+		if err != nil {
+			return errdefs.New(errdefs.ErrInvalid, "invalid JSON: "+err.Error())
+		}
+		setBody(r, out)
+		opt.modify = refreshAfter(ch, c.ID())
+	} else {
+		setBody(r, body)
+	}
+	return s.forward(w, r, target, opt)
+}
+
+// networkPruneReport is the engine's answer to POST /networks/prune.
+type networkPruneReport struct {
+	NetworksDeleted []string
+}
+
+// pruneNetworks prunes on every healthy host (those io.clocker.host picks)
+// and merges the reports; built-in networks are never pruned.
+func (s *Server) pruneNetworks(w http.ResponseWriter, r *http.Request) error {
+	filters, sel := splitHostFilters(r.URL.Query().Get("filters"), true)
+	hs, _, err := s.selectedHosts(sel, "networks")
+	if err != nil {
+		return err
+	}
+	answers := s.onHosts(r, hs, http.MethodPost, "/networks/prune", withFilters(r.URL.Query(), filters), nil)
+	if err := pruneFailure(answers); err != nil {
+		return err
+	}
+	var total networkPruneReport
+	for _, a := range answers {
+		var rep networkPruneReport
+		if err := json.Unmarshal(a.body, &rep); err != nil {
+			return errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: bad prune report: %v", a.host.Name, err))
+		}
+		total.NetworksDeleted = append(total.NetworksDeleted, rep.NetworksDeleted...)
+	}
+	return writeJSON(w, http.StatusOK, total)
+}

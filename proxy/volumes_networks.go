@@ -1,0 +1,640 @@
+package proxy
+
+// What volumes and networks share. Until fleet networks arrive, both live on
+// exactly one host each, as on a single engine:
+//
+//   - create picks the host (the one the request names, else the one that
+//     already holds the same compose project, else spread) and labels the
+//     object io.clocker.host=HOST there, as containers are labelled;
+//   - lists ask every healthy host and merge, names as the engines report
+//     them (a name made on two hosts behind Clocker's back is listed twice),
+//     each object carrying io.clocker.host with the host that holds it;
+//   - calls on one object go to the host that has it; HOST/NAME names the
+//     host when the name alone is ambiguous.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/gorilla/mux"
+
+	"github.com/clocker/clocker/hosts"
+	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/scheduler"
+)
+
+// composeProjectLabel groups the objects of one compose project; its new
+// volumes and networks go where the project already is.
+const composeProjectLabel = "com.docker.compose.project"
+
+// objectHead is what the proxy reads of an engine's volume or network.
+type objectHead struct {
+	Name   string
+	ID     string `json:"Id"`
+	Labels map[string]string
+}
+
+// hostObjects are the objects one host listed, as the engine wrote them.
+type hostObjects struct {
+	host    string
+	objects []json.RawMessage
+}
+
+// qualified splits a reference of the form HOST/NAME when HOST is a host of
+// the fleet; any other reference is a plain name.
+func (s *Server) qualified(ref string) (*hosts.Host, string) {
+	if hn, name, ok := strings.Cut(ref, "/"); ok && name != "" {
+		if h, ok := s.Fleet.Host(hn); ok {
+			return h, name
+		}
+	}
+	return nil, ref
+}
+
+// objectRef is the volume or network a path names: NAME, or HOST/NAME
+// (routes /volumes/{host}/{name}, /networks/{host}/{name}).
+func objectRef(r *http.Request) string {
+	v := mux.Vars(r)
+	if h := v["host"]; h != "" {
+		return h + "/" + v["name"]
+	}
+	return v["name"]
+}
+
+// requestedHost is the host a create asks for: HOST/NAME or the label
+// io.clocker.host=HOST (both must agree). It returns the bare name.
+func (s *Server) requestedHost(name string, labels map[string]string) (*hosts.Host, string, error) {
+	h, bare := s.qualified(name)
+	want, ok := labels[HostLabel]
+	if !ok {
+		return h, bare, nil
+	}
+	if h != nil && h.Name != want {
+		return nil, "", errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("%s names host %s but the label %s=%s names host %s", name, h.Name, HostLabel, want, want))
+	}
+	lh, found := s.Fleet.Host(want)
+	if !found {
+		return nil, "", errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("label %s=%s: no host %q in the fleet (hosts: %s)", HostLabel, want, want, strings.Join(s.hostNames(), ", ")))
+	}
+	return lh, bare, nil
+}
+
+func (s *Server) hostNames() []string {
+	var out []string
+	for _, h := range s.Fleet.Hosts() {
+		out = append(out, h.Name)
+	}
+	return out
+}
+
+// checkJSONContentType refuses a body that is not declared JSON, as the
+// engine does (no Content-Type is fine).
+func checkJSONContentType(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	if mt, _, err := mime.ParseMediaType(ct); err == nil && mt == "application/json" {
+		return nil
+	}
+	return errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("Content-Type specified (%s) must be 'application/json'", ct))
+}
+
+// readObjectRequest reads the JSON body of a create, connect or disconnect
+// and decodes it into v. The body is required, as the engine requires it.
+func (s *Server) readObjectRequest(r *http.Request, v any) ([]byte, error) {
+	if err := checkJSONContentType(r); err != nil {
+		return nil, err
+	}
+	body, err := s.readJSONBody(r)
+	if err != nil {
+		return nil, err
+	}
+	if body == nil {
+		return nil, errdefs.New(errdefs.ErrInvalid, "got EOF while reading request body")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return nil, errdefs.New(errdefs.ErrInvalid, "invalid JSON: "+err.Error())
+	}
+	return body, nil
+}
+
+// setBody makes b the request's body for forwarding.
+func setBody(r *http.Request, b []byte) {
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.ContentLength = int64(len(b))
+	r.Header.Set("Content-Length", fmt.Sprint(len(b)))
+	r.Header.Set("Content-Type", "application/json")
+}
+
+// setFields sets top-level fields of a JSON object, keeping every other
+// field, its bytes and the order of the fields; new fields go last.
+func setFields(obj []byte, set map[string]json.RawMessage) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, fmt.Errorf("not a JSON object")
+	}
+	type field struct {
+		key string
+		val json.RawMessage
+	}
+	var fields []field
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		key, _ := tok.(string)
+		var val json.RawMessage
+		if err := dec.Decode(&val); err != nil {
+			return nil, err
+		}
+		fields = append(fields, field{key, val})
+	}
+	done := map[string]bool{}
+	for i := range fields {
+		if v, ok := set[fields[i].key]; ok {
+			fields[i].val = v
+			done[fields[i].key] = true
+		}
+	}
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		if !done[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fields = append(fields, field{k, set[k]})
+	}
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, f := range fields {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		k, _ := json.Marshal(f.key)
+		buf.Write(k)
+		buf.WriteByte(':')
+		buf.Write(f.val)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// marshalLabels encodes labels without HTML escaping, as they were given.
+func marshalLabels(labels map[string]string) json.RawMessage {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(labels)
+	return bytes.TrimRight(buf.Bytes(), "\n")
+}
+
+// withHostLabel returns an engine's volume or network with the label
+// io.clocker.host naming the host that holds it: the engine's own object
+// otherwise, byte for byte. Objects made behind Clocker's back lack the
+// label; Clocker's own carry it already.
+func withHostLabel(obj json.RawMessage, host string) (json.RawMessage, error) {
+	var head objectHead
+	if err := json.Unmarshal(obj, &head); err != nil {
+		return nil, err
+	}
+	if v, ok := head.Labels[HostLabel]; ok && v == host {
+		return obj, nil
+	}
+	labels := head.Labels
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[HostLabel] = host
+	return setFields(obj, map[string]json.RawMessage{"Labels": marshalLabels(labels)})
+}
+
+// --- the io.clocker.host filter ---------------------------------------------
+
+// hostSelection is what io.clocker.host label filters ask of a list or a
+// prune. Every object Clocker shows carries that label, but only those made
+// through Clocker carry it on their engine: the condition is answered here,
+// by asking only the hosts it selects, not by the engines.
+type hostSelection struct {
+	active bool            // some io.clocker.host condition was given
+	only   map[string]bool // label=io.clocker.host=H: the hosts allowed (nil: any)
+	not    map[string]bool // prune's label!=io.clocker.host=H: hosts left alone
+	none   bool            // prune's label!=io.clocker.host: no object qualifies
+}
+
+// allows tells whether the objects of host may be part of the answer.
+func (sel hostSelection) allows(host string) bool {
+	if sel.none || sel.not[host] {
+		return false
+	}
+	return sel.only == nil || sel.only[host]
+}
+
+// splitHostFilters takes the io.clocker.host conditions out of a filters
+// query value and returns the filters for the engines. Filters that do not
+// parse are returned as they are: the engines refuse them in their words.
+// withNegation handles label!= (prune filters only), when the host is its
+// only condition: mixed with others, it is left to the engines.
+func splitHostFilters(raw string, withNegation bool) (string, hostSelection) {
+	var sel hostSelection
+	if raw == "" {
+		return raw, sel
+	}
+	f, err := parseFilterArgs(raw)
+	if err != nil {
+		return raw, sel
+	}
+	changed := false
+	for v := range f["label"] {
+		key, val, hasVal := strings.Cut(v, "=")
+		if key != HostLabel {
+			continue
+		}
+		sel.active, changed = true, true
+		delete(f["label"], v)
+		if !hasVal {
+			continue // every object has it
+		}
+		if sel.only == nil {
+			sel.only = map[string]bool{val: true}
+		} else if !sel.only[val] {
+			sel.only = map[string]bool{} // two different hosts: nothing
+		}
+	}
+	if withNegation && len(f["label!"]) > 0 {
+		onlyHost := true
+		for v := range f["label!"] {
+			if key, _, _ := strings.Cut(v, "="); key != HostLabel {
+				onlyHost = false
+			}
+		}
+		if onlyHost {
+			// Prune leaves an object alone when it matches every label!
+			// condition.
+			var hostVals []string
+			for v := range f["label!"] {
+				if _, val, hasVal := strings.Cut(v, "="); hasVal {
+					hostVals = append(hostVals, val)
+				}
+			}
+			slices.Sort(hostVals)
+			hostVals = slices.Compact(hostVals)
+			switch len(hostVals) {
+			case 0:
+				sel.none = true
+			case 1:
+				sel.not = map[string]bool{hostVals[0]: true}
+			default:
+				// An object is on one host only: it never matches all.
+			}
+			sel.active, changed = true, true
+			delete(f, "label!")
+		}
+	}
+	if !changed {
+		return raw, sel
+	}
+	if l, ok := f["label"]; ok && len(l) == 0 {
+		delete(f, "label")
+	}
+	if len(f) == 0 {
+		return "", sel
+	}
+	out, err := json.Marshal(f)
+	if err != nil {
+		return raw, hostSelection{}
+	}
+	return string(out), sel
+}
+
+// withFilters returns q with the filters parameter replaced.
+func withFilters(q url.Values, filters string) url.Values {
+	out := url.Values{}
+	for k, v := range q {
+		out[k] = slices.Clone(v)
+	}
+	if filters == "" {
+		out.Del("filters")
+	} else {
+		out.Set("filters", filters)
+	}
+	return out
+}
+
+// selectedHosts are the healthy hosts sel allows, and a warning for each
+// allowed host that is down. No allowed host at all is an empty answer, not
+// an error; allowed hosts that are all down are.
+func (s *Server) selectedHosts(sel hostSelection, what string) ([]*hosts.Host, []string, error) {
+	var (
+		out      []*hosts.Host
+		warnings []string
+		allowed  int
+	)
+	for _, h := range s.Fleet.Hosts() {
+		if !sel.allows(h.Name) {
+			continue
+		}
+		allowed++
+		if !h.Healthy() {
+			warnings = append(warnings, fmt.Sprintf("host %s is unavailable: its %s are not included", h.Name, what))
+			continue
+		}
+		out = append(out, h)
+	}
+	if allowed > 0 && len(out) == 0 {
+		return nil, nil, errdefs.New(errdefs.ErrUnavailable, "no host of the fleet is available")
+	}
+	return out, warnings, nil
+}
+
+// --- asking hosts ------------------------------------------------------------
+
+// hostAnswer is one host's answer to a fanned-out request; err is set when
+// the host did not answer at all.
+type hostAnswer struct {
+	host   *hosts.Host
+	status int
+	body   []byte
+	err    error
+}
+
+// onHosts sends the same request to each host at once and returns the
+// answers in the order of hs.
+func (s *Server) onHosts(r *http.Request, hs []*hosts.Host, method, path string, q url.Values, body []byte) []hostAnswer {
+	out := make([]hostAnswer, len(hs))
+	var wg sync.WaitGroup
+	for i, h := range hs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i].host = h
+			var rd io.Reader
+			if body != nil {
+				rd = bytes.NewReader(body)
+			}
+			resp, err := s.hostRequest(r.Context(), r, h, method, path, q, rd)
+			if err != nil {
+				out[i].err = err
+				return
+			}
+			defer resp.Body.Close()
+			data, err := io.ReadAll(resp.Body)
+			if err != nil {
+				out[i].err = errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: %v", h.Name, err))
+				return
+			}
+			out[i].status, out[i].body = resp.StatusCode, data
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// objectHit is an object one host has.
+type objectHit struct {
+	host *hosts.Host
+	raw  json.RawMessage
+	head objectHead
+}
+
+// findObject asks hosts for GET path (one volume or network by reference).
+// It returns the hosts that have it, in the order of hs; with none, the
+// first host's own not-found error. Any other refusal (an engine's
+// "ambiguous") is returned as it is; a host that does not answer only
+// matters when no other has the object.
+func (s *Server) findObject(r *http.Request, hs []*hosts.Host, path string, q url.Values) ([]objectHit, error) {
+	var (
+		hits     []objectHit
+		notFound error
+		down     error
+	)
+	for _, a := range s.onHosts(r, hs, http.MethodGet, path, q, nil) {
+		switch {
+		case a.err != nil:
+			if down == nil {
+				down = a.err
+			}
+		case a.status == http.StatusOK:
+			hit := objectHit{host: a.host, raw: bytes.TrimSpace(a.body)}
+			if err := json.Unmarshal(a.body, &hit.head); err != nil {
+				return nil, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: bad answer to GET %s: %v", a.host.Name, path, err))
+			}
+			hits = append(hits, hit)
+		case a.status == http.StatusNotFound:
+			if notFound == nil {
+				notFound = relayError(a.status, a.body)
+			}
+		default:
+			return nil, relayError(a.status, a.body)
+		}
+	}
+	switch {
+	case len(hits) > 0:
+		return hits, nil
+	case down != nil:
+		return nil, down
+	case notFound != nil:
+		return nil, notFound
+	}
+	return nil, errdefs.New(errdefs.ErrUnavailable, "no host of the fleet is available")
+}
+
+// census is what the hosts hold of one kind of object, for a create.
+type census struct {
+	counts  map[string]int // objects per host (built-in networks not counted)
+	holders []*hosts.Host  // hosts that have an object of the name, in fleet order
+}
+
+// takeCensus lists the objects of every host in hs and finds name among
+// them. decode reads an engine's list answer.
+func (s *Server) takeCensus(r *http.Request, hs []*hosts.Host, path, name string, decode func([]byte) ([]json.RawMessage, error), skip func(objectHead) bool) (census, error) {
+	c := census{counts: map[string]int{}}
+	for _, a := range s.onHosts(r, hs, http.MethodGet, path, nil, nil) {
+		if a.err != nil {
+			return c, a.err
+		}
+		if a.status != http.StatusOK {
+			return c, relayError(a.status, a.body)
+		}
+		objs, err := decode(a.body)
+		if err != nil {
+			return c, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: bad answer to GET %s: %v", a.host.Name, path, err))
+		}
+		held := false
+		for _, o := range objs {
+			var head objectHead
+			if err := json.Unmarshal(o, &head); err != nil {
+				return c, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: bad answer to GET %s: %v", a.host.Name, path, err))
+			}
+			if skip != nil && skip(head) {
+				continue
+			}
+			c.counts[a.host.Name]++
+			if name != "" && head.Name == name {
+				held = true
+			}
+		}
+		if held {
+			c.holders = append(c.holders, a.host)
+		}
+	}
+	return c, nil
+}
+
+func decodeVolumeList(b []byte) ([]json.RawMessage, error) {
+	var l struct{ Volumes []json.RawMessage }
+	err := json.Unmarshal(b, &l)
+	return l.Volumes, err
+}
+
+func decodeNetworkList(b []byte) ([]json.RawMessage, error) {
+	var l []json.RawMessage
+	err := json.Unmarshal(b, &l)
+	return l, err
+}
+
+// projectHost is the host that already holds most of a compose project's
+// containers, volumes and networks (nil when none does): compose creates a
+// project's networks, then its volumes, then its containers, and all of
+// them must meet on one host until fleet networks arrive.
+func (s *Server) projectHost(r *http.Request, hs []*hosts.Host, project string) *hosts.Host {
+	if project == "" {
+		return nil
+	}
+	label := composeProjectLabel + "=" + project
+	f, _ := json.Marshal(map[string]map[string]bool{"label": {label: true}})
+	q := url.Values{"filters": {string(f)}}
+	score := map[string]int{}
+	for _, a := range s.onHosts(r, hs, http.MethodGet, "/volumes", q, nil) {
+		if a.err == nil && a.status == http.StatusOK {
+			l, _ := decodeVolumeList(a.body)
+			score[a.host.Name] += len(l)
+		}
+	}
+	for _, a := range s.onHosts(r, hs, http.MethodGet, "/networks", q, nil) {
+		if a.err == nil && a.status == http.StatusOK {
+			l, _ := decodeNetworkList(a.body)
+			score[a.host.Name] += len(l)
+		}
+	}
+	var best *hosts.Host
+	for _, h := range hs {
+		for _, c := range h.Containers() {
+			if c.Summary.Labels[composeProjectLabel] == project {
+				score[h.Name]++
+			}
+		}
+		if score[h.Name] > 0 && (best == nil || score[h.Name] > score[best.Name]) {
+			best = h
+		}
+	}
+	return best
+}
+
+// placeObject picks the host of a new volume or network: want when the
+// request names one, else the host of its compose project, else the
+// strategy's choice. Hosts holding fewer objects of the kind come first,
+// so that among equally busy hosts the objects spread too.
+func (s *Server) placeObject(r *http.Request, hs []*hosts.Host, want *hosts.Host, project, kind string, counts map[string]int) (*hosts.Host, error) {
+	var pins []scheduler.Pin
+	switch {
+	case want != nil:
+		if !want.Healthy() {
+			return nil, want.Unavailable()
+		}
+		pins = append(pins, scheduler.Pin{Host: want.Name, Reason: fmt.Sprintf("the %s (%s=%s)", kind, HostLabel, want.Name)})
+	default:
+		if ph := s.projectHost(r, hs, project); ph != nil {
+			pins = append(pins, scheduler.Pin{Host: ph.Name, Reason: "compose project " + project})
+		}
+	}
+	all := s.Fleet.Hosts()
+	slices.SortStableFunc(all, func(a, b *hosts.Host) int { return counts[a.Name] - counts[b.Name] })
+	nodes := make([]scheduler.Node, len(all))
+	for i, h := range all {
+		nodes[i] = scheduler.Node{Name: h.Name, Healthy: h.Healthy(), Containers: len(h.Containers()), HasImage: true}
+	}
+	name, err := s.Strategy.Place(scheduler.Request{Pins: pins}, nodes)
+	if err != nil {
+		return nil, err
+	}
+	h, ok := s.Fleet.Host(name)
+	if !ok {
+		return nil, errdefs.New(errdefs.ErrUnavailable, "host "+name+" left the fleet")
+	}
+	return h, nil
+}
+
+// --- one name at a time --------------------------------------------------------
+
+// nameLocks serialize the creates of one volume or network name, so that
+// two concurrent creates cannot make it on two hosts. They live with the
+// process (no Server field is ours to add), keyed by kind and name.
+var nameLocks = &keyedMutex{m: map[string]*keyedEntry{}}
+
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// lock takes the lock of key and returns its release.
+func (k *keyedMutex) lock(key string) func() {
+	k.mu.Lock()
+	e := k.m[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.m[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		e.refs--
+		if e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}
+
+// writeRawJSON answers with an engine's JSON as it is.
+func writeRawJSON(w http.ResponseWriter, status int, body []byte) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	// A write error means the client went away: nothing left to answer.
+	_, _ = w.Write(body)
+	_, _ = w.Write([]byte("\n"))
+	return nil
+}
+
+// hostList names hosts for messages.
+func hostList(hs []*hosts.Host) string {
+	names := make([]string, len(hs))
+	for i, h := range hs {
+		names[i] = h.Name
+	}
+	return strings.Join(names, ", ")
+}
