@@ -1,6 +1,16 @@
 package proxy
 
-import "github.com/gorilla/mux"
+import (
+	"net/http"
 
-// registerEvents adds the events routes (Front door II).
-func (s *Server) registerEvents(r *mux.Router) {}
+	"github.com/gorilla/mux"
+)
+
+// registerEvents adds the events routes (Front door II): the fleet's merged
+// event stream and its merged disk usage.
+func (s *Server) registerEvents(r *mux.Router) {
+	s.register(r,
+		route{http.MethodGet, "/events", s.eventsHandler},
+		route{http.MethodGet, "/system/df", s.systemDFHandler},
+	)
+}

@@ -1,0 +1,756 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/clocker/clocker/hosts"
+	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/scheduler"
+)
+
+// --- pure logic ---------------------------------------------------------------
+
+func TestParseEventsQuery(t *testing.T) {
+	tests := []struct {
+		name        string
+		query       url.Values
+		wantErr     string
+		wantStatus  int
+		wantFilters string
+		wantNodes   map[string]bool
+		wantUntil   time.Time
+	}{
+		{name: "empty", query: url.Values{}},
+		{name: "since and until", query: url.Values{"since": {"100"}, "until": {"200.5"}}, wantUntil: time.Unix(200, 500000000)},
+		{name: "until -1 is none", query: url.Values{"until": {"-1"}}},
+		{name: "bad since", query: url.Values{"since": {"abc"}}, wantErr: `strconv.ParseInt: parsing "abc": invalid syntax`, wantStatus: 400},
+		{name: "bad until", query: url.Values{"until": {"2020-01-01T00:00:00Z"}}, wantErr: `strconv.ParseInt: parsing "2020-01-01T00:00:00Z": invalid syntax`, wantStatus: 400},
+		{name: "bad nanoseconds", query: url.Values{"since": {"1.x"}}, wantErr: `strconv.ParseInt: parsing "x": invalid syntax`, wantStatus: 400},
+		{name: "since after until", query: url.Values{"since": {"10"}, "until": {"5"}}, wantErr: "`since` time (10) cannot be after `until` time (5)", wantStatus: 400},
+		{name: "filters not JSON", query: url.Values{"filters": {"notjson"}}, wantErr: "invalid character 'o' in literal null (expecting 'u')", wantStatus: 400},
+		{name: "filters passed as written", query: url.Values{"filters": {`{"event":{"start":true}}`}}, wantFilters: `{"event":{"start":true}}`},
+		{name: "legacy filters passed as written", query: url.Values{"filters": {`{"event":["start"]}`}}, wantFilters: `{"event":["start"]}`},
+		{name: "node taken out", query: url.Values{"filters": {`{"event":{"start":true},"node":{"h2":true}}`}},
+			wantFilters: `{"event":{"start":true}}`, wantNodes: map[string]bool{"h2": true}},
+		{name: "node only", query: url.Values{"filters": {`{"node":{"h1":true,"h3":true}}`}}, wantNodes: map[string]bool{"h1": true, "h3": true}},
+		{name: "legacy node", query: url.Values{"filters": {`{"node":["h1"],"type":["container"]}`}},
+			wantFilters: `{"type":{"container":true}}`, wantNodes: map[string]bool{"h1": true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			eq, err := parseEventsQuery(tt.query)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr || errdefs.Status(err) != tt.wantStatus {
+					t.Fatalf("err %v (status %d), want %q (%d)", err, errdefs.Status(err), tt.wantErr, tt.wantStatus)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if eq.engineFilters != tt.wantFilters {
+				t.Errorf("engine filters %q, want %q", eq.engineFilters, tt.wantFilters)
+			}
+			if !reflect.DeepEqual(eq.nodes, tt.wantNodes) {
+				t.Errorf("nodes %v, want %v", eq.nodes, tt.wantNodes)
+			}
+			if !eq.untilTime.Equal(tt.wantUntil) {
+				t.Errorf("until %v, want %v", eq.untilTime, tt.wantUntil)
+			}
+		})
+	}
+}
+
+func TestAnnotateEvent(t *testing.T) {
+	n := eventNode{Name: "h1", ID: "h1", Addr: "10.0.0.1:2375", IP: "10.0.0.1"}
+	tests := []struct {
+		name      string
+		raw       string
+		wantKey   int64
+		wantAttrs map[string]string // nil: no Actor expected
+		wantErr   bool
+	}{
+		{name: "container event", raw: `{"status":"start","id":"c1","Type":"container","Action":"start","Actor":{"ID":"c1","Attributes":{"name":"web"}},"time":5,"timeNano":5000000007}`,
+			wantKey:   5000000007,
+			wantAttrs: map[string]string{"name": "web", "node.name": "h1", "node.id": "h1", "node.addr": "10.0.0.1:2375", "node.ip": "10.0.0.1"}},
+		{name: "actor without attributes", raw: `{"Type":"network","Action":"create","Actor":{"ID":"n1"},"timeNano":9}`,
+			wantKey:   9,
+			wantAttrs: map[string]string{"node.name": "h1", "node.id": "h1", "node.addr": "10.0.0.1:2375", "node.ip": "10.0.0.1"}},
+		{name: "old format has only time", raw: `{"status":"die","id":"c1","from":"busybox","time":7}`, wantKey: 7000000000},
+		{name: "not an object", raw: `[1]`, wantErr: true},
+		{name: "null", raw: `null`, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := annotateEvent([]byte(tt.raw), n)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("no error for %s", tt.raw)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.key != tt.wantKey {
+				t.Errorf("key %d, want %d", ev.key, tt.wantKey)
+			}
+			if !strings.HasSuffix(string(ev.data), "}\n") {
+				t.Errorf("event not newline-terminated: %q", ev.data)
+			}
+			var got struct {
+				Actor *struct {
+					ID         string
+					Attributes map[string]string
+				}
+				Node eventNode `json:"node"`
+			}
+			if err := json.Unmarshal(ev.data, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Node != n {
+				t.Errorf("node %+v, want %+v", got.Node, n)
+			}
+			switch {
+			case tt.wantAttrs == nil && got.Actor != nil:
+				t.Errorf("an Actor was invented: %+v", got.Actor)
+			case tt.wantAttrs != nil && (got.Actor == nil || !reflect.DeepEqual(got.Actor.Attributes, tt.wantAttrs)):
+				t.Errorf("actor %+v, want attributes %v", got.Actor, tt.wantAttrs)
+			}
+			var orig, back map[string]any
+			_ = json.Unmarshal([]byte(tt.raw), &orig)
+			_ = json.Unmarshal(ev.data, &back)
+			for k, v := range orig {
+				if k != "Actor" && !reflect.DeepEqual(back[k], v) {
+					t.Errorf("field %s changed: %v → %v", k, v, back[k])
+				}
+			}
+		})
+	}
+}
+
+// sources makes closed channels holding events with the given keys; the
+// data of each is "s<source>:<key>".
+func sources(keys ...[]int64) []<-chan hostEvent {
+	var out []<-chan hostEvent
+	for i, ks := range keys {
+		ch := make(chan hostEvent, len(ks))
+		for _, k := range ks {
+			ch <- hostEvent{data: []byte(fmt.Sprintf("s%d:%d", i, k)), key: k}
+		}
+		close(ch)
+		out = append(out, ch)
+	}
+	return out
+}
+
+func collect(t *testing.T, merge func(context.Context, []<-chan hostEvent, func([]byte) error) error, srcs []<-chan hostEvent) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var got []string
+	err := merge(ctx, srcs, func(b []byte) error { got = append(got, string(b)); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestMergeOrdered(t *testing.T) {
+	tests := []struct {
+		name string
+		keys [][]int64
+		want []string
+	}{
+		{name: "no sources", keys: nil, want: nil},
+		{name: "empty sources", keys: [][]int64{{}, {}}, want: nil},
+		{name: "one source", keys: [][]int64{{1, 2, 3}}, want: []string{"s0:1", "s0:2", "s0:3"}},
+		{name: "interleaved", keys: [][]int64{{1, 4, 7}, {2, 5, 8}, {3, 6, 9}},
+			want: []string{"s0:1", "s1:2", "s2:3", "s0:4", "s1:5", "s2:6", "s0:7", "s1:8", "s2:9"}},
+		{name: "one host earlier than all", keys: [][]int64{{10, 11}, {1, 2, 3}},
+			want: []string{"s1:1", "s1:2", "s1:3", "s0:10", "s0:11"}},
+		{name: "ties go to the lower source", keys: [][]int64{{5, 6}, {5, 6}},
+			want: []string{"s0:5", "s1:5", "s0:6", "s1:6"}},
+		{name: "a source ends early", keys: [][]int64{{1}, {2, 3, 4}, {}},
+			want: []string{"s0:1", "s1:2", "s1:3", "s1:4"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := collect(t, mergeOrdered, sources(tt.keys...))
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestMergeOrderedWaitsForEverySource: an event is held until every open
+// source has a later one or has ended, so that a slow host's earlier event
+// still comes first.
+func TestMergeOrderedWaitsForEverySource(t *testing.T) {
+	a, b := make(chan hostEvent, 4), make(chan hostEvent, 4)
+	got := make(chan string, 8)
+	done := make(chan error, 1)
+	go func() {
+		done <- mergeOrdered(context.Background(), []<-chan hostEvent{a, b}, func(d []byte) error { got <- string(d); return nil })
+	}()
+	a <- hostEvent{data: []byte("a5"), key: 5}
+	select {
+	case g := <-got:
+		t.Fatalf("%s written before host b said anything", g)
+	case <-time.After(100 * time.Millisecond):
+	}
+	b <- hostEvent{data: []byte("b3"), key: 3}
+	if g := <-got; g != "b3" {
+		t.Fatalf("first %s, want b3", g)
+	}
+	close(b)
+	if g := <-got; g != "a5" {
+		t.Fatalf("second %s, want a5", g)
+	}
+	close(a)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMergeLive(t *testing.T) {
+	tests := []struct {
+		name string
+		keys [][]int64
+	}{
+		{name: "no sources", keys: nil},
+		{name: "three sources", keys: [][]int64{{1, 4}, {9, 2}, {3}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := collect(t, mergeLive, sources(tt.keys...))
+			// Arrival order across sources is free; each source's own order
+			// is kept and nothing is lost.
+			var want int
+			last := map[string]int{}
+			for _, ks := range tt.keys {
+				want += len(ks)
+			}
+			if len(got) != want {
+				t.Fatalf("%d events, want %d: %v", len(got), want, got)
+			}
+			pos := map[string]int{}
+			for i, g := range got {
+				pos[g] = i
+			}
+			for s, ks := range tt.keys {
+				for j, k := range ks {
+					p := pos[fmt.Sprintf("s%d:%d", s, k)]
+					if j > 0 && p < last[fmt.Sprint(s)] {
+						t.Errorf("source %d out of its own order: %v", s, got)
+					}
+					last[fmt.Sprint(s)] = p
+				}
+			}
+		})
+	}
+}
+
+func TestMergeDiskUsage(t *testing.T) {
+	tests := []struct {
+		name    string
+		parts   []string
+		want    string
+		wantErr bool
+	}{
+		{name: "one host as it is",
+			parts: []string{`{"LayersSize":10,"Images":[{"Id":"sha256:a","Containers":1,"RepoTags":["busybox:latest"],"Size":10}],"Containers":[{"Id":"c1"}],"Volumes":[],"BuildCache":null,"BuilderSize":0}`},
+			want:  `{"BuildCache":null,"BuilderSize":0,"Containers":[{"Id":"c1"}],"Images":[{"Containers":1,"Id":"sha256:a","RepoTags":["busybox:latest"],"Size":10}],"LayersSize":10,"Volumes":[]}`},
+		{name: "sums, merges images by id, concatenates",
+			parts: []string{
+				`{"LayersSize":10,"Images":[{"Id":"sha256:a","Containers":1,"RepoTags":["busybox:latest"],"RepoDigests":null,"Size":10,"SharedSize":0}],"Containers":[{"Id":"c1"}],"Volumes":[{"Name":"v1"}],"BuildCache":null,"BuilderSize":0}`,
+				`{"LayersSize":25,"Images":[{"Id":"sha256:a","Containers":2,"RepoTags":["busybox:latest","bb:1"],"RepoDigests":null,"Size":10,"SharedSize":0},{"Id":"sha256:b","Containers":0,"RepoTags":["app:1"],"RepoDigests":null,"Size":15,"SharedSize":0}],"Containers":[{"Id":"c2"},{"Id":"c3"}],"Volumes":[{"Name":"v1"}],"BuildCache":[{"ID":"x"}],"BuilderSize":3}`,
+				`{"LayersSize":0,"Images":[],"Containers":[],"Volumes":[],"BuildCache":null,"BuilderSize":0}`,
+			},
+			want: `{"BuildCache":[{"ID":"x"}],"BuilderSize":3,"Containers":[{"Id":"c1"},{"Id":"c2"},{"Id":"c3"}],"Images":[{"Containers":3,"Id":"sha256:a","RepoDigests":null,"RepoTags":["busybox:latest","bb:1"],"SharedSize":0,"Size":10},{"Containers":0,"Id":"sha256:b","RepoDigests":null,"RepoTags":["app:1"],"SharedSize":0,"Size":15}],"LayersSize":35,"Volumes":[{"Name":"v1"},{"Name":"v1"}]}`},
+		{name: "containers not computed stay -1",
+			parts: []string{`{"Images":[{"Id":"a","Containers":-1}]}`, `{"Images":[{"Id":"a","Containers":-1}]}`},
+			want:  `{"Images":[{"Containers":-1,"Id":"a"}]}`},
+		{name: "null lists everywhere stay null",
+			parts: []string{`{"LayersSize":1,"Images":null,"Containers":null}`, `{"LayersSize":2,"Images":null,"Containers":null}`},
+			want:  `{"Containers":null,"Images":null,"LayersSize":3}`},
+		{name: "null on one host, list on another",
+			parts: []string{`{"Volumes":null}`, `{"Volumes":[{"Name":"v"}]}`},
+			want:  `{"Volumes":[{"Name":"v"}]}`},
+		{name: "bad answer", parts: []string{`{"LayersSize":"x"}`}, wantErr: true},
+		{name: "not JSON", parts: []string{`<html>`}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			parts := make([][]byte, len(tt.parts))
+			for i, p := range tt.parts {
+				parts[i] = []byte(p)
+			}
+			got, err := mergeDiskUsage(parts)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("no error, got %s", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tt.want {
+				t.Fatalf("got\n%s\nwant\n%s", got, tt.want)
+			}
+		})
+	}
+}
+
+// --- the handlers, against small fake engines ------------------------------------
+
+// evEngine is a fake engine that serves what a host needs to join the
+// fleet, a scripted event stream and /system/df.
+type evEngine struct {
+	name string
+	srv  *httptest.Server
+	df   string
+
+	mu      sync.Mutex
+	past    []string             // events already logged (JSON with timeNano)
+	subs    map[chan string]bool // live subscribers of GET /events
+	queries []url.Values         // queries of the client-facing subscriptions
+	refuse  string               // when set, GET /events answers 400 with it
+	breakCh chan struct{}        // closed to break the open client streams
+}
+
+func newEvEngine(t *testing.T, name string) *evEngine {
+	e := &evEngine{name: name, subs: map[chan string]bool{}, breakCh: make(chan struct{}),
+		df: `{"LayersSize":1,"Images":[],"Containers":[],"Volumes":[],"BuildCache":null,"BuilderSize":0}`}
+	e.srv = httptest.NewServer(http.HandlerFunc(e.serve))
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+func (e *evEngine) url() string { return "tcp://" + strings.TrimPrefix(e.srv.URL, "http://") }
+
+// event makes an engine event at the given time.
+func event(action, id string, nano int64) string {
+	return fmt.Sprintf(`{"status":%q,"id":%q,"from":"busybox","Type":"container","Action":%q,"Actor":{"ID":%q,"Attributes":{"image":"busybox","name":%q}},"scope":"local","time":%d,"timeNano":%d}`,
+		action, id, action, id, id, nano/1e9, nano)
+}
+
+// publish sends an event to the live subscribers and keeps it.
+func (e *evEngine) publish(ev string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.past = append(e.past, ev)
+	for ch := range e.subs {
+		ch <- ev
+	}
+}
+
+// breakStreams cuts every open client-facing stream.
+func (e *evEngine) breakStreams() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	close(e.breakCh)
+	e.breakCh = make(chan struct{})
+}
+
+func (e *evEngine) subscriptions() []url.Values {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]url.Values(nil), e.queries...)
+}
+
+func (e *evEngine) serve(w http.ResponseWriter, r *http.Request) {
+	p := stripVersion(r.URL.Path)
+	w.Header().Set("Api-Version", "1.41")
+	switch p {
+	case "/_ping":
+		_, _ = io.WriteString(w, "OK")
+	case "/info":
+		fmt.Fprintf(w, `{"Name":%q,"NCPU":2,"MemTotal":1000000}`, e.name)
+	case "/version":
+		_, _ = io.WriteString(w, `{"Version":"20.10.24","ApiVersion":"1.41","MinAPIVersion":"1.12"}`)
+	case "/containers/json":
+		_, _ = io.WriteString(w, `[]`)
+	case "/system/df":
+		_, _ = io.WriteString(w, e.df)
+	case "/events":
+		e.events(w, r)
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, `{"message":"page not found"}`)
+	}
+}
+
+func (e *evEngine) events(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	own := strings.Contains(q.Get("filters"), `"type"`) && q.Get("since") == "" && q.Get("until") == ""
+	e.mu.Lock()
+	if !own {
+		e.queries = append(e.queries, q)
+	}
+	if e.refuse != "" && !own {
+		e.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"message":%q}`, e.refuse)
+		return
+	}
+	since, _ := eventTime(q.Get("since"))
+	until, _ := eventTime(q.Get("until"))
+	in := func(ev string) bool {
+		var m struct{ TimeNano int64 }
+		_ = json.Unmarshal([]byte(ev), &m)
+		t := time.Unix(0, m.TimeNano)
+		return !t.Before(since) && (until.IsZero() || !t.After(until))
+	}
+	var past []string
+	if !own {
+		for _, ev := range e.past {
+			if in(ev) {
+				past = append(past, ev)
+			}
+		}
+	}
+	ch := make(chan string, 64)
+	if !own {
+		e.subs[ch] = true
+	}
+	brk := e.breakCh
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.subs, ch)
+		e.mu.Unlock()
+	}()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	for _, ev := range past {
+		_, _ = io.WriteString(w, ev+"\n")
+		_ = rc.Flush()
+	}
+	if !until.IsZero() && until.Before(time.Now()) {
+		return
+	}
+	var timeout <-chan time.Time
+	if !until.IsZero() {
+		timeout = time.After(time.Until(until))
+	}
+	for {
+		select {
+		case ev := <-ch:
+			if in(ev) {
+				_, _ = io.WriteString(w, ev+"\n")
+				_ = rc.Flush()
+			}
+		case <-timeout:
+			return
+		case <-brk:
+			if !own {
+				// Cut the connection as a dying engine would.
+				if conn, _, err := rc.Hijack(); err == nil {
+					conn.Close()
+				}
+				return
+			}
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// evFleet is a proxy in front of fake engines named h1..hN.
+func evFleet(t *testing.T, n int) (*httptest.Server, []*evEngine) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	var engines []*evEngine
+	for i := 1; i <= n; i++ {
+		engines = append(engines, newEvEngine(t, fmt.Sprintf("h%d", i)))
+	}
+	reg := prometheus.NewRegistry()
+	fleet := hosts.NewFleet(nil, log, hosts.NewMetrics(reg))
+	t.Cleanup(fleet.Close) // before the engines close: cleanups run last first
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, e := range engines {
+		if _, err := fleet.Add(ctx, hosts.Record{Name: e.name, URL: e.url()}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fleet.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	strategy, err := scheduler.New("spread")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(NewServer(fleet, strategy, log, 1<<20, reg).Handler())
+	t.Cleanup(ts.Close)
+	return ts, engines
+}
+
+type gotEvent struct {
+	Action   string
+	TimeNano int64
+	Actor    struct {
+		ID         string
+		Attributes map[string]string
+	}
+}
+
+func get(t *testing.T, ctx context.Context, base, path string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func readEvents(t *testing.T, body io.Reader) []gotEvent {
+	t.Helper()
+	var out []gotEvent
+	dec := json.NewDecoder(body)
+	for {
+		var ev gotEvent
+		if err := dec.Decode(&ev); err == io.EOF {
+			return out
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, ev)
+	}
+}
+
+func TestEventsHandlerUntil(t *testing.T) {
+	ts, engines := evFleet(t, 3)
+	base := time.Now().Add(-time.Minute).UnixNano()
+	// Each host's own events are in order; across hosts they interleave.
+	for i, e := range engines {
+		for j := 0; j < 4; j++ {
+			e.publish(event("start", fmt.Sprintf("%s-c%d", e.name, j), base+int64(j*3+i)*1e6))
+		}
+	}
+	until := strconv.FormatInt(time.Now().Unix(), 10)
+	tests := []struct {
+		name      string
+		query     string
+		wantHosts []string // in the expected order
+		wantSeen  string   // the filters every engine must be asked with
+	}{
+		{name: "all hosts, ordered", query: "?since=0&until=" + until,
+			wantHosts: []string{"h1", "h2", "h3", "h1", "h2", "h3", "h1", "h2", "h3", "h1", "h2", "h3"}},
+		{name: "node filter picks a host and is not passed on", query: "?until=" + until + "&filters=" + url.QueryEscape(`{"node":{"h2":true},"event":{"start":true}}`),
+			wantHosts: []string{"h2", "h2", "h2", "h2"}, wantSeen: `{"event":{"start":true}}`},
+		{name: "node filter naming no host", query: "?until=" + until + "&filters=" + url.QueryEscape(`{"node":{"nope":true}}`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := map[string]int{}
+			for _, e := range engines {
+				before[e.name] = len(e.subscriptions())
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			resp := get(t, ctx, ts.URL, "/v1.41/events"+tt.query)
+			defer resp.Body.Close()
+			if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
+				t.Fatalf("status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+			if len(resp.TransferEncoding) == 0 || resp.TransferEncoding[0] != "chunked" {
+				t.Errorf("transfer encoding %v, want chunked", resp.TransferEncoding)
+			}
+			evs := readEvents(t, resp.Body) // ends: every host's stream ended
+			var gotHosts []string
+			var last int64
+			for _, ev := range evs {
+				gotHosts = append(gotHosts, ev.Actor.Attributes["node.name"])
+				if ev.TimeNano < last {
+					t.Errorf("events out of order: %d after %d", ev.TimeNano, last)
+				}
+				last = ev.TimeNano
+				a := ev.Actor.Attributes
+				if a["node.id"] != a["node.name"] || !strings.HasPrefix(a["node.addr"], "127.0.0.1:") || a["node.ip"] != "127.0.0.1" {
+					t.Errorf("node attributes %v", a)
+				}
+			}
+			if !reflect.DeepEqual(gotHosts, tt.wantHosts) {
+				t.Errorf("hosts %v, want %v", gotHosts, tt.wantHosts)
+			}
+			for _, e := range engines {
+				subs := e.subscriptions()[before[e.name]:]
+				for _, q := range subs {
+					if q.Get("filters") != tt.wantSeen || q.Get("until") != until {
+						t.Errorf("%s asked with %v", e.name, q)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestEventsHandlerBadInput(t *testing.T) {
+	ts, engines := evFleet(t, 2)
+	tests := []struct {
+		name    string
+		query   string
+		refuse  string // the engines' own refusal
+		want    string
+		askedOK bool // whether the engines may be asked at all
+	}{
+		{name: "bad since", query: "?since=yesterday", want: `strconv.ParseInt: parsing "yesterday": invalid syntax`},
+		{name: "since after until", query: "?since=20&until=10", want: "`since` time (20) cannot be after `until` time (10)"},
+		{name: "filters not JSON", query: "?filters=%7Bx", want: "invalid character 'x' looking for beginning of object key string"},
+		{name: "the engine's refusal is passed on", query: "?until=1&filters=" + url.QueryEscape(`{"type":{"bogus":true}}`),
+			refuse: "Invalid filter 'bogus'", want: "Invalid filter 'bogus'", askedOK: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(engines[0].subscriptions())
+			for _, e := range engines {
+				e.mu.Lock()
+				e.refuse = tt.refuse
+				e.mu.Unlock()
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			resp := get(t, ctx, ts.URL, "/events"+tt.query)
+			defer resp.Body.Close()
+			var m struct{ Message string }
+			_ = json.NewDecoder(resp.Body).Decode(&m)
+			if resp.StatusCode != 400 || m.Message != tt.want {
+				t.Fatalf("%d %q, want 400 %q", resp.StatusCode, m.Message, tt.want)
+			}
+			if !tt.askedOK && len(engines[0].subscriptions()) != before {
+				t.Errorf("the engines were asked despite the bad query")
+			}
+		})
+	}
+}
+
+func TestEventsHandlerLive(t *testing.T) {
+	ts, engines := evFleet(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	resp := get(t, ctx, ts.URL, "/events")
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("headers took %s", d)
+	}
+	waitSubscribed := func(e *evEngine, n int) {
+		t.Helper()
+		for time.Since(start) < 10*time.Second {
+			e.mu.Lock()
+			got := len(e.subs)
+			e.mu.Unlock()
+			if got >= n {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("%s: no live subscriber", e.name)
+	}
+	for _, e := range engines {
+		waitSubscribed(e, 1)
+	}
+	br := bufio.NewReader(resp.Body)
+	next := func() gotEvent {
+		t.Helper()
+		line, err := br.ReadBytes('\n')
+		if err != nil {
+			t.Fatalf("stream ended: %v", err)
+		}
+		var ev gotEvent
+		if err := json.Unmarshal(line, &ev); err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	now := time.Now().UnixNano()
+	engines[1].publish(event("create", "x1", now))
+	if ev := next(); ev.Actor.ID != "x1" || ev.Actor.Attributes["node.name"] != "h2" {
+		t.Fatalf("got %+v", ev)
+	}
+	// Arrival order, not time order, when live: a later event is not held
+	// back for an earlier one that may come.
+	engines[2].publish(event("start", "late", now+20))
+	if ev := next(); ev.Actor.ID != "late" {
+		t.Fatalf("got %+v", ev)
+	}
+	engines[0].publish(event("start", "early", now+10))
+	if ev := next(); ev.Actor.ID != "early" {
+		t.Fatalf("got %+v", ev)
+	}
+	// A host whose stream breaks does not end the client's stream, and is
+	// followed again from its last event, without repeats.
+	engines[0].breakStreams()
+	engines[1].publish(event("die", "x1", now+30))
+	if ev := next(); ev.Actor.ID != "x1" || ev.Action != "die" {
+		t.Fatalf("got %+v", ev)
+	}
+	waitSubscribed(engines[0], 1)
+	engines[0].publish(event("die", "early", time.Now().UnixNano()))
+	if ev := next(); ev.Actor.ID != "early" || ev.Action != "die" || ev.Actor.Attributes["node.name"] != "h1" {
+		t.Fatalf("after the break got %+v", ev)
+	}
+	subs := engines[0].subscriptions()
+	if len(subs) < 2 || subs[len(subs)-1].Get("since") != fmt.Sprintf("%d.%09d", (now+10)/1e9, (now+10)%1e9) {
+		t.Errorf("followed again with %v, want since the last event", subs)
+	}
+}
+
+func TestSystemDFHandler(t *testing.T) {
+	ts, engines := evFleet(t, 2)
+	engines[0].df = `{"LayersSize":10,"Images":[{"Id":"sha256:a","Containers":1,"RepoTags":["busybox:latest"]}],"Containers":[{"Id":"c1"}],"Volumes":[],"BuildCache":null,"BuilderSize":0}`
+	engines[1].df = `{"LayersSize":10,"Images":[{"Id":"sha256:a","Containers":0,"RepoTags":["busybox:latest"]}],"Containers":[],"Volumes":[{"Name":"v"}],"BuildCache":null,"BuilderSize":0}`
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp := get(t, ctx, ts.URL, "/v1.41/system/df")
+	defer resp.Body.Close()
+	var du struct {
+		LayersSize int64
+		Images     []struct {
+			ID         string `json:"Id"`
+			Containers int
+		}
+		Containers []json.RawMessage
+		Volumes    []json.RawMessage
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&du); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%d %v", resp.StatusCode, err)
+	}
+	if du.LayersSize != 20 || len(du.Images) != 1 || du.Images[0].Containers != 1 || len(du.Containers) != 1 || len(du.Volumes) != 1 {
+		t.Fatalf("merged %+v", du)
+	}
+}
