@@ -21,6 +21,10 @@ type Container struct {
 	Created time.Time
 	// NanoCPUs and Memory are what the container reserves (0: unlimited).
 	NanoCPUs, Memory int64
+	// Inspect is the engine's GET /containers/{id}/json answer at its
+	// newest API version, re-read on every event of the container, so that
+	// inspect is served without a round trip to the engine.
+	Inspect json.RawMessage
 }
 
 // ID returns the container's full ID.

@@ -2,6 +2,7 @@ package hosts
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -24,6 +25,30 @@ type Endpoint struct {
 	// Base is the http URL requests are sent to (the socket path is not part
 	// of it for unix engines).
 	Base *url.URL
+	// TLS, when set, wraps every connection to the engine (tcp engines
+	// started with --tlsverify). HTTP is then written over the TLS
+	// connection, so Base keeps the http scheme.
+	TLS *tls.Config
+}
+
+// WithTLS returns the endpoint with its connections wrapped in TLS.
+func (e Endpoint) WithTLS(t EngineTLS) (Endpoint, error) {
+	if t.IsZero() {
+		return e, nil
+	}
+	if e.Network != "tcp" {
+		return e, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("engine %s: TLS is for tcp:// engines", e.URL))
+	}
+	host, _, err := net.SplitHostPort(e.Address)
+	if err != nil {
+		return e, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("engine %s: %v", e.URL, err))
+	}
+	cfg, err := t.config(host)
+	if err != nil {
+		return e, err
+	}
+	e.TLS = cfg
+	return e, nil
 }
 
 // ParseEndpoint checks an engine URL: tcp://HOST:PORT or unix:///PATH.
@@ -53,6 +78,10 @@ func ParseEndpoint(raw string) (Endpoint, error) {
 
 // Dial opens a raw connection to the engine (for hijacked streams).
 func (e Endpoint) Dial(ctx context.Context) (net.Conn, error) {
+	if e.TLS != nil {
+		d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: e.TLS}
+		return d.DialContext(ctx, e.Network, e.Address)
+	}
 	var d net.Dialer
 	d.Timeout = 5 * time.Second
 	return d.DialContext(ctx, e.Network, e.Address)

@@ -6,6 +6,7 @@ package hosts_test
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -28,8 +29,9 @@ func fakeNow() time.Time {
 }
 
 type fakeOpts struct {
-	name   string // GET /info Name
-	maxAPI string // default 1.41
+	name   string      // GET /info Name
+	maxAPI string      // default 1.41
+	tls    *tls.Config // serve TLS with this config
 }
 
 type fakeContainer struct {
@@ -39,6 +41,12 @@ type fakeContainer struct {
 	HostConfig      json.RawMessage
 }
 
+type fakeImage struct {
+	ID          string `json:"Id"`
+	RepoTags    []string
+	RepoDigests []string
+}
+
 type fakeEngine struct {
 	opts fakeOpts
 	srv  *httptest.Server
@@ -46,6 +54,7 @@ type fakeEngine struct {
 
 	mu         sync.Mutex
 	containers map[string]*fakeContainer
+	images     []fakeImage
 	subs       map[chan []byte]struct{}
 	seq        int
 	creates    int // POST /containers/create served (any outcome)
@@ -54,6 +63,10 @@ type fakeEngine struct {
 	// answering (to order a refresh against other changes).
 	holdList chan struct{}
 	listHeld chan struct{}
+
+	// hung makes every call but the event stream hang until its client
+	// gives up, as an engine behind a partition whose streams stay open.
+	hung atomic.Bool
 
 	kick     chan struct{} // closed to end the current event streams
 	down     chan struct{}
@@ -67,7 +80,13 @@ func newFakeEngine(t *testing.T, opts fakeOpts) *fakeEngine {
 	}
 	f := &fakeEngine{opts: opts, containers: map[string]*fakeContainer{}, subs: map[chan []byte]struct{}{},
 		kick: make(chan struct{}), down: make(chan struct{})}
-	f.srv = httptest.NewServer(f)
+	f.srv = httptest.NewUnstartedServer(f)
+	if opts.tls != nil {
+		f.srv.TLS = opts.tls
+		f.srv.StartTLS() // as an engine started with --tlsverify
+	} else {
+		f.srv.Start()
+	}
 	f.URL = "tcp://" + f.srv.Listener.Addr().String()
 	t.Cleanup(f.shutdown)
 	return f
@@ -168,12 +187,24 @@ func (f *fakeEngine) createLocked(id, name, hostConfig string) (*fakeContainer, 
 	return c, nil
 }
 
+// addImage stores an image and announces it as a pull would.
+func (f *fakeEngine) addImage(im fakeImage) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.images = append(f.images, im)
+	f.publishEvent("image", "pull", im.ID, nil)
+}
+
 // publish sends a container event to the streams; callers hold f.mu.
 func (f *fakeEngine) publish(action string, c *fakeContainer) {
+	f.publishEvent("container", action, c.ID, map[string]string{"name": c.Name})
+}
+
+func (f *fakeEngine) publishEvent(typ, action, id string, attrs map[string]string) {
 	now := time.Now()
 	msg, _ := json.Marshal(map[string]any{
-		"Type": "container", "Action": action, "scope": "local", "time": now.Unix(), "timeNano": now.UnixNano(),
-		"Actor": map[string]any{"ID": c.ID, "Attributes": map[string]string{"name": c.Name}},
+		"Type": typ, "Action": action, "scope": "local", "time": now.Unix(), "timeNano": now.UnixNano(),
+		"Actor": map[string]any{"ID": id, "Attributes": attrs},
 	})
 	for ch := range f.subs {
 		select {
@@ -199,6 +230,10 @@ func (f *fakeEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Api-Version", f.opts.maxAPI)
 	w.Header().Set("Ostype", "linux")
 	seg := strings.Split(strings.Trim(p, "/"), "/")
+	if f.hung.Load() && p != "/events" {
+		<-r.Context().Done()
+		return
+	}
 	switch {
 	case p == "/_ping":
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -214,6 +249,11 @@ func (f *fakeEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.events(w, r)
 	case p == "/containers/json":
 		f.list(w, r)
+	case p == "/images/json":
+		f.mu.Lock()
+		out := append([]fakeImage{}, f.images...)
+		f.mu.Unlock()
+		writeJSON(w, 200, out)
 	case p == "/containers/create" && r.Method == http.MethodPost:
 		f.mu.Lock()
 		defer f.mu.Unlock()

@@ -8,6 +8,7 @@
 package hosts
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,12 +31,18 @@ type Fleet struct {
 	metrics *Metrics
 	// HealthInterval is how often each engine is checked.
 	HealthInterval time.Duration
+	// HealthTimeout bounds one check (0: HealthInterval).
+	HealthTimeout time.Duration
 
-	mu    sync.RWMutex
-	hosts []*Host // in the order they joined
+	mu     sync.RWMutex
+	hosts  []*Host // in the order they joined
+	names  []*nameIndex
+	byName map[string]*Host
 
 	namesMu sync.Mutex
 	pending map[string]chan struct{} // names being created right now
+
+	events fleetEvents
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -47,7 +54,7 @@ type Fleet struct {
 func NewFleet(st *store.Store, log *slog.Logger, m *Metrics) *Fleet {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Fleet{store: st, log: log, metrics: m, HealthInterval: 2 * time.Second,
-		pending: map[string]chan struct{}{}, ctx: ctx, cancel: cancel}
+		byName: map[string]*Host{}, pending: map[string]chan struct{}{}, ctx: ctx, cancel: cancel}
 }
 
 // StoredRecords returns the hosts kept from earlier runs.
@@ -74,6 +81,9 @@ func (f *Fleet) StoredRecords() ([]Record, error) {
 func (f *Fleet) Add(ctx context.Context, rec Record, persist bool) (*Host, error) {
 	ep, err := ParseEndpoint(rec.URL)
 	if err != nil {
+		return nil, err
+	}
+	if ep, err = ep.WithTLS(rec.TLS); err != nil {
 		return nil, err
 	}
 	rec.URL = ep.URL
@@ -113,16 +123,30 @@ func (f *Fleet) Add(ctx context.Context, rec Record, persist bool) (*Host, error
 		}
 	}
 	f.hosts = append(f.hosts, probe)
+	f.names = append(f.names, &nameIndex{})
+	f.byName[probe.Name] = probe
 	f.mu.Unlock()
 	if persist && f.store != nil {
 		if err := f.store.Put(store.BucketHosts, rec.Name, rec); err != nil {
 			return nil, fmt.Errorf("store host %s: %w", rec.Name, err)
 		}
 	}
+	probe.persisted = persist && f.store != nil
+	probe.onHealth = func(up bool) {
+		if up {
+			f.emit("connect", probe)
+		} else {
+			f.emit("disconnect", probe)
+		}
+	}
+	f.emit("add", probe)
+	hctx, stop := context.WithCancel(f.ctx)
+	probe.stop, probe.done = stop, make(chan struct{})
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
-		probe.run(f.ctx, f.HealthInterval)
+		defer close(probe.done)
+		probe.run(hctx, f.HealthInterval, cmp.Or(f.HealthTimeout, f.HealthInterval))
 	}()
 	return probe, nil
 }
@@ -173,21 +197,33 @@ func (f *Fleet) Hosts() []*Host {
 	return slices.Clone(f.hosts)
 }
 
+// hostsAndNames returns the hosts with their name indexes, in step.
+func (f *Fleet) hostsAndNames() ([]*Host, []*nameIndex) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return slices.Clone(f.hosts), slices.Clone(f.names)
+}
+
 // Host returns a host by name.
 func (f *Fleet) Host(name string) (*Host, bool) {
-	for _, h := range f.Hosts() {
-		if h.Name == name {
-			return h, true
-		}
-	}
-	return nil, false
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	h, ok := f.byName[name]
+	return h, ok
 }
 
 // Containers returns every cached container of the fleet.
 func (f *Fleet) Containers() []Container {
-	var out []Container
-	for _, h := range f.Hosts() {
-		out = append(out, h.Containers()...)
+	hs := f.Hosts()
+	parts := make([][]Container, len(hs))
+	n := 0
+	for i, h := range hs {
+		parts[i] = h.Containers()
+		n += len(parts[i])
+	}
+	out := make([]Container, 0, n)
+	for _, p := range parts {
+		out = append(out, p...)
 	}
 	return out
 }
@@ -228,24 +264,33 @@ func (f *Fleet) resolveCached(ref string) (*Host, Container, error) {
 	if ref == "" {
 		return nil, Container{}, errdefs.NoSuchContainer(ref)
 	}
-	name := "/" + strings.TrimPrefix(ref, "/")
+	// Full ID, then name, host by host, as the engines answer: from the
+	// indexes, without a scan.
+	name := strings.TrimPrefix(ref, "/")
+	hs, idx := f.hostsAndNames()
+	for i, h := range hs {
+		if c, ok := h.Container(ref); ok {
+			return h, c, nil
+		}
+		if id, ok := idx[i].lookup(h, name); ok {
+			if c, ok := h.Container(id); ok {
+				return h, c, nil
+			}
+		}
+	}
+	// Then a unique ID prefix: only hex digits can be one.
+	if !isHex(ref) {
+		return nil, Container{}, errdefs.NoSuchContainer(ref)
+	}
 	var (
 		prefixHost *Host
 		prefixC    Container
 		prefixN    int
 	)
-	for _, h := range f.Hosts() {
-		if c, ok := h.Container(ref); ok {
-			return h, c, nil
-		}
+	for _, h := range hs {
 		h.mu.RLock()
 		for _, c := range h.containers {
-			if slices.Contains(c.Summary.Names, name) {
-				cc := *c
-				h.mu.RUnlock()
-				return h, cc, nil
-			}
-			if strings.HasPrefix(c.Summary.ID, ref) {
+			if strings.HasPrefix(c.Summary.ID, ref) && !h.hidden[c.Summary.ID] {
 				prefixN++
 				prefixHost, prefixC = h, *c
 			}
@@ -260,6 +305,15 @@ func (f *Fleet) resolveCached(ref string) (*Host, Container, error) {
 	default:
 		return nil, Container{}, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("multiple IDs found with provided prefix: %s", ref))
 	}
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // NameInUse is Docker's conflict error for a taken container name.
@@ -304,17 +358,13 @@ func (f *Fleet) ReserveName(ctx context.Context, name string) (release func(), e
 }
 
 func (f *Fleet) resolveName(name string) (*Host, Container, error) {
-	full := "/" + name
-	for _, h := range f.Hosts() {
-		h.mu.RLock()
-		for _, c := range h.containers {
-			if slices.Contains(c.Summary.Names, full) {
-				cc := *c
-				h.mu.RUnlock()
-				return h, cc, nil
+	hs, idx := f.hostsAndNames()
+	for i, h := range hs {
+		if id, ok := idx[i].lookup(h, name); ok {
+			if c, ok := h.Container(id); ok {
+				return h, c, nil
 			}
 		}
-		h.mu.RUnlock()
 	}
 	return nil, Container{}, errdefs.NoSuchContainer(name)
 }
@@ -323,14 +373,18 @@ func (f *Fleet) resolveName(name string) (*Host, Container, error) {
 // healthy host supports (all hosts when none is healthy; fallback when no
 // host has answered yet).
 func (f *Fleet) APIVersion(fallback string) string {
+	// Every request asks: no allocation per host.
+	hs := f.Hosts()
 	v := ""
 	consider := func(healthyOnly bool) {
-		for _, h := range f.Hosts() {
+		for _, h := range hs {
 			if healthyOnly && !h.Healthy() {
 				continue
 			}
-			max := h.Facts().MaxAPI
-			if max == "" {
+			h.mu.RLock()
+			max := h.facts.MaxAPI
+			h.mu.RUnlock()
+			if max == "" || max == v {
 				continue
 			}
 			if v == "" || CompareVersions(max, v) < 0 {
@@ -350,21 +404,26 @@ func (f *Fleet) APIVersion(fallback string) string {
 
 // CompareVersions compares API versions like "1.41" and "1.9" numerically.
 func CompareVersions(a, b string) int {
-	as, bs := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < max(len(as), len(bs)); i++ {
-		var x, y int
-		if i < len(as) {
-			fmt.Sscan(as[i], &x)
-		}
-		if i < len(bs) {
-			fmt.Sscan(bs[i], &y)
-		}
-		if x != y {
-			if x < y {
+	for a != "" || b != "" {
+		var x, y string
+		x, a, _ = strings.Cut(a, ".")
+		y, b, _ = strings.Cut(b, ".")
+		if xi, yi := leadingInt(x), leadingInt(y); xi != yi {
+			if xi < yi {
 				return -1
 			}
 			return 1
 		}
 	}
 	return 0
+}
+
+// leadingInt reads the number a version part starts with (0 if none).
+func leadingInt(s string) int {
+	s = strings.TrimLeft(s, " ")
+	n := 0
+	for i := 0; i < len(s) && '0' <= s[i] && s[i] <= '9'; i++ {
+		n = n*10 + int(s[i]-'0')
+	}
+	return n
 }

@@ -1,14 +1,17 @@
 package hosts
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +32,15 @@ type Record struct {
 	Provisioner string
 	// Added is when the host joined the fleet.
 	Added time.Time
+	// Draining: the host takes no new containers; it may then be removed
+	// with its containers still on it. Read and changed under the host's
+	// lock (Host.Draining, Fleet.SetDraining).
+	Draining bool `json:",omitempty"`
+	// Labels are Clocker's own labels of the host, beside the engine's
+	// (placement matches both; Clocker's win on a clash).
+	Labels map[string]string `json:",omitempty"`
+	// TLS are the files to reach an engine started with --tlsverify.
+	TLS EngineTLS `json:",omitzero"`
 }
 
 // Facts are what the engine says about itself, refreshed with health checks.
@@ -52,6 +64,20 @@ type Host struct {
 	client    *client.Client
 	log       *slog.Logger
 	metrics   *Metrics
+	// stop ends the host's goroutines when it leaves the fleet; done is
+	// closed once they have ended.
+	stop context.CancelFunc
+	done chan struct{}
+	// persisted: the record is in the store (not the embedded default).
+	persisted bool
+	// suspect wakes the health watcher when a forwarded call failed.
+	suspect chan struct{}
+	// onHealth hears the host go up or down (the fleet's events); called
+	// under mu, it must not block.
+	onHealth func(up bool)
+	// hidden are containers superseded by a copy on another host (see
+	// Hide): still cached, shown nowhere, until they are removed.
+	hidden map[string]bool
 
 	// syncMu orders every read-then-write of the cache (resync, Refresh,
 	// and forgetting on destroy): an engine answer taken before a later
@@ -66,6 +92,11 @@ type Host struct {
 	synced     bool // cache filled since the last (re)connect
 	lastErr    error
 	failures   int
+	images     imageIndex
+	// generation counts changes of what placement sees (containers,
+	// images, facts, health), so snapshots are rebuilt only when it moves.
+	generation uint64
+	published  bool // health last published
 }
 
 func newHost(rec Record, ep Endpoint, log *slog.Logger, m *Metrics) (*Host, error) {
@@ -82,6 +113,7 @@ func newHost(rec Record, ep Endpoint, log *slog.Logger, m *Metrics) (*Host, erro
 		log:        log.With("host", rec.Name),
 		metrics:    m,
 		containers: map[string]*Container{},
+		suspect:    make(chan struct{}, 1),
 	}, nil
 }
 
@@ -90,6 +122,29 @@ func (h *Host) Healthy() bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return h.healthy && h.synced
+}
+
+// Draining reports whether the host takes no new containers.
+func (h *Host) Draining() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.Record.Draining
+}
+
+// Labels returns Clocker's labels of the host (a copy).
+func (h *Host) Labels() map[string]string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return maps.Clone(h.Record.Labels)
+}
+
+// record returns the host's record as stored.
+func (h *Host) record() Record {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	r := h.Record
+	r.Labels = maps.Clone(r.Labels)
+	return r
 }
 
 // Facts returns what the engine last said about itself.
@@ -112,6 +167,9 @@ func (h *Host) Containers() []Container {
 	defer h.mu.RUnlock()
 	out := make([]Container, 0, len(h.containers))
 	for _, c := range h.containers {
+		if h.hidden[c.Summary.ID] {
+			continue
+		}
 		out = append(out, *c)
 	}
 	return out
@@ -122,11 +180,21 @@ func (h *Host) Container(id string) (Container, bool) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	c, ok := h.containers[id]
-	if !ok {
+	if !ok || h.hidden[id] {
 		return Container{}, false
 	}
 	return *c, true
 }
+
+// Generation moves whenever the host's containers, images, facts or health
+// change.
+func (h *Host) Generation() uint64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.generation
+}
+
+func (h *Host) changedLocked() { h.generation++ }
 
 // Unavailable is the error for a call that needs this host while it is down.
 func (h *Host) Unavailable() error {
@@ -167,6 +235,14 @@ func (h *Host) GetJSON(ctx context.Context, path string, q url.Values) ([]byte, 
 
 // refreshFacts reads /info and /version.
 func (h *Host) refreshFacts(ctx context.Context) error {
+	return h.readFacts(ctx, true)
+}
+
+// readFacts reads /info and, with version (on (re)connect: an engine's
+// version changes only with a restart, which breaks its event stream),
+// /version. Health checks read /info alone: at a thousand hosts every
+// request per tick counts.
+func (h *Host) readFacts(ctx context.Context, version bool) error {
 	raw, status, err := h.getJSON(ctx, "/info", nil)
 	if err != nil {
 		return err
@@ -183,34 +259,46 @@ func (h *Host) refreshFacts(ctx context.Context) error {
 	if err := json.Unmarshal(raw, &info); err != nil {
 		return fmt.Errorf("GET /info: %w", err)
 	}
-	vraw, status, err := h.getJSON(ctx, "/version", nil)
-	if err != nil {
-		return err
-	}
-	if status != http.StatusOK {
-		return fmt.Errorf("GET /version: status %d", status)
-	}
-	var v struct {
+	h.mu.RLock()
+	old := h.facts
+	h.mu.RUnlock()
+	v := struct {
 		Version       string
 		APIVersion    string `json:"ApiVersion"`
 		MinAPIVersion string
-	}
-	if err := json.Unmarshal(vraw, &v); err != nil {
-		return fmt.Errorf("GET /version: %w", err)
-	}
-	if v.MinAPIVersion == "" {
-		v.MinAPIVersion = "1.12"
+	}{old.Version, old.MaxAPI, old.MinAPI}
+	if version || old.MaxAPI == "" {
+		vraw, status, err := h.getJSON(ctx, "/version", nil)
+		if err != nil {
+			return err
+		}
+		if status != http.StatusOK {
+			return fmt.Errorf("GET /version: status %d", status)
+		}
+		if err := json.Unmarshal(vraw, &v); err != nil {
+			return fmt.Errorf("GET /version: %w", err)
+		}
+		if v.MinAPIVersion == "" {
+			v.MinAPIVersion = "1.12"
+		}
 	}
 	h.mu.Lock()
+	old = h.facts
 	h.facts = Facts{Info: raw, NCPU: info.NCPU, MemTotal: info.MemTotal, Labels: info.Labels,
 		Version: v.Version, MaxAPI: v.APIVersion, MinAPI: v.MinAPIVersion, EngineName: info.Name}
+	if old.NCPU != info.NCPU || old.MemTotal != info.MemTotal || !slices.Equal(old.Labels, info.Labels) ||
+		old.MaxAPI != v.APIVersion || old.Version != v.Version {
+		h.changedLocked()
+	}
 	h.mu.Unlock()
 	return nil
 }
 
 // run keeps the host's health and cache current until ctx ends.
-func (h *Host) run(ctx context.Context, interval time.Duration) {
-	go h.watchHealth(ctx, interval)
+func (h *Host) run(ctx context.Context, interval, timeout time.Duration) {
+	var health sync.WaitGroup
+	health.Go(func() { h.watchHealth(ctx, interval, timeout) })
+	defer health.Wait() // a removed host's gauges must stay removed
 	backoff := 200 * time.Millisecond
 	for ctx.Err() == nil {
 		started := time.Now()
@@ -241,17 +329,42 @@ func (h *Host) run(ctx context.Context, interval time.Duration) {
 // publishHealthLocked sets the health gauge; under h.mu so that an older
 // state never overwrites a newer one.
 func (h *Host) publishHealthLocked() {
-	h.metrics.setHealth(h.Name, h.healthy && h.synced)
+	up := h.healthy && h.synced
+	if up != h.published {
+		h.published = up
+		h.changedLocked()
+		if h.onHealth != nil {
+			h.onHealth(up)
+		}
+	}
+	h.metrics.setHealth(h.Name, up)
 }
 
 // watchHealth pings the engine on a ticker; two failures in a row mark it
 // unhealthy, one success healthy again.
-func (h *Host) watchHealth(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+func (h *Host) watchHealth(ctx context.Context, interval, timeout time.Duration) {
+	next := time.NewTimer(0)
+	defer next.Stop()
+	checks := 0
 	for {
-		pctx, cancel := context.WithTimeout(ctx, interval)
-		err := h.refreshFacts(pctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-next.C:
+		case <-h.suspect:
+			// A forwarded call failed: check now rather than at the tick.
+			if !next.Stop() {
+				<-next.C
+			}
+		}
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		var err error
+		if checks%factsEvery == 0 {
+			err = h.readFacts(pctx, false)
+		} else {
+			err = h.ping(pctx)
+		}
+		checks++
 		cancel()
 		h.mu.Lock()
 		if err != nil {
@@ -265,12 +378,48 @@ func (h *Host) watchHealth(ctx context.Context, interval time.Duration) {
 			h.healthy = true
 		}
 		h.publishHealthLocked()
+		failing := h.failures == 1
 		h.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		wait := interval
+		if failing {
+			wait = min(interval, confirmAfter) // confirm a first failure soon
 		}
+		next.Reset(wait)
+	}
+}
+
+// factsEvery: one health check in so many reads /info (labels, CPUs,
+// memory); the others ping. At a thousand hosts /info every two seconds
+// each cost 5.6% of a core; a ping is a tenth of it.
+const factsEvery = 10
+
+// ping asks the engine whether it answers.
+func (h *Host) ping(ctx context.Context) error {
+	resp, err := h.get(ctx, "/_ping", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /_ping: status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// confirmAfter is how soon a first failed check is checked again: two in a
+// row mark the host unhealthy.
+const confirmAfter = 250 * time.Millisecond
+
+// ReportFailure is the passive check: a call forwarded to the engine failed
+// at the transport (refused, reset, timed out). The health watcher checks
+// the engine at once; it marks the host unhealthy only if the engine fails
+// its own checks, so one dropped connection does not take a host out.
+func (h *Host) ReportFailure(err error) {
+	h.metrics.passiveFailure(h.Name)
+	select {
+	case h.suspect <- struct{}{}:
+	default: // a check is already due
 	}
 }
 
@@ -281,7 +430,8 @@ func (h *Host) syncAndFollow(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream := h.client.Events(ctx, client.EventsListOptions{
-		Filters: make(client.Filters).Add("type", string(events.ContainerEventType)),
+		Filters: make(client.Filters).Add("type",
+			string(events.ContainerEventType), string(events.NetworkEventType), string(events.ImageEventType)),
 	})
 	if err := h.resync(ctx); err != nil {
 		return err
@@ -308,6 +458,22 @@ func (h *Host) syncAndFollow(ctx context.Context) error {
 }
 
 func (h *Host) apply(ctx context.Context, msg events.Message) {
+	switch msg.Type {
+	case events.NetworkEventType:
+		// A container joining or leaving a network changes its list entry
+		// and its inspect; the event names the network as its actor.
+		if msg.Action == events.ActionConnect || msg.Action == events.ActionDisconnect {
+			if id := msg.Actor.Attributes["container"]; id != "" {
+				h.refreshLogged(ctx, id, msg.Action)
+			}
+		}
+		return
+	case events.ImageEventType:
+		if err := h.RefreshImages(ctx); err != nil {
+			h.log.Debug("image list after event", "action", msg.Action, "err", err)
+		}
+		return
+	}
 	id := msg.Actor.ID
 	if id == "" {
 		return
@@ -317,24 +483,40 @@ func (h *Host) apply(ctx context.Context, msg events.Message) {
 		h.syncMu.Lock()
 		h.forget(id)
 		h.syncMu.Unlock()
-	case events.ActionExecCreate, events.ActionExecStart, events.ActionExecDie,
-		events.ActionTop, events.ActionAttach, events.ActionResize,
+	case events.ActionExecCreate, events.ActionExecDie:
+		// Inspect lists the container's exec IDs.
+		if err := h.refreshInspect(ctx, id); err != nil {
+			h.log.Debug("inspect after event", "id", id, "action", msg.Action, "err", err)
+		}
+	case events.ActionExecStart, events.ActionTop, events.ActionAttach, events.ActionResize,
 		events.ActionCopy, events.ActionArchivePath, events.ActionExtractToDir,
 		events.ActionExport, events.ActionCommit:
-		// These do not change what the list shows.
+		// These change neither the list nor inspect.
 	default:
 		if strings.HasPrefix(string(msg.Action), "exec_") {
 			return
 		}
-		if err := h.Refresh(ctx, id); err != nil {
-			h.log.Debug("refresh after event", "id", id, "action", msg.Action, "err", err)
+		if msg.Action == events.ActionCreate {
+			if _, ok := h.Container(id); ok {
+				return // cached by the proxy's own refresh after its create
+			}
 		}
+		h.refreshLogged(ctx, id, msg.Action)
+	}
+}
+
+func (h *Host) refreshLogged(ctx context.Context, id string, action events.Action) {
+	if err := h.Refresh(ctx, id); err != nil {
+		h.log.Debug("refresh after event", "id", id, "action", action, "err", err)
 	}
 }
 
 func (h *Host) forget(id string) {
 	h.mu.Lock()
-	delete(h.containers, id)
+	if _, ok := h.containers[id]; ok {
+		delete(h.containers, id)
+		h.changedLocked()
+	}
 	n := len(h.containers)
 	h.mu.Unlock()
 	h.metrics.setContainers(h.Name, n)
@@ -364,9 +546,10 @@ func (h *Host) listRaw(ctx context.Context, q url.Values) ([]Container, error) {
 	return out, nil
 }
 
-// inspectFacts reads what the list does not give: the precise creation time
-// and the resources the container reserves.
-func (h *Host) inspectFacts(ctx context.Context, c *Container) error {
+// inspect reads what the list does not give: the engine's inspect JSON
+// (served to clients from the cache), the precise creation time and the
+// resources the container reserves.
+func (h *Host) inspect(ctx context.Context, c *Container) error {
 	body, status, err := h.getJSON(ctx, "/containers/"+c.Summary.ID+"/json", nil)
 	if err != nil {
 		return err
@@ -391,13 +574,24 @@ func (h *Host) inspectFacts(ctx context.Context, c *Container) error {
 	c.Created = in.Created
 	c.NanoCPUs = in.HostConfig.NanoCpus
 	c.Memory = in.HostConfig.Memory
+	// Exactly sized: io.ReadAll's spare capacity would stay with every
+	// cached container.
+	c.Inspect = bytes.Clone(bytes.TrimSpace(body))
 	return nil
 }
 
-// resync replaces the cache with the engine's full list.
+// resync replaces the cache with the engine's full list, inspecting every
+// container: what changed while the stream was down is not known.
 func (h *Host) resync(ctx context.Context) error {
 	if err := h.refreshFacts(ctx); err != nil {
 		return err
+	}
+	if err := h.RefreshImages(ctx); err != nil {
+		// Placement then asks the engine per create; not worth failing for.
+		h.log.Warn("image list", "err", err)
+		h.mu.Lock()
+		h.images = imageIndex{}
+		h.mu.Unlock()
 	}
 	h.syncMu.Lock()
 	defer h.syncMu.Unlock()
@@ -405,24 +599,17 @@ func (h *Host) resync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h.mu.RLock()
-	old := h.containers
-	h.mu.RUnlock()
 	fresh := make(map[string]*Container, len(list))
-	var todo []*Container
 	for i := range list {
-		c := &list[i]
-		if prev, ok := old[c.Summary.ID]; ok && !prev.Created.IsZero() {
-			c.Created, c.NanoCPUs, c.Memory = prev.Created, prev.NanoCPUs, prev.Memory
-		} else {
-			todo = append(todo, c)
-		}
-		fresh[c.Summary.ID] = c
+		fresh[list[i].Summary.ID] = &list[i]
 	}
-	if err := parallel(ctx, 16, len(todo), func(i int) error {
-		if err := h.inspectFacts(ctx, todo[i]); err != nil {
-			// Gone between list and inspect: keep the list's seconds.
-			todo[i].Created = time.Unix(todo[i].Summary.Created, 0)
+	// A few at a time: a thousand hosts resyncing at once must not open
+	// tens of thousands of connections.
+	if err := parallel(ctx, 4, len(list), func(i int) error {
+		if err := h.inspect(ctx, &list[i]); err != nil {
+			// Gone between list and inspect (its destroy event follows), or
+			// unreadable: keep the list's seconds; inspect is forwarded.
+			list[i].Created = time.Unix(list[i].Summary.Created, 0)
 		}
 		return nil
 	}); err != nil {
@@ -430,6 +617,7 @@ func (h *Host) resync(ctx context.Context) error {
 	}
 	h.mu.Lock()
 	h.containers = fresh
+	h.changedLocked()
 	h.mu.Unlock()
 	h.metrics.setContainers(h.Name, len(fresh))
 	return nil
@@ -455,22 +643,49 @@ func (h *Host) Refresh(ctx context.Context, id string) error {
 		h.forget(id)
 		return nil
 	}
-	h.mu.RLock()
-	prev, ok := h.containers[id]
-	h.mu.RUnlock()
-	if ok && !prev.Created.IsZero() {
-		found.Created, found.NanoCPUs, found.Memory = prev.Created, prev.NanoCPUs, prev.Memory
-	} else if err := h.inspectFacts(ctx, found); errors.Is(err, errdefs.ErrNotFound) {
+	if err := h.inspect(ctx, found); errors.Is(err, errdefs.ErrNotFound) {
 		h.forget(id) // removed between list and inspect
 		return nil
 	} else if err != nil {
-		found.Created = time.Unix(found.Summary.Created, 0)
+		h.mu.RLock()
+		prev, ok := h.containers[id]
+		h.mu.RUnlock()
+		if ok && !prev.Created.IsZero() {
+			found.Created, found.NanoCPUs, found.Memory = prev.Created, prev.NanoCPUs, prev.Memory
+		} else {
+			found.Created = time.Unix(found.Summary.Created, 0)
+		}
 	}
 	h.mu.Lock()
 	h.containers[id] = found
 	n := len(h.containers)
+	h.changedLocked()
 	h.mu.Unlock()
 	h.metrics.setContainers(h.Name, n)
+	return nil
+}
+
+// refreshInspect re-reads only a container's inspect JSON (exec IDs change
+// without changing what the list shows).
+func (h *Host) refreshInspect(ctx context.Context, id string) error {
+	h.syncMu.Lock()
+	defer h.syncMu.Unlock()
+	h.mu.RLock()
+	prev, ok := h.containers[id]
+	h.mu.RUnlock()
+	if !ok {
+		return nil
+	}
+	c := *prev
+	if err := h.inspect(ctx, &c); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	if _, still := h.containers[id]; still {
+		h.containers[id] = &c
+		h.changedLocked()
+	}
+	h.mu.Unlock()
 	return nil
 }
 
@@ -507,6 +722,7 @@ func (h *Host) ListWithSize(ctx context.Context) ([]Container, error) {
 	if err != nil {
 		return nil, err
 	}
+	list = slices.DeleteFunc(list, func(c Container) bool { return h.isHidden(c.Summary.ID) })
 	for i := range list {
 		if c, ok := h.Container(list[i].Summary.ID); ok {
 			list[i].Created, list[i].NanoCPUs, list[i].Memory = c.Created, c.NanoCPUs, c.Memory

@@ -11,6 +11,7 @@ const (
 type Metrics struct {
 	healthy    *prometheus.GaugeVec
 	containers *prometheus.GaugeVec
+	passive    *prometheus.CounterVec
 }
 
 // NewMetrics registers the fleet's gauges on reg (nil: not exported).
@@ -24,9 +25,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: metricsNamespace, Subsystem: metricsSubsystem,
 			Name: "containers", Help: "Containers on the host (all states), from the cache.",
 		}, []string{"host"}),
+		passive: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+			Name: "passive_failures_total", Help: "Calls forwarded to the host that failed at the transport.",
+		}, []string{"host"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.healthy, m.containers)
+		reg.MustRegister(m.healthy, m.containers, m.passive)
 	}
 	return m
 }
@@ -47,4 +52,21 @@ func (m *Metrics) setContainers(host string, n int) {
 		return
 	}
 	m.containers.WithLabelValues(host).Set(float64(n))
+}
+
+// forgetHost drops a removed host's series.
+func (m *Metrics) forgetHost(host string) {
+	if m == nil {
+		return
+	}
+	m.healthy.DeleteLabelValues(host)
+	m.containers.DeleteLabelValues(host)
+	m.passive.DeleteLabelValues(host)
+}
+
+func (m *Metrics) passiveFailure(host string) {
+	if m == nil {
+		return
+	}
+	m.passive.WithLabelValues(host).Inc()
 }

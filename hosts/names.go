@@ -5,6 +5,8 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strconv"
+	"strings"
+	"sync/atomic"
 
 	"github.com/clocker/clocker/internal/errdefs"
 )
@@ -64,4 +66,43 @@ func (f *Fleet) ReserveGeneratedName(ctx context.Context) (name string, release 
 		return name, release, err
 	}
 	return "", nil, errdefs.New(errdefs.ErrConflict, "could not find a free container name")
+}
+
+// nameIndex is one host's container names (without the slash) to full
+// IDs, as of a cache generation: names are found with one map lookup per
+// host instead of a scan of every container of the fleet, and the index
+// is rebuilt only when the host's cache has changed.
+type nameIndex struct {
+	snap atomic.Pointer[nameSnap]
+}
+
+type nameSnap struct {
+	gen uint64
+	ids map[string]string
+}
+
+// lookup returns the ID of h's container named name.
+func (x *nameIndex) lookup(h *Host, name string) (string, bool) {
+	// The generation is read before the cache: if it has not moved when
+	// the snapshot is next used, nothing changed after the cache was read;
+	// if it has, the snapshot is rebuilt.
+	gen := h.Generation()
+	s := x.snap.Load()
+	if s == nil || s.gen != gen {
+		s = &nameSnap{gen: gen}
+		h.mu.RLock()
+		s.ids = make(map[string]string, len(h.containers))
+		for id, c := range h.containers {
+			if h.hidden[id] {
+				continue
+			}
+			for _, n := range c.Summary.Names {
+				s.ids[strings.TrimPrefix(n, "/")] = id
+			}
+		}
+		h.mu.RUnlock()
+		x.snap.Store(s)
+	}
+	id, ok := s.ids[name]
+	return id, ok
 }

@@ -111,7 +111,9 @@ func (b *refreshOnEOF) Read(p []byte) (int, error) {
 
 func (b *refreshOnEOF) Close() error { return b.body.Close() }
 
-// inspectContainer forwards inspect and adds classic swarm's Node object.
+// inspectContainer answers inspect from the host's cache (kept current by
+// its event stream) when the client speaks the API version the cache was
+// read with, else forwards; either way it adds classic swarm's Node object.
 func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) error {
 	h, c, err := s.resolve(r)
 	if err != nil {
@@ -121,26 +123,38 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	if c.Inspect != nil && h.Healthy() && !queryBool(r.URL.Query(), "size") && upstreamVersion(r, h) == h.Facts().MaxAPI {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, err := w.Write(withNode(s.ingressInspect(h, c.Inspect), node))
+		return err
+	}
 	return s.forward(w, r, h, forwardOptions{path: containerPath(r, c.ID()), modify: func(resp *http.Response) error {
 		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if err != nil {
 			return err
 		}
-		// Splice the Node object in before the closing brace, keeping the
-		// engine's own bytes and field order.
-		trimmed := bytes.TrimRight(body, " \r\n\t")
-		if len(trimmed) > 1 && trimmed[len(trimmed)-1] == '}' {
-			var out bytes.Buffer
-			out.Write(trimmed[:len(trimmed)-1])
-			out.WriteString(`,"Node":`)
-			out.Write(node)
-			out.WriteString("}\n")
-			body = out.Bytes()
+		if resp.StatusCode == http.StatusOK {
+			body = withNode(s.ingressInspect(h, body), node)
 		}
 		replaceBody(resp, body)
 		return nil
 	}})
+}
+
+// withNode splices the Node object in before the closing brace, keeping
+// the engine's own bytes and field order.
+func withNode(body, node []byte) []byte {
+	trimmed := bytes.TrimRight(body, " \r\n\t")
+	if len(trimmed) < 2 || trimmed[len(trimmed)-1] != '}' {
+		return body
+	}
+	out := make([]byte, 0, len(trimmed)+len(node)+10)
+	out = append(out, trimmed[:len(trimmed)-1]...)
+	out = append(out, `,"Node":`...)
+	out = append(out, node...)
+	return append(out, "}\n"...)
 }
 
 // node is classic swarm's description of the host in inspect.
@@ -156,12 +170,7 @@ type node struct {
 
 func nodeOf(h *hosts.Host) node {
 	f := h.Facts()
-	labels := map[string]string{}
-	for _, l := range f.Labels {
-		k, v, _ := strings.Cut(l, "=")
-		labels[k] = v
-	}
-	return node{ID: h.Name, IP: hostIP(h), Addr: hostAddr(h), Name: h.Name, Cpus: f.NCPU, Memory: f.MemTotal, Labels: labels}
+	return node{ID: h.Name, IP: hostIP(h), Addr: hostAddr(h), Name: h.Name, Cpus: f.NCPU, Memory: f.MemTotal, Labels: ownEngineLabels(f)}
 }
 
 // renameContainer keeps names unique across the fleet.

@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
@@ -42,19 +39,14 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	body, err := s.readJSONBody(r)
+	body, spec, err := s.readCreateBody(r)
 	if err != nil {
 		return err
 	}
-	if body == nil {
-		return errdefs.New(errdefs.ErrInvalid, "config cannot be empty in order to create a container")
-	}
-	var spec container.CreateRequest
-	if err := json.Unmarshal(body, &spec); err != nil {
-		return errdefs.New(errdefs.ErrInvalid, "invalid JSON: "+err.Error())
-	}
-	if spec.Config == nil {
-		return errdefs.New(errdefs.ErrInvalid, "config cannot be empty in order to create a container")
+
+	preq, env, envChanged, err := placementRequest(name, &spec)
+	if err != nil {
+		return err
 	}
 
 	var release func()
@@ -69,14 +61,29 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer release()
+	preq.Name = name
 
-	h, err := s.place(r.Context(), &spec)
+	h, unreserve, err := s.placeAndReserve(r.Context(), &spec, &preq)
 	if err != nil {
 		return err
 	}
-	labelled, err := withLabel(body, HostLabel, h.Name)
+	// The reservation holds until the cache shows the container (after
+	// the Refresh below) or the create failed.
+	defer unreserve()
+	body, releasePorts, err := s.ingressCreate(r.Context(), h, name, body)
+	if err != nil {
+		return err
+	}
+	defer releasePorts()
+	labelled, err := rewriteCreateBody(body, HostLabel, h.Name, env, envChanged)
 	if err != nil {
 		return errdefs.New(errdefs.ErrInvalid, "invalid JSON: "+err.Error())
+	}
+	if labelled, err = withReschedulePolicy(labelled); err != nil {
+		return err
+	}
+	if labelled, err = s.fleetCreateHook(r.Context(), h, &spec, labelled); err != nil {
+		return err
 	}
 
 	u := *h.Endpoint.Base
@@ -91,8 +98,7 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := h.Transport.RoundTrip(req)
 	if err != nil {
-		s.metrics.upstream.WithLabelValues(h.Name).Inc()
-		return errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s (%s): %v", h.Name, h.Endpoint.URL, err))
+		return s.upstreamFailed(r.Context(), h, err)
 	}
 	defer resp.Body.Close()
 	out, err := io.ReadAll(resp.Body)
@@ -115,9 +121,36 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
+// readCreateBody reads a container-create body, with the engine's answers
+// for an empty or malformed one.
+func (s *Server) readCreateBody(r *http.Request) ([]byte, container.CreateRequest, error) {
+	var spec container.CreateRequest
+	body, err := s.readJSONBody(r)
+	if err != nil {
+		return nil, spec, err
+	}
+	if body == nil {
+		return nil, spec, errdefs.New(errdefs.ErrInvalid, "config cannot be empty in order to create a container")
+	}
+	if err := json.Unmarshal(body, &spec); err != nil {
+		return nil, spec, errdefs.New(errdefs.ErrInvalid, "invalid JSON: "+err.Error())
+	}
+	if spec.Config == nil {
+		return nil, spec, errdefs.New(errdefs.ErrInvalid, "config cannot be empty in order to create a container")
+	}
+	return body, spec, nil
+}
+
 // withLabel sets one label in a create body, leaving every other field as
 // the client sent it.
 func withLabel(body []byte, key, value string) ([]byte, error) {
+	return rewriteCreateBody(body, key, value, nil, false)
+}
+
+// rewriteCreateBody sets one label and, when setEnv, replaces Env (the
+// constraint:/affinity: entries removed), leaving every other field as the
+// client sent it.
+func rewriteCreateBody(body []byte, key, value string, env []string, setEnv bool) ([]byte, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
 		return nil, err
@@ -134,56 +167,46 @@ func withLabel(body []byte, key, value string) ([]byte, error) {
 		return nil, err
 	}
 	fields["Labels"] = raw
+	if setEnv {
+		if env == nil {
+			env = []string{}
+		}
+		if fields["Env"], err = json.Marshal(env); err != nil {
+			return nil, err
+		}
+	}
 	return json.Marshal(fields)
 }
 
-// place gathers what ties the container to a host (volumes, links, shared
-// namespaces, networks) and where its image is, then runs the strategy.
+// place picks the host for a create body without holding it: a decision
+// only (benchmarks, callers that create nothing).
 func (s *Server) place(ctx context.Context, spec *container.CreateRequest) (*hosts.Host, error) {
-	all := s.Fleet.Hosts()
-	pins, err := s.pins(ctx, spec)
+	req, _, _, err := placementRequest("", spec)
 	if err != nil {
 		return nil, err
 	}
-	hasImage := s.imagePresence(ctx, all, spec.Image)
-	nodes := make([]scheduler.Node, len(all))
-	for i, h := range all {
-		nodes[i] = scheduler.Node{Name: h.Name, Healthy: h.Healthy(), Containers: len(h.Containers()), HasImage: spec.Image == "" || hasImage[i]}
-	}
-	name, err := s.Strategy.Place(scheduler.Request{Image: spec.Image, Pins: pins}, nodes)
+	h, release, err := s.placeAndReserve(ctx, spec, &req)
 	if err != nil {
-		var nf *scheduler.NoHostFitsError
-		if errors.As(err, &nf) && nf.ImageMissing {
-			return nil, errdefs.NoSuchImage(spec.Image)
-		}
 		return nil, err
 	}
-	h, _ := s.Fleet.Host(name)
+	release()
 	return h, nil
 }
 
-// imagePresence asks every healthy host at once whether it has the image.
-func (s *Server) imagePresence(ctx context.Context, all []*hosts.Host, image string) []bool {
-	out := make([]bool, len(all))
-	if image == "" {
-		return out
+// placeAndReserve gathers what ties the container to a host (volumes,
+// links, shared namespaces, networks), asks the strategy, and reserves the
+// host it chose; release gives the reservation back.
+func (s *Server) placeAndReserve(ctx context.Context, spec *container.CreateRequest, req *scheduler.Request) (*hosts.Host, func(), error) {
+	pins, err := s.pins(ctx, spec)
+	if err != nil {
+		return nil, nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	var wg sync.WaitGroup
-	for i, h := range all {
-		if !h.Healthy() {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, status, err := h.GetJSON(ctx, "/images/"+image+"/json", nil)
-			out[i] = err == nil && status == http.StatusOK
-		}()
+	req.Pins = pins
+	_, h, release, err := s.decide(ctx, req, false)
+	if err != nil {
+		return nil, nil, placementError(err, spec.Image)
 	}
-	wg.Wait()
-	return out
+	return h, release, nil
 }
 
 // pins lists the hosts the container must share with what it uses.
@@ -226,6 +249,9 @@ func (s *Server) pins(ctx context.Context, spec *container.CreateRequest) ([]sch
 		}
 	}
 	for _, nw := range userNetworks(spec) {
+		if s.fleetNetworkPinHook(nw) {
+			continue // a fleet network spans hosts: no pin
+		}
 		h := s.findOnHosts(ctx, "/networks/"+url.PathEscape(nw))
 		if h == nil {
 			return nil, errdefs.New(errdefs.ErrNotFound, fmt.Sprintf("network %s not found", nw))

@@ -28,6 +28,7 @@ func (s *Server) listContainersHandler(w http.ResponseWriter, r *http.Request) e
 	} else {
 		all = s.Fleet.Containers()
 	}
+	all = withoutAgents(all, r.URL.Query())
 	list, err := listContainers(all, opts, s.imageResolver(r.Context()))
 	if err != nil {
 		return asListError(err)
@@ -38,7 +39,7 @@ func (s *Server) listContainersHandler(w http.ResponseWriter, r *http.Request) e
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		buf.Write(c.Raw)
+		buf.Write(s.ingressList(c.Host, c.Raw))
 	}
 	buf.WriteString("]\n")
 	w.Header().Set("Content-Type", "application/json")

@@ -34,10 +34,14 @@ func writeError(w http.ResponseWriter, err error) {
 func statusOf(err error) int {
 	var nf *scheduler.NoHostFitsError
 	if errors.As(err, &nf) {
-		if nf.ImageMissing {
-			return http.StatusNotFound
+		switch {
+		case nf.NoHealthy:
+			return http.StatusServiceUnavailable // the fleet is down, not full
+		case nf.ImageMissing:
+			return http.StatusNotFound // the CLI pulls, then creates again
+		default:
+			return http.StatusConflict // never 404: the CLI would pull in vain
 		}
-		return http.StatusServiceUnavailable
 	}
 	return errdefs.Status(err)
 }

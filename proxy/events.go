@@ -51,6 +51,10 @@ type eventsQuery struct {
 	engineFilters string
 	// nodes are the values of the `node` filter (nil: every host).
 	nodes map[string]bool
+	// sinceTime is since parsed (zero: none); filters the client's filters
+	// without `node`, for Clocker's own events.
+	sinceTime time.Time
+	filters   map[string]map[string]bool
 }
 
 // parseEventsQuery checks since, until and filters as the engine does, with
@@ -70,6 +74,7 @@ func parseEventsQuery(q url.Values) (eventsQuery, error) {
 			fmt.Sprintf("`since` time (%s) cannot be after `until` time (%s)", eq.since, eq.until))
 	}
 	eq.untilTime = until
+	eq.sinceTime = since
 	raw := q.Get("filters")
 	if raw == "" {
 		return eq, nil
@@ -78,6 +83,7 @@ func parseEventsQuery(q url.Values) (eventsQuery, error) {
 	if err != nil {
 		return eventsQuery{}, err
 	}
+	eq.filters = f
 	if nodes, ok := f["node"]; ok {
 		eq.nodes = map[string]bool{}
 		for v, on := range nodes {
@@ -369,6 +375,10 @@ func (s *Server) eventsHandler(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
+	// Subscribed before the client hears back, so nothing it does next is
+	// missed.
+	fleetSrc := s.fleetEventSource(streamCtx, eq)
+
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
@@ -395,6 +405,9 @@ func (s *Server) eventsHandler(w http.ResponseWriter, r *http.Request) error {
 			defer wg.Done()
 			f.run(streamCtx, o.resp)
 		}()
+	}
+	if fleetSrc != nil {
+		srcs = append(srcs, fleetSrc)
 	}
 	emit := func(b []byte) error {
 		if _, err := w.Write(b); err != nil {

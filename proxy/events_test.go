@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -513,6 +514,7 @@ func evFleet(t *testing.T, n int) (*httptest.Server, []*evEngine) {
 }
 
 type gotEvent struct {
+	Type     string
 	Action   string
 	TimeNano int64
 	Actor    struct {
@@ -558,7 +560,9 @@ func TestEventsHandlerUntil(t *testing.T) {
 			e.publish(event("start", fmt.Sprintf("%s-c%d", e.name, j), base+int64(j*3+i)*1e6))
 		}
 	}
-	until := strconv.FormatInt(time.Now().Unix(), 10)
+	// A second after those events: the fleet's own events (its hosts added
+	// and connected just now) fall outside.
+	until := strconv.FormatInt(base/1e9+1, 10)
 	tests := []struct {
 		name      string
 		query     string
@@ -752,5 +756,70 @@ func TestSystemDFHandler(t *testing.T) {
 	}
 	if du.LayersSize != 20 || len(du.Images) != 1 || du.Images[0].Containers != 1 || len(du.Containers) != 1 || len(du.Volumes) != 1 {
 		t.Fatalf("merged %+v", du)
+	}
+}
+
+// Clocker's own events: hosts added, connected and removed, with the host
+// as actor and node; type, event and node filters select them, any other
+// filter leaves them out.
+func TestEventsHandlerFleetEvents(t *testing.T) {
+	ts, _ := evFleet(t, 2)
+	until := strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10)
+	fleetEvents := func(query string) []string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		resp := get(t, ctx, ts.URL, "/v1.41/events?since=0&until="+until+query)
+		defer resp.Body.Close()
+		var out []string
+		for _, ev := range readEvents(t, resp.Body) {
+			if ev.Type == "engine" {
+				if ev.Actor.ID != ev.Actor.Attributes["node.name"] || ev.Actor.Attributes["url"] == "" {
+					t.Errorf("engine event actor %+v", ev.Actor)
+				}
+				out = append(out, ev.Action+" "+ev.Actor.ID)
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
+	for _, tt := range []struct {
+		filters string
+		want    []string
+	}{
+		{"", []string{"add h1", "add h2", "connect h1", "connect h2"}},
+		{`{"type":{"engine":true}}`, []string{"add h1", "add h2", "connect h1", "connect h2"}},
+		{`{"event":{"connect":true},"node":{"h2":true}}`, []string{"connect h2"}},
+		{`{"type":{"container":true}}`, nil},
+		{`{"container":{"web":true}}`, nil},
+	} {
+		q := ""
+		if tt.filters != "" {
+			q = "&filters=" + url.QueryEscape(tt.filters)
+		}
+		if got := fleetEvents(q); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("filters %s: %v, want %v", tt.filters, got, tt.want)
+		}
+	}
+
+	// Live: a host removed while the stream is open.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp := get(t, ctx, ts.URL, "/v1.41/events?filters="+url.QueryEscape(`{"type":{"engine":true}}`))
+	defer resp.Body.Close()
+	for _, step := range []struct{ method, path string }{
+		{http.MethodPost, "/v1/fleet/hosts/h2/drain"},
+		{http.MethodDelete, "/v1/fleet/hosts/h2"},
+	} {
+		req, _ := http.NewRequestWithContext(ctx, step.method, ts.URL+step.path, nil)
+		r, err := http.DefaultClient.Do(req)
+		if err != nil || r.StatusCode >= 300 {
+			t.Fatalf("%s %s: %v %v", step.method, step.path, r, err)
+		}
+		r.Body.Close()
+	}
+	var ev gotEvent
+	if err := json.NewDecoder(resp.Body).Decode(&ev); err != nil || ev.Type != "engine" || ev.Action != "remove" || ev.Actor.ID != "h2" {
+		t.Errorf("live stream got %+v (%v), want engine remove h2", ev, err)
 	}
 }

@@ -92,6 +92,8 @@ type fakeEngine struct {
 	calls      []fakeCall
 	subs       map[chan []byte]struct{}
 	seq        int
+	// followsEnded counts logs --follow streams whose client went away.
+	followsEnded atomic.Int32
 
 	down     chan struct{}
 	downOnce sync.Once
@@ -343,7 +345,7 @@ func (f *fakeEngine) route(w http.ResponseWriter, r *http.Request, p string) err
 	case len(seg) == 3 && seg[0] == "containers" && seg[2] == "json" && m == http.MethodGet:
 		return f.inspect(w, seg[1])
 	case len(seg) == 3 && seg[0] == "containers" && seg[2] == "logs" && m == http.MethodGet:
-		return f.logs(w, seg[1])
+		return f.logs(w, r, seg[1])
 	case len(seg) == 3 && seg[0] == "containers" && seg[2] == "wait" && m == http.MethodPost:
 		return f.wait(w, r, seg[1])
 	case len(seg) == 3 && seg[0] == "containers" && seg[2] == "attach" && m == http.MethodPost:
@@ -545,7 +547,7 @@ func (f *fakeEngine) summary(c *fakeContainer) map[string]any {
 	}
 	return map[string]any{
 		"Id": c.ID, "Names": []string{"/" + c.Name}, "Image": c.Image, "ImageID": f.images[normImage(c.Image)],
-		"Command": "sh", "Created": c.Created.Unix(), "Ports": []any{}, "Labels": labels,
+		"Command": "sh", "Created": c.Created.Unix(), "Ports": fakeListPorts(c), "Labels": labels,
 		"State": c.State, "Status": status, "HostConfig": map[string]string{"NetworkMode": hc.NetworkMode},
 		"NetworkSettings": map[string]any{"Networks": map[string]any{}}, "Mounts": []any{},
 	}
@@ -695,7 +697,7 @@ func (f *fakeEngine) inspect(w http.ResponseWriter, ref string) error {
 		"State":           map[string]any{"Status": c.State, "Running": c.State == "running", "ExitCode": c.ExitCode},
 		"Config":          map[string]any{"Image": c.Image, "Labels": labels, "Tty": c.Tty},
 		"HostConfig":      c.HostConfig,
-		"NetworkSettings": map[string]any{"Networks": map[string]any{}},
+		"NetworkSettings": map[string]any{"Networks": map[string]any{}, "Ports": fakeInspectPorts(c)},
 		"Mounts":          []any{},
 	}
 	f.mu.Unlock()
@@ -703,15 +705,28 @@ func (f *fakeEngine) inspect(w http.ResponseWriter, ref string) error {
 	return nil
 }
 
-// logs answers one multiplexed stdout frame.
-func (f *fakeEngine) logs(w http.ResponseWriter, ref string) error {
+// logs answers one multiplexed stdout frame, or tail=N frames; with
+// follow=1 it then holds the stream open until the client goes away.
+func (f *fakeEngine) logs(w http.ResponseWriter, r *http.Request, ref string) error {
 	c, err := f.resolve(ref)
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/vnd.docker.multiplexed-stream")
 	w.WriteHeader(200)
-	_, _ = w.Write(muxFrame(1, "log of "+c.Name+"\n"))
+	n, _ := strconv.Atoi(r.URL.Query().Get("tail"))
+	if n <= 0 {
+		_, _ = w.Write(muxFrame(1, "log of "+c.Name+"\n"))
+	}
+	for i := range n {
+		_, _ = w.Write(muxFrame(1+byte(i%2), fmt.Sprintf("line %d of %s\n", i, c.Name)))
+		w.(http.Flusher).Flush() // as an engine does, a line per write
+	}
+	if r.URL.Query().Get("follow") == "1" {
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		f.followsEnded.Add(1)
+	}
 	return nil
 }
 

@@ -32,8 +32,7 @@ func (s *Server) hostRequest(ctx context.Context, r *http.Request, h *hosts.Host
 	}
 	resp, err := h.Transport.RoundTrip(req)
 	if err != nil {
-		s.metrics.upstream.WithLabelValues(h.Name).Inc()
-		return nil, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s (%s): %v", h.Name, h.Endpoint.URL, err))
+		return nil, s.upstreamFailed(req.Context(), h, err)
 	}
 	return resp, nil
 }

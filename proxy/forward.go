@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -59,8 +60,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, h *hosts.Host, 
 				writeError(w, err) // from opt.modify, already in our vocabulary
 				return
 			}
-			s.metrics.upstream.WithLabelValues(h.Name).Inc()
-			writeError(w, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s (%s): %v", h.Name, h.Endpoint.URL, err)))
+			writeError(w, s.upstreamFailed(r.Context(), h, err))
 		},
 	}
 	// The engine's answer carries these headers; ours must not double them.
@@ -69,6 +69,17 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, h *hosts.Host, 
 	}
 	rp.ServeHTTP(w, r)
 	return nil
+}
+
+// upstreamFailed counts a call to host h that failed at the transport,
+// reports it to the host's health watcher (unless the client went away,
+// which is not the engine's fault) and returns the client's 503.
+func (s *Server) upstreamFailed(ctx context.Context, h *hosts.Host, err error) error {
+	s.metrics.upstream.WithLabelValues(h.Name).Inc()
+	if ctx.Err() == nil {
+		h.ReportFailure(err)
+	}
+	return errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s (%s): %v", h.Name, h.Endpoint.URL, err))
 }
 
 // replaceBody swaps a response body for b, fixing the length headers.

@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -13,7 +11,6 @@ import (
 	"time"
 
 	"github.com/clocker/clocker/hosts"
-	"github.com/clocker/clocker/internal/errdefs"
 )
 
 // rawStreamTypes are the content types with which an engine takes over the
@@ -28,45 +25,14 @@ func (s *Server) hijack(w http.ResponseWriter, r *http.Request, h *hosts.Host, p
 	if !h.Healthy() && h.LastError() != nil {
 		return h.Unavailable()
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-	upstream, err := h.Endpoint.Dial(ctx)
-	cancel()
+	upstream, upReader, resp, err := s.sendRaw(r, h, path, body, false)
 	if err != nil {
-		s.metrics.upstream.WithLabelValues(h.Name).Inc()
-		return errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s (%s): %v", h.Name, h.Endpoint.URL, err))
-	}
-	out, err := http.NewRequest(r.Method, "http://"+h.Endpoint.Base.Host+"/v"+upstreamVersion(r, h)+path+queryOf(r), bytes.NewReader(body))
-	if err != nil {
-		upstream.Close()
 		return err
-	}
-	for k, vs := range r.Header {
-		out.Header[k] = vs
-	}
-	out.ContentLength = int64(len(body))
-	if len(body) == 0 {
-		out.Body = nil
-	}
-	if err := out.Write(upstream); err != nil {
-		upstream.Close()
-		return errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: %v", h.Name, err))
-	}
-	upReader := bufio.NewReader(upstream)
-	resp, err := http.ReadResponse(upReader, out)
-	if err != nil {
-		upstream.Close()
-		return errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: %v", h.Name, err))
 	}
 	if !isTakeover(resp) {
 		// An error, or a detached exec start: an ordinary response.
 		defer upstream.Close()
-		defer resp.Body.Close()
-		for k, vs := range resp.Header {
-			w.Header()[k] = vs
-		}
-		setEngineHeaders(w.Header(), s.Fleet.APIVersion(fallbackAPIVersion), s.serverHeader())
-		w.WriteHeader(resp.StatusCode)
-		_, _ = io.Copy(w, resp.Body)
+		s.copyResponse(w, resp)
 		return nil
 	}
 
@@ -126,7 +92,7 @@ type closeWriter interface {
 // pipe copies client→upstream and upstream→client until the output ends.
 // Input ending first is passed on as a half-close and output goes on; once
 // the output has ended, the session is over.
-func pipe(client net.Conn, fromClient io.Reader, upstream net.Conn, fromUpstream io.Reader) {
+func pipe(client net.Conn, fromClient io.Reader, upstream net.Conn, fromUpstream *bufio.Reader) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -136,7 +102,7 @@ func pipe(client net.Conn, fromClient io.Reader, upstream net.Conn, fromUpstream
 			_ = cw.CloseWrite()
 		}
 	}()
-	_, _ = io.Copy(client, fromUpstream)
+	_, _ = copyOutput(client, fromUpstream, upstream)
 	if cw, ok := client.(closeWriter); ok {
 		_ = cw.CloseWrite()
 	}

@@ -116,8 +116,9 @@ func (s *Server) placeImageWork(ctx context.Context, images []string) (*hosts.Ho
 	}
 	nodes := make([]scheduler.Node, len(all))
 	for i, h := range all {
+		load := len(h.Containers()) + imageCount(h)
 		nodes[i] = scheduler.Node{Name: h.Name, Healthy: h.Healthy(),
-			Containers: len(h.Containers()) + imageCount(h), HasImage: have[i] == best}
+			Running: load, Containers: load, HasImage: have[i] == best}
 	}
 	req := scheduler.Request{}
 	if len(images) > 0 {

@@ -1,7 +1,8 @@
 package proxy
 
-// Networks, per host until fleet networks arrive. A user network lives on
-// the host create put it on; containers that join it are placed there
+// Per-host networks (fleet networks, which span hosts, are in fleetnet.go;
+// the *Routed handlers there send everything else here). A per-host
+// network lives on the host create put it on; containers that join it are placed there
 // (create pins them) and `network connect` refuses a container of another
 // host. The built-in networks bridge, host and none exist on every host:
 // they are listed once, as a single engine lists them, with the first
@@ -120,9 +121,16 @@ func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) error {
 	if len(hs) > 0 && len(parts) == 0 {
 		return errdefs.New(errdefs.ErrUnavailable, "no host of the fleet answered: "+strings.Join(failed, "; "))
 	}
-	nets, err := mergeNetworks(parts, sel.active)
+	nets, err := mergeNetworks(parts, sel.active, s.isFleetCopy)
 	if err != nil {
 		return err
+	}
+	if !sel.active {
+		fleetNets, err := s.fleetListEntries(filters)
+		if err != nil {
+			return err
+		}
+		nets = append(fleetNets, nets...)
 	}
 	return writeJSON(w, http.StatusOK, nets)
 }
@@ -132,7 +140,7 @@ func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) error {
 // the list is chosen by io.clocker.host (no host holds it alone); every
 // other network carries its host's label, and a name on two hosts is
 // listed twice, in fleet order.
-func mergeNetworks(parts []hostObjects, byHost bool) ([]json.RawMessage, error) {
+func mergeNetworks(parts []hostObjects, byHost bool, skip func(objectHead) bool) ([]json.RawMessage, error) {
 	type item struct {
 		name string
 		raw  json.RawMessage
@@ -144,6 +152,9 @@ func mergeNetworks(parts []hostObjects, byHost bool) ([]json.RawMessage, error) 
 			var head objectHead
 			if err := json.Unmarshal(o, &head); err != nil {
 				return nil, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: bad network in list: %v", p.host, err))
+			}
+			if skip != nil && skip(head) {
+				continue // a host's copy of a fleet network: listed once, as that
 			}
 			if builtinNetworks[head.Name] {
 				if byHost || seen[head.Name] {
@@ -301,7 +312,7 @@ func (s *Server) disconnectNetwork(w http.ResponseWriter, r *http.Request) error
 
 // joinNetwork connects a container to a network or disconnects it, on the
 // host of both. A container and a network of different hosts cannot meet
-// until fleet networks arrive: that is refused, naming both hosts.
+// (a per-host network): that is refused, naming both hosts.
 func (s *Server) joinNetwork(w http.ResponseWriter, r *http.Request, action string) error {
 	var req networkConnectRequest
 	body, err := s.readObjectRequest(r, &req)
@@ -359,7 +370,7 @@ func (s *Server) joinNetwork(w http.ResponseWriter, r *http.Request, action stri
 				verb = "be connected to"
 			}
 			return errdefs.New(errdefs.ErrConflict, fmt.Sprintf(
-				"container %s is on host %s but network %s is on host %s: a container can only %s a network of its own host (Clocker's networks are per host for now)",
+				"container %s is on host %s but network %s is on host %s: a container can only %s a per-host network of its own host (fleet networks span hosts)",
 				req.Container, ch.Name, bare, hostList(hs), verb))
 		}
 		target, netPath = hit.host, "/networks/"+hit.head.ID+"/"+action
@@ -393,7 +404,7 @@ func (s *Server) pruneNetworks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	answers := s.onHosts(r, hs, http.MethodPost, "/networks/prune", withFilters(r.URL.Query(), filters), nil)
+	answers := s.onHosts(r, hs, http.MethodPost, "/networks/prune", withFilters(r.URL.Query(), s.keepFleetCopies(filters)), nil)
 	if err := pruneFailure(answers); err != nil {
 		return err
 	}
@@ -404,6 +415,9 @@ func (s *Server) pruneNetworks(w http.ResponseWriter, r *http.Request) error {
 			return errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: bad prune report: %v", a.host.Name, err))
 		}
 		total.NetworksDeleted = append(total.NetworksDeleted, rep.NetworksDeleted...)
+	}
+	if !sel.active {
+		total.NetworksDeleted = append(total.NetworksDeleted, s.pruneFleetNetworks(filters)...)
 	}
 	return writeJSON(w, http.StatusOK, total)
 }

@@ -518,10 +518,10 @@ func TestCreateRefused(t *testing.T) {
 			wantStatus: 404, wantMsg: "No such image: redis"},
 		{name: "conflicting pins", path: "/containers/create", body: map[string]any{"Image": "busybox", "HostConfig": map[string]any{
 			"Binds": []string{"vol1:/a"}, "VolumesFrom": []string{"src"}}},
-			wantStatus: 503, wantMsg: "no host fits…"},
+			wantStatus: 409, wantMsg: "no host fits…"},
 		{name: "conflicting network and volume", path: "/containers/create", body: map[string]any{"Image": "busybox", "HostConfig": map[string]any{
 			"Binds": []string{"vol1:/a"}, "NetworkMode": "backend"}},
-			wantStatus: 503, wantMsg: "no host fits…"},
+			wantStatus: 409, wantMsg: "no host fits…"},
 		{name: "unknown network", path: "/containers/create", body: map[string]any{"Image": "busybox", "HostConfig": map[string]any{"NetworkMode": "nonet"}},
 			wantStatus: 404, wantMsg: "network nonet not found"},
 		{name: "volumes-from unknown container", path: "/containers/create", body: map[string]any{"Image": "busybox", "HostConfig": map[string]any{"VolumesFrom": []string{"ghost"}}},

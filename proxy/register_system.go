@@ -132,9 +132,9 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 	)
 	for _, h := range all {
 		f := h.Facts()
-		cs := h.Containers()
+		cs := withoutAgents(h.Containers(), nil) // as `docker ps` counts them
 		var hr, hp, hs int
-		var reservedCPU, reservedMem int64
+		reservedCPU, reservedMem := reservations(cs)
 		for _, c := range cs {
 			switch c.Summary.State {
 			case "running", "restarting":
@@ -144,8 +144,6 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 			default:
 				hs++
 			}
-			reservedCPU += c.NanoCPUs
-			reservedMem += c.Memory
 		}
 		state := "Healthy"
 		if !h.Healthy() {
@@ -196,17 +194,21 @@ func filterNames(s *Server) string {
 }
 
 // hostAddr is the host's address as users know it.
-func hostAddr(h *hosts.Host) string {
-	if h.Endpoint.Network == "tcp" {
-		return h.Endpoint.Address
+func hostAddr(h *hosts.Host) string { return endpointAddr(h.Endpoint) }
+
+func endpointAddr(ep hosts.Endpoint) string {
+	if ep.Network == "tcp" {
+		return ep.Address
 	}
-	return h.Endpoint.URL
+	return ep.URL
 }
 
 // hostIP is the host's IP address (loopback for a local socket).
-func hostIP(h *hosts.Host) string {
-	if h.Endpoint.Network == "tcp" {
-		if ip, _, err := net.SplitHostPort(h.Endpoint.Address); err == nil {
+func hostIP(h *hosts.Host) string { return endpointIP(h.Endpoint) }
+
+func endpointIP(ep hosts.Endpoint) string {
+	if ep.Network == "tcp" {
+		if ip, _, err := net.SplitHostPort(ep.Address); err == nil {
 			return ip
 		}
 	}

@@ -32,14 +32,18 @@ type Server struct {
 	MaxBody int64
 	// Gatherer serves /metrics (nil: no metrics route).
 	Gatherer prometheus.Gatherer
+	// Nets holds the fleet networks (nil: every network is per host).
+	Nets *FleetNets
 
 	metrics *metrics
 	execs   *execTable
+	placer  *placer
+	ingress *ingressTable // nil: published ports are not forwarded
 }
 
 // NewServer wires a server; reg receives its metrics (may be nil).
 func NewServer(fleet *hosts.Fleet, strategy *scheduler.Strategy, log *slog.Logger, maxBody int64, reg *prometheus.Registry) *Server {
-	s := &Server{Fleet: fleet, Strategy: strategy, Log: log, MaxBody: maxBody, execs: newExecTable()}
+	s := &Server{Fleet: fleet, Strategy: strategy, Log: log, MaxBody: maxBody, execs: newExecTable(), placer: newPlacer()}
 	// A nil *Registry must not become a non-nil Registerer.
 	var r prometheus.Registerer
 	if reg != nil {
@@ -62,6 +66,7 @@ func (s *Server) Handler() http.Handler {
 	if s.Gatherer != nil {
 		r.Handle("/metrics", promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}))
 	}
+	s.registerFleet(r) // before the /v{version}/ patterns
 	s.registerSystem(r)
 	s.registerContainers(r)
 	s.registerExec(r)

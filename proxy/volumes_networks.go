@@ -511,8 +511,9 @@ func decodeNetworkList(b []byte) ([]json.RawMessage, error) {
 
 // projectHost is the host that already holds most of a compose project's
 // containers, volumes and networks (nil when none does): compose creates a
-// project's networks, then its volumes, then its containers, and all of
-// them must meet on one host until fleet networks arrive.
+// project's networks, then its volumes, then its containers, and its
+// volumes and per-host networks must meet on one host (fleet networks
+// span hosts).
 func (s *Server) projectHost(r *http.Request, hs []*hosts.Host, project string) *hosts.Host {
 	if project == "" {
 		return nil

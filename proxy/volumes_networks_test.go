@@ -188,7 +188,7 @@ func TestMergeNetworks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := mergeNetworks(tt.parts, tt.byHost)
+			got, err := mergeNetworks(tt.parts, tt.byHost, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,37 +2,131 @@
 // snapshot of the fleet and a request, does no I/O, and explains every host
 // it turns down.
 //
-//	Request + []Node ─► filters (each drops nodes with a reason) ─► ranker ─► host
+//	Request + []Node
+//	   │
+//	   ▼ always-on filters (health, pin, constraint, affinity, rule, ports, resources)
+//	   ▼ the fleet chain's filters (max-containers, label, hostname, …)
+//	   ▼ the container's own chain's filters (io.clocker.strategy)
+//	   ▼ image (last: a host turned down only for the image fits once it pulls)
+//	   ▼ soft constraints and affinities (dropped when no host meets them)
+//	   ▼ rankers, in chain order: the first decides, the next break its ties
+//	   ▼ round-robin among hosts still equal (breadth-first)
+//	Decision: ranked hosts with scores, and a reason for every host turned down
 //
-// Front door I ships one strategy, "spread"; the full set of strategies,
-// constraints and affinities arrives with the placement issue.
+// A strategy chain is written as the user gives it to --strategy:
+// "max-containers=12,breadth-first". See strategies.go for the elements,
+// expr.go for Swarm's constraint and affinity expressions and rules.go for
+// Clocker's affinity rules.
 package scheduler
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"sort"
-	"strings"
+	"sync/atomic"
 )
 
-// Node is what placement knows of one host.
+// Node is what placement knows of one host: a snapshot, read only.
 type Node struct {
-	Name    string
+	Name string
+	// Healthy: the engine answers and the cache is in sync.
 	Healthy bool
-	// Containers counts the host's containers (all states).
+	// Draining: the host is leaving the fleet and takes nothing new.
+	Draining bool
+	// Provisioning: the host is being set up (pending) and cannot run
+	// containers yet.
+	Provisioning bool
+	// Labels are the engine's labels (dockerd --label k=v), plus the
+	// attributes Swarm matched as labels: storagedriver, kernelversion,
+	// operatingsystem.
+	Labels map[string]string
+	// NCPU and MemTotal are the host's totals (0: unknown, no limit).
+	NCPU     int
+	MemTotal int64
+	// ReservedMemory and ReservedNanoCPUs sum what the host's containers
+	// (and pending creates) reserve with -m, --cpus and -c.
+	ReservedMemory, ReservedNanoCPUs int64
+	// Running counts the containers that are load: every state but exited
+	// and dead (stopped containers take no CPU or memory).
+	Running int
+	// Containers counts every container of the host, in any state, with
+	// the pending creates.
 	Containers int
+	// Pending counts the creates decided for this host that its cache does
+	// not show yet; they are already in the counts above.
+	Pending int
+	// Usage is the host's sampled CPU and memory use.
+	Usage Usage
 	// HasImage: the host holds the request's image.
 	HasImage bool
+	// Ports are the host ports in use (published by its containers).
+	Ports map[Port]struct{}
+	// Items are the host's containers, for affinities and groups.
+	Items []Container
 }
+
+// Usage is a host's measured use, sampled every few seconds.
+type Usage struct {
+	// Known: at least one sample was taken.
+	Known bool
+	// CPU is the fraction of the whole host in use (0..1).
+	CPU float64
+	// Memory is the bytes in use by containers.
+	Memory int64
+}
+
+// Container is what affinities and groups need of one container.
+type Container struct {
+	ID, Name, Image string
+	Labels          map[string]string
+	// Group is the container's application: see GroupOf.
+	Group string
+}
+
+// Port is a host port with its protocol ("tcp", "udp", "sctp").
+type Port struct {
+	Proto string
+	Port  uint16
+}
+
+func (p Port) String() string { return fmt.Sprintf("%d/%s", p.Port, p.Proto) }
 
 // Request is one container to place.
 type Request struct {
-	// Image as the user named it; used in errors.
-	Image string
+	// Name and Image as the user gave them; used in errors and affinities.
+	Name, Image string
+	// Labels of the container.
+	Labels map[string]string
+	// Memory (bytes), NanoCPUs (--cpus) and CPUShares (-c, counted as CPUs
+	// as Swarm did when below 1024) are what the container reserves.
+	Memory, NanoCPUs, CPUShares int64
+	// Ports are the host ports the container publishes.
+	Ports []Port
+	// Constraints and Affinities are Swarm's expressions (hard or soft).
+	Constraints, Affinities []Expr
+	// Rules are Clocker's affinity rules (io.clocker.affinity).
+	Rules []Rule
 	// Pins are hosts the container must run on, each with why (a named
 	// volume, --volumes-from, --link, --network container:X, a network).
 	Pins []Pin
+	// Group is the container's application or compose project.
+	Group string
+	// Chain is the container's own strategy (io.clocker.strategy): its
+	// filters add to the fleet's, its rankers replace the fleet's.
+	Chain *Chain
+}
+
+// CPUs is what the request reserves in nano-CPUs: --cpus, else -c taken
+// as a number of CPUs as Swarm did (values of 1024 and more are Docker's
+// relative weights and reserve nothing).
+func (r *Request) CPUs() int64 {
+	if r.NanoCPUs > 0 {
+		return r.NanoCPUs
+	}
+	if r.CPUShares > 0 && r.CPUShares < 1024 {
+		return r.CPUShares * 1e9
+	}
+	return 0
 }
 
 // Pin ties a request to one host.
@@ -41,127 +135,309 @@ type Pin struct {
 	Reason string
 }
 
-// Reason says why a filter turned a host down.
+// Reason says, for a human, why a filter turned a host down.
 type Reason string
 
-// Reasons filters give.
-const (
-	ReasonUnhealthy Reason = "unhealthy"
-	ReasonNoImage   Reason = "image not present"
-	ReasonPinned    Reason = "pinned elsewhere"
-)
-
-// Filter drops the nodes a request cannot use.
+// Filter drops the nodes a request cannot use. Name is a constant: it is
+// the rejection's kind, in errors and metrics.
 type Filter interface {
 	Name() string
 	Keep(req *Request, n *Node) (ok bool, why Reason)
 }
 
-// Ranker orders feasible nodes, best first.
+// Ranker scores feasible nodes: higher is better. It sees them all at once
+// (some rankers count across hosts, such as zones) and writes one score per
+// node into scores.
 type Ranker interface {
 	Name() string
-	Rank(req *Request, nodes []*Node)
+	Score(req *Request, nodes []*Node, scores []float64)
 }
 
-// NoHostFitsError lists, per host, why none could take the request.
-type NoHostFitsError struct {
-	Rejected map[string]Reason
-	// ImageMissing is set when some host failed only for lack of the
-	// image: the proxy answers Docker's "No such image" so the client pulls.
-	ImageMissing bool
-	Image        string
-	Detail       string
-}
+// roundRobin marks rankers whose equal hosts take turns.
+type roundRobin interface{ RoundRobin() bool }
 
-func (e *NoHostFitsError) Error() string {
-	if e.Detail != "" {
-		return e.Detail
-	}
-	names := make([]string, 0, len(e.Rejected))
-	for n := range e.Rejected {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	parts := make([]string, len(names))
-	for i, n := range names {
-		parts[i] = fmt.Sprintf("%s: %s", n, e.Rejected[n])
-	}
-	if len(parts) == 0 {
-		return "no host fits: the fleet has no hosts"
-	}
-	return "no host fits: " + strings.Join(parts, "; ")
-}
-
-// Strategy is a named chain of filters and a ranker.
+// Strategy is the fleet's placement: always-on filters, the chain the
+// operator chose, and the overcommit ratio.
 type Strategy struct {
-	Name    string
+	// Name is the chain as written (e.g. "max-containers=12,breadth-first").
+	Name string
+	// Filters are every filter a request meets, in order (for /info).
 	Filters []Filter
-	Ranker  Ranker
+	// Overcommit multiplies host totals for the resource filter.
+	Overcommit float64
+
+	chain *Chain
+	base  []Filter // always-on, before the chains
+	image Filter   // always last
+	rr    atomic.Uint64
 }
 
-// strategies maps names to constructors.
-var strategies = map[string]func() *Strategy{
-	"spread": NewSpread,
-}
+// Option adjusts a strategy.
+type Option func(*Strategy) error
 
-// New returns the named strategy, or an error naming the known ones.
-func New(name string) (*Strategy, error) {
-	mk, ok := strategies[name]
-	if !ok {
-		known := make([]string, 0, len(strategies))
-		for k := range strategies {
-			known = append(known, k)
+// WithOvercommit lets reservations reach ratio × the host's totals.
+func WithOvercommit(ratio float64) Option {
+	return func(s *Strategy) error {
+		if !(ratio > 0) || ratio > 1000 {
+			return fmt.Errorf("overcommit ratio %v: want a number above 0 (1.0: reserve no more than the host has)", ratio)
 		}
-		sort.Strings(known)
-		return nil, fmt.Errorf("unknown placement strategy %q (known: %s)", name, strings.Join(known, ", "))
+		s.Overcommit = ratio
+		return nil
 	}
-	return mk(), nil
 }
 
-// NewSpread builds the spread strategy: healthy hosts, the pinned host if
-// any, hosts holding the image; fewest containers first.
-func NewSpread() *Strategy {
-	return &Strategy{
-		Name: "spread",
-		Filters: []Filter{
-			healthFilter{}, // a host that does not answer takes nothing
-			pinFilter{},    // volumes, links and networks live on one host
-			imageFilter{},  // never pull during create: the client pulls on 404
-		},
-		Ranker: fewestContainers{},
+// New builds the strategy for a chain such as "spread" or
+// "max-containers=12,breadth-first"; unknown names and bad options are
+// errors that list what is known.
+func New(spec string, opts ...Option) (*Strategy, error) {
+	c, err := ParseChain(spec)
+	if err != nil {
+		return nil, err
 	}
+	s := &Strategy{Name: c.String(), Overcommit: 1, chain: c}
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, err
+		}
+	}
+	s.base = []Filter{
+		healthFilter{},                      // a host that does not answer takes nothing
+		pinFilter{},                         // volumes, links and networks live on one host
+		constraintFilter{},                  // Swarm's constraint:KEY==VALUE (hard)
+		affinityFilter{},                    // Swarm's affinity:container==X (hard)
+		ruleFilter{},                        // Clocker's [NOT] TYPE|NAME|ID|APPLICATION|EMPTY
+		portFilter{},                        // a published host port taken there
+		resourceFilter{ratio: s.Overcommit}, // memory, CPUs, containerslots
+	}
+	s.image = imageFilter{} // never pull during create: the client pulls on 404
+	s.Filters = append(append(slices.Clone(s.base), c.filters...), s.image)
+	return s, nil
+}
+
+// NewSpread builds the default strategy, "spread".
+func NewSpread() *Strategy {
+	s, err := New("spread")
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// NeedsUsage reports whether the chain reads sampled CPU or memory use, so
+// the caller samples it only then.
+func (s *Strategy) NeedsUsage() bool { return s.chain.needsUsage }
+
+// Decision is a placement's outcome, explained.
+type Decision struct {
+	// Strategy is the chain that ranked the hosts.
+	Strategy string `json:"Strategy"`
+	// Hosts are the feasible hosts, best first.
+	Hosts []Candidate `json:"Hosts"`
+	// Rejected are the hosts turned down, in the fleet's order.
+	Rejected []Rejection `json:"Rejected"`
+}
+
+// Candidate is a feasible host with its scores, one per ranker in order.
+type Candidate struct {
+	Host   string  `json:"Host"`
+	Scores []Score `json:"Scores"`
+}
+
+// Score is one ranker's score of a host (higher is better).
+type Score struct {
+	Ranker string  `json:"Ranker"`
+	Value  float64 `json:"Value"`
+}
+
+// Rejection is why a host was turned down: the filter (a constant kind)
+// and the reason in words.
+type Rejection struct {
+	Host   string `json:"Host"`
+	Filter string `json:"Filter"`
+	Reason Reason `json:"Reason"`
 }
 
 // Place picks the host for req among nodes.
 func (s *Strategy) Place(req Request, nodes []Node) (string, error) {
-	if err := checkPins(req.Pins); err != nil {
+	d, err := s.Decide(&req, nodes)
+	if err != nil {
 		return "", err
 	}
-	rejected := map[string]Reason{}
-	var feasible []*Node
+	return d.Hosts[0].Host, nil
+}
+
+// Decide ranks the hosts for req; when none fits, the error is a
+// *NoHostFitsError and the decision still says why each host was turned
+// down. It takes a turn of the round-robin among equal hosts.
+func (s *Strategy) Decide(req *Request, nodes []Node) (*Decision, error) {
+	return s.decide(req, nodes, true)
+}
+
+// Explain is Decide without taking a turn: a dry run.
+func (s *Strategy) Explain(req *Request, nodes []Node) (*Decision, error) {
+	return s.decide(req, nodes, false)
+}
+
+func (s *Strategy) decide(req *Request, nodes []Node, turn bool) (*Decision, error) {
+	d := &Decision{Strategy: s.Name}
+	if req.Chain != nil {
+		d.Strategy = req.Chain.String()
+	}
+	if err := checkPins(req.Pins); err != nil {
+		return d, err
+	}
+	var extra []Filter
+	if req.Chain != nil {
+		extra = req.Chain.filters
+	}
+	feasible := make([]*Node, 0, len(nodes))
 	for i := range nodes {
 		n := &nodes[i]
-		ok := true
-		for _, f := range s.Filters {
-			if keep, why := f.Keep(&req, n); !keep {
-				rejected[n.Name] = why
-				ok = false
-				break
+		if f, why := s.firstFailing(req, n, extra); f != "" {
+			d.Rejected = append(d.Rejected, Rejection{Host: n.Name, Filter: f, Reason: why})
+			continue
+		}
+		feasible = append(feasible, n)
+	}
+	feasible = applySoft(req, feasible, d)
+	if len(feasible) == 0 {
+		return d, newNoHostFits(req, nodes, d.Rejected)
+	}
+
+	rankers := s.chain.rankers
+	if req.Chain != nil && len(req.Chain.rankers) > 0 {
+		rankers = req.Chain.rankers
+	}
+	k := len(rankers)
+	scores := make([]float64, k*len(feasible))
+	col := make([]float64, len(feasible))
+	rr := false
+	for j, r := range rankers {
+		clear(col)
+		r.Score(req, feasible, col)
+		for i, v := range col {
+			scores[i*k+j] = v
+		}
+		if t, ok := r.(roundRobin); ok && t.RoundRobin() {
+			rr = true
+		}
+	}
+	order := make([]int, len(feasible))
+	for i := range order {
+		order[i] = i
+	}
+	less := func(a, b int) int {
+		for j := 0; j < k; j++ {
+			x, y := scores[a*k+j], scores[b*k+j]
+			if x != y {
+				if x > y {
+					return -1
+				}
+				return 1
 			}
 		}
-		if ok {
-			feasible = append(feasible, n)
+		return 0
+	}
+	slices.SortStableFunc(order, less)
+	if rr && len(order) > 1 {
+		// Hosts still equal after every ranker take turns, so that
+		// stopped containers (which are not load) do not pile up on the
+		// first host.
+		top := 1
+		for top < len(order) && less(order[0], order[top]) == 0 {
+			top++
+		}
+		if top > 1 {
+			var t uint64
+			if turn {
+				t = s.rr.Add(1) - 1
+			} else {
+				t = s.rr.Load()
+			}
+			pick := int(t % uint64(top))
+			first := order[pick]
+			copy(order[1:pick+1], order[:pick])
+			order[0] = first
 		}
 	}
-	if len(feasible) == 0 {
-		e := &NoHostFitsError{Rejected: rejected, Image: req.Image}
-		// Filters run health, pin, image: a host turned down for the image
-		// alone could run the container once the image is pulled there.
-		e.ImageMissing = slices.Contains(slices.Collect(maps.Values(rejected)), ReasonNoImage)
-		return "", e
+	d.Hosts = make([]Candidate, len(order))
+	backing := make([]Score, k*len(order)) // one allocation, not one per host
+	for i, idx := range order {
+		c := Candidate{Host: feasible[idx].Name, Scores: backing[i*k : (i+1)*k : (i+1)*k]}
+		for j, r := range rankers {
+			c.Scores[j] = Score{Ranker: r.Name(), Value: scores[idx*k+j]}
+		}
+		d.Hosts[i] = c
 	}
-	s.Ranker.Rank(&req, feasible)
-	return feasible[0].Name, nil
+	return d, nil
+}
+
+// firstFailing runs the filters in order and returns the first that turns
+// n down, with why.
+func (s *Strategy) firstFailing(req *Request, n *Node, extra []Filter) (string, Reason) {
+	for _, f := range s.base {
+		if ok, why := f.Keep(req, n); !ok {
+			return f.Name(), why
+		}
+	}
+	for _, f := range s.chain.filters {
+		if ok, why := f.Keep(req, n); !ok {
+			return f.Name(), why
+		}
+	}
+	for _, f := range extra {
+		if ok, why := f.Keep(req, n); !ok {
+			return f.Name(), why
+		}
+	}
+	if ok, why := s.image.Keep(req, n); !ok {
+		return s.image.Name(), why
+	}
+	return "", ""
+}
+
+// applySoft drops the hosts that miss a soft constraint or affinity, unless
+// no host meets it: then it is ignored, as Swarm did.
+func applySoft(req *Request, feasible []*Node, d *Decision) []*Node {
+	for _, set := range []struct {
+		exprs  []Expr
+		filter string
+		match  func(e *Expr, n *Node) bool
+	}{
+		{req.Constraints, FilterSoftConstraint, constraintHolds},
+		{req.Affinities, FilterSoftAffinity, affinityHolds},
+	} {
+		for i := range set.exprs {
+			e := &set.exprs[i]
+			if !e.Soft {
+				continue
+			}
+			keep := make([]*Node, 0, len(feasible))
+			for _, n := range feasible {
+				if set.match(e, n) {
+					keep = append(keep, n)
+				}
+			}
+			if len(keep) == 0 || len(keep) == len(feasible) {
+				continue
+			}
+			for _, n := range feasible {
+				if !set.match(e, n) {
+					d.Rejected = append(d.Rejected, Rejection{Host: n.Name, Filter: set.filter,
+						Reason: Reason(fmt.Sprintf("soft %s %s not met (other hosts meet it)", kindOf(set.filter), e))})
+				}
+			}
+			feasible = keep
+		}
+	}
+	return feasible
+}
+
+func kindOf(filter string) string {
+	if filter == FilterSoftAffinity {
+		return "affinity"
+	}
+	return "constraint"
 }
 
 // checkPins refuses a request tied to two different hosts.
@@ -176,33 +452,12 @@ func checkPins(pins []Pin) error {
 	return nil
 }
 
-type healthFilter struct{}
-
-func (healthFilter) Name() string { return "health" }
-func (healthFilter) Keep(_ *Request, n *Node) (bool, Reason) {
-	return n.Healthy, ReasonUnhealthy
-}
-
-type pinFilter struct{}
-
-func (pinFilter) Name() string { return "pin" }
-func (pinFilter) Keep(req *Request, n *Node) (bool, Reason) {
-	if len(req.Pins) == 0 || req.Pins[0].Host == n.Name {
-		return true, ""
+// sortedKeys returns a map's keys in order (for stable messages).
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
 	}
-	return false, Reason(fmt.Sprintf("%s: %s is on host %s", ReasonPinned, req.Pins[0].Reason, req.Pins[0].Host))
-}
-
-type imageFilter struct{}
-
-func (imageFilter) Name() string { return "image" }
-func (imageFilter) Keep(_ *Request, n *Node) (bool, Reason) {
-	return n.HasImage, ReasonNoImage
-}
-
-type fewestContainers struct{}
-
-func (fewestContainers) Name() string { return "fewest-containers" }
-func (fewestContainers) Rank(_ *Request, nodes []*Node) {
-	sort.SliceStable(nodes, func(i, j int) bool { return nodes[i].Containers < nodes[j].Containers })
+	sort.Strings(out)
+	return out
 }

@@ -39,7 +39,7 @@ func TestSpreadPlace(t *testing.T) {
 			name:      "image nowhere is image missing",
 			req:       Request{Image: "redis"},
 			nodes:     []Node{{Name: "h1", Healthy: true}, {Name: "h2", Healthy: false}},
-			wantErr:   "h1: image not present",
+			wantErr:   "h1: image redis not present",
 			imageMiss: true,
 		},
 		{

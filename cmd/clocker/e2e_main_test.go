@@ -50,7 +50,9 @@ func runE2E(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	clockerBin = filepath.Join(tmp, "clocker")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", clockerBin, ".").CombinedOutput(); err != nil {
+	build := exec.CommandContext(ctx, "go", "build", "-o", clockerBin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // static: the hosts' agents run it FROM scratch
+	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Printf("e2e: build clocker: %v\n%s", err, out)
 		return 1
 	}

@@ -215,13 +215,14 @@ func TestE2ENetworksLifecycle(t *testing.T) {
 	cleanupVolumes(t, "cvnvol-other", "cvnvol-home")
 	cleanup(t, "cvnc1", "cvnc2", "cvnc3")
 
-	id := mustDocker(t, "network", "create", "cvn1")
+	// A per-host network (fleet networks: e2e_fleetnet_test.go).
+	id := mustDocker(t, "network", "create", "-o", "clocker.scope=local", "cvn1")
 	home := labelHost(t, "network", "cvn1")
 	if got := enginesHaving(t, "network", "cvn1"); !slices.Equal(got, []string{home}) {
 		t.Fatalf("cvn1 is on %v, its label says %s", got, home)
 	}
 	t.Run("duplicate name", func(t *testing.T) {
-		r := docker(t, nil, "network", "create", "cvn1")
+		r := docker(t, nil, "network", "create", "cvn1") // as a fleet network
 		if r.Code == 0 || !strings.Contains(r.Stderr, "network with name cvn1 already exists") {
 			t.Fatalf("second create: %+v", r)
 		}
@@ -417,8 +418,9 @@ func TestE2EVolumesNetworksBadInput(t *testing.T) {
 }
 
 // A compose v1 project (docker-py) with two networks, a volume and two
-// services comes up on one host: its second network and its volume follow
-// the first network, its containers follow them.
+// services comes up: its networks are fleet networks (they tie the project
+// to no host), its volume is on one host and the containers that mount it
+// follow it; the services find each other by service name.
 func TestE2ENetworksComposeProjectOnOneHost(t *testing.T) {
 	composeBin, err := exec.LookPath("docker-compose")
 	if err != nil {
@@ -466,18 +468,19 @@ networks:
 	if out, err := compose("up", "-d"); err != nil {
 		t.Fatalf("docker-compose up: %v\n%s", err, out)
 	}
-	home := labelHost(t, "network", "cvcompose_front")
-	for kind, names := range map[string][]string{"network": {"cvcompose_back"}, "volume": {"cvcompose_data"}} {
-		for _, n := range names {
-			if h := labelHost(t, kind, n); h != home {
-				t.Errorf("%s %s on %s, the project's first network on %s", kind, n, h, home)
-			}
+	home := labelHost(t, "volume", "cvcompose_data")
+	for _, n := range []string{"cvcompose_front", "cvcompose_back"} {
+		if scope := mustDocker(t, "network", "inspect", "-f", "{{.Scope}}", n); scope != "global" {
+			t.Errorf("network %s has scope %s, want a fleet network", n, scope)
 		}
 	}
 	for _, c := range []string{"cvcompose_web_1", "cvcompose_db_1"} {
 		if h := hostOf(t, c); h != home {
-			t.Errorf("%s on %s, want %s", c, h, home)
+			t.Errorf("%s on %s, want %s (its volume's host)", c, h, home)
 		}
+	}
+	if out := mustDocker(t, "exec", "cvcompose_web_1", "ping", "-c", "1", "-W", "5", "db"); !strings.Contains(out, "1 packets received") {
+		t.Errorf("web pings db: %s", out)
 	}
 	if out, err := compose("down", "-v", "-t", "1"); err != nil {
 		t.Fatalf("docker-compose down: %v\n%s", err, out)

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/store"
@@ -35,31 +38,132 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 type serveConfig struct {
-	listen   listFlag
-	engines  listFlag
-	insecure bool
-	dataDir  string
-	logLevel string
-	maxBody  int64
+	listen  listFlag
+	engines listFlag
+	// engineTLS applies to every --engine given with it.
+	engineTLS hosts.EngineTLS
+	insecure  bool
+	dataDir   string
+	logLevel  string
+	maxBody   int64
+	// Placement (also from --config).
+	strategy      string
+	overcommit    float64
+	usageInterval time.Duration
+	configFile    string
+	// maxPerHost is --max-containers-per-host: the chain's max-containers
+	// (one setting for placement and, with provisioning, headroom).
+	maxPerHost int
+	// rescheduleAfter is how long a host stays down before its
+	// reschedulable containers are recreated elsewhere.
+	rescheduleAfter time.Duration
+	// Ingress of published ports (serve_ingress.go).
+	ingress ingressFlags
+	// Fleet networks (serve_fleetnet.go).
+	fleetnet fleetNetFlags
+}
+
+// fileConfig is the --config file (YAML or JSON): settings a command line
+// would otherwise carry. Flags given on the command line win.
+type fileConfig struct {
+	// Strategy is the placement chain, as --strategy.
+	Strategy string `yaml:"strategy"`
+	// Overcommit is the ratio of reservations to host totals, as --overcommit.
+	Overcommit *float64 `yaml:"overcommit"`
+	// UsageInterval is how often host usage is sampled, as --usage-interval.
+	UsageInterval string `yaml:"usage-interval"`
+}
+
+// loadConfigFile reads a --config file; unknown keys are errors, so a typo
+// does not pass silently.
+func loadConfigFile(path string) (*fileConfig, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--config: %w", err)
+	}
+	var fc fileConfig
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("--config %s: %v (known keys: strategy, overcommit, usage-interval)", path, err)
+	}
+	return &fc, nil
 }
 
 func parseServeFlags(args []string) (*serveConfig, error) {
 	cfg := &serveConfig{}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.Var(&cfg.listen, "listen", "address to serve the Docker API on: tcp://HOST:PORT or unix:///PATH (repeatable; default tcp://127.0.0.1:2375)")
+	fs.StringVar(&cfg.engineTLS.CACert, "engine-tlscacert", "", "CA certificate of the --engine engines' TLS (engines started with --tlsverify)")
+	fs.StringVar(&cfg.engineTLS.Cert, "engine-tlscert", "", "client certificate Clocker presents to the --engine engines")
+	fs.StringVar(&cfg.engineTLS.Key, "engine-tlskey", "", "key of --engine-tlscert")
 	fs.Var(&cfg.engines, "engine", "a Docker engine of the fleet: [NAME=]tcp://HOST:PORT or [NAME=]unix:///PATH (repeatable; kept across restarts)")
 	fs.BoolVar(&cfg.insecure, "insecure", false, "allow plain TCP on a non-loopback address (anyone reaching it is root on every host)")
 	fs.StringVar(&cfg.dataDir, "data", defaultDataDir(), "directory of Clocker's state (bbolt)")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Int64Var(&cfg.maxBody, "max-body", 10<<20, "largest JSON request body in bytes (streams such as archives are not limited)")
+	fs.IntVar(&cfg.maxPerHost, "max-containers-per-host", 0, "most containers a host takes (0: no limit); the same limit as max-containers=N in --strategy: give one or the other")
+	fs.StringVar(&cfg.strategy, "strategy", "spread", "placement strategy chain NAME[=OPTION][,NAME…], e.g. max-containers=12,breadth-first")
+	fs.Float64Var(&cfg.overcommit, "overcommit", 1.0, "reservations (-m, --cpus) may reach this ratio of each host's memory and CPUs")
+	fs.DurationVar(&cfg.rescheduleAfter, "reschedule-after", 30*time.Second, "how long a host stays unhealthy before its containers created with -e reschedule:on-node-failure are recreated on another host")
+	fs.DurationVar(&cfg.usageInterval, "usage-interval", 5*time.Second, "how often host CPU and memory use is sampled, for the strategies that read it")
+	cfg.ingress.register(fs)
+	cfg.fleetnet.register(fs)
+	fs.StringVar(&cfg.configFile, "config", "", "a YAML or JSON file with strategy, overcommit and usage-interval (flags given win)")
 	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if cfg.configFile != "" {
+		fc, err := loadConfigFile(cfg.configFile)
+		if err != nil {
+			return nil, err
+		}
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if fc.Strategy != "" && !set["strategy"] {
+			cfg.strategy = fc.Strategy
+		}
+		if fc.Overcommit != nil && !set["overcommit"] {
+			cfg.overcommit = *fc.Overcommit
+		}
+		if fc.UsageInterval != "" && !set["usage-interval"] {
+			d, err := time.ParseDuration(fc.UsageInterval)
+			if err != nil {
+				return nil, fmt.Errorf("--config %s: usage-interval: %v", cfg.configFile, err)
+			}
+			cfg.usageInterval = d
+		}
+	}
+	if cfg.rescheduleAfter <= 0 {
+		return nil, fmt.Errorf("--reschedule-after %s: must be positive", cfg.rescheduleAfter)
+	}
+	if cfg.usageInterval < hosts.MinUsageInterval {
+		return nil, fmt.Errorf("--usage-interval %s: at least %s", cfg.usageInterval, hosts.MinUsageInterval)
+	}
+	if !(cfg.overcommit > 0) || cfg.overcommit > 1000 {
+		return nil, fmt.Errorf("--overcommit %v: want a ratio above 0 (1.0: reserve no more than a host has)", cfg.overcommit)
+	}
+	if cfg.maxPerHost < 0 {
+		return nil, fmt.Errorf("--max-containers-per-host %d: want 0 (no limit) or more", cfg.maxPerHost)
+	}
+	if cfg.maxPerHost > 0 {
+		for _, el := range strings.Split(cfg.strategy, ",") {
+			if strings.HasPrefix(strings.TrimSpace(el), "max-containers") {
+				return nil, fmt.Errorf("--max-containers-per-host %d and %q in --strategy: one limit, set it once", cfg.maxPerHost, el)
+			}
+		}
+		cfg.strategy = fmt.Sprintf("max-containers=%d,%s", cfg.maxPerHost, cfg.strategy)
+	}
+	// An unknown strategy or a bad option stops the start, naming the
+	// known ones.
+	if _, err := newStrategy(cfg); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	if len(cfg.listen) == 0 {
-		cfg.listen = listFlag{"tcp://127.0.0.1:2375"}
+		cfg.listen = listFlag{defaultListen}
 	}
 	if cfg.maxBody <= 0 {
 		return nil, errors.New("--max-body must be positive")
@@ -69,7 +173,21 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 			return nil, err
 		}
 	}
+	if err := cfg.ingress.check(cfg.listen[0]); err != nil {
+		return nil, err
+	}
+	if _, err := cfg.fleetnet.config(); err != nil {
+		return nil, err
+	}
 	return cfg, nil
+}
+
+func newStrategy(cfg *serveConfig) (*scheduler.Strategy, error) {
+	s, err := scheduler.New(cfg.strategy, scheduler.WithOvercommit(cfg.overcommit))
+	if err != nil {
+		return nil, fmt.Errorf("--strategy %q: %w", cfg.strategy, err)
+	}
+	return s, nil
 }
 
 func defaultDataDir() string {
@@ -155,15 +273,22 @@ func serve(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := joinHosts(ctx, fleet, cfg.engines, log); err != nil {
+	if err := joinHosts(ctx, fleet, cfg.engines, cfg.engineTLS, log); err != nil {
 		return err
 	}
 
-	strategy, err := scheduler.New("spread")
+	strategy, err := newStrategy(cfg)
 	if err != nil {
 		return err
 	}
+	if strategy.NeedsUsage() {
+		fleet.SampleUsage(ctx, cfg.usageInterval)
+	}
+	log.Info("placement", "strategy", strategy.Name, "overcommit", strategy.Overcommit)
 	srv := proxy.NewServer(fleet, strategy, log, cfg.maxBody, reg)
+	if srv.Nets, err = cfg.fleetnet.networks(st); err != nil {
+		return err
+	}
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second}
 
 	var listeners []net.Listener
@@ -183,6 +308,19 @@ func serve(args []string) error {
 		log.Warn("not every host answered at start; serving anyway", "err", err)
 	}
 	cancel()
+	srv.WarmPlacement()
+	rescheduler, err := srv.NewRescheduler(st, cfg.rescheduleAfter)
+	if err != nil {
+		return err
+	}
+	go rescheduler.Run(ctx)
+	startAgents(ctx, srv, log)
+	if err := cfg.ingress.enable(ctx, srv, reg, log); err != nil {
+		for _, ln := range listeners {
+			ln.Close()
+		}
+		return err
+	}
 
 	errs := make(chan error, len(listeners))
 	for i, ln := range listeners {
@@ -203,7 +341,7 @@ func serve(args []string) error {
 
 // joinHosts brings back the stored hosts, adds those given with --engine,
 // and falls back to the local engine when the fleet would be empty.
-func joinHosts(ctx context.Context, fleet *hosts.Fleet, engines []string, log *slog.Logger) error {
+func joinHosts(ctx context.Context, fleet *hosts.Fleet, engines []string, tlsFiles hosts.EngineTLS, log *slog.Logger) error {
 	stored, err := fleet.StoredRecords()
 	if err != nil {
 		return fmt.Errorf("reading stored hosts: %w", err)
@@ -215,6 +353,7 @@ func joinHosts(ctx context.Context, fleet *hosts.Fleet, engines []string, log *s
 	}
 	for _, e := range engines {
 		rec := parseEngineFlag(e)
+		rec.TLS = tlsFiles
 		ep, err := hosts.ParseEndpoint(rec.URL)
 		if err != nil {
 			return fmt.Errorf("--engine: %w", err)

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clocker/clocker/hosts"
 )
@@ -54,7 +58,7 @@ func TestParseEngineFlag(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := parseEngineFlag(tt.in); got != tt.want {
+			if got := parseEngineFlag(tt.in); !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("parseEngineFlag(%q) = %+v, want %+v", tt.in, got, tt.want)
 			}
 		})
@@ -83,5 +87,64 @@ func TestParseServeFlags(t *testing.T) {
 	}
 	if _, err := newLogger("loud"); err == nil {
 		t.Fatal("--log-level loud accepted")
+	}
+}
+
+func TestPlacementFlags(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	yml := write("c.yaml", "strategy: max-containers=12,binpack\novercommit: 1.5\nusage-interval: 3s\n")
+	js := write("c.json", `{"strategy": "random", "overcommit": 2}`)
+	typo := write("typo.yaml", "stratgy: spread\n")
+	tests := []struct {
+		name       string
+		args       []string
+		strategy   string
+		overcommit float64
+		interval   time.Duration
+		wantErr    string
+	}{
+		{name: "defaults", strategy: "spread", overcommit: 1, interval: 5 * time.Second},
+		{name: "flags", args: []string{"--strategy", "max-containers=3,breadth-first", "--overcommit", "1.25"}, strategy: "max-containers=3,breadth-first", overcommit: 1.25, interval: 5 * time.Second},
+		{name: "yaml file", args: []string{"--config", yml}, strategy: "max-containers=12,binpack", overcommit: 1.5, interval: 3 * time.Second},
+		{name: "json file", args: []string{"--config", js}, strategy: "random", overcommit: 2, interval: 5 * time.Second},
+		{name: "flags win over the file", args: []string{"--config", yml, "--strategy", "spread"}, strategy: "spread", overcommit: 1.5, interval: 3 * time.Second},
+		{name: "unknown strategy", args: []string{"--strategy", "fastest"}, wantErr: `--strategy "fastest": unknown placement strategy "fastest" (known: `},
+		{name: "bad option", args: []string{"--strategy", "max-containers=lots"}, wantErr: "not a positive number"},
+		{name: "unknown strategy in the file", args: []string{"--config", write("bad.yaml", "strategy: nope\n")}, wantErr: `unknown placement strategy "nope"`},
+		{name: "overcommit zero", args: []string{"--overcommit", "0"}, wantErr: "--overcommit 0"},
+		{name: "typo in the file", args: []string{"--config", typo}, wantErr: "field stratgy not found"},
+		{name: "missing file", args: []string{"--config", filepath.Join(dir, "none.yaml")}, wantErr: "no such file"},
+		{name: "usage interval too short", args: []string{"--usage-interval", "10ms"}, wantErr: "at least 1s"},
+		{name: "max containers per host", args: []string{"--max-containers-per-host", "12", "--strategy", "binpack"}, strategy: "max-containers=12,binpack", overcommit: 1, interval: 5 * time.Second},
+		{name: "max containers per host twice", args: []string{"--max-containers-per-host", "12", "--strategy", "max-containers=3,spread"}, wantErr: "one limit, set it once"},
+		{name: "max containers per host negative", args: []string{"--max-containers-per-host", "-1"}, wantErr: "want 0 (no limit) or more"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseServeFlags(tt.args)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.strategy != tt.strategy || cfg.overcommit != tt.overcommit || cfg.usageInterval != tt.interval {
+				t.Fatalf("cfg = %q %v %v, want %q %v %v", cfg.strategy, cfg.overcommit, cfg.usageInterval, tt.strategy, tt.overcommit, tt.interval)
+			}
+			s, err := newStrategy(cfg)
+			if err != nil || s.Name != tt.strategy || s.Overcommit != tt.overcommit {
+				t.Fatalf("newStrategy = %+v, %v", s, err)
+			}
+		})
 	}
 }

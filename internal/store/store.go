@@ -6,6 +6,10 @@
 //	 └ schema → uint8 version, advanced by migrations
 //	hosts
 //	 └ <host name> → JSON host record (package hosts)
+//	networks
+//	 └ <network ID> → JSON fleet network with its IPAM leases (package sdn)
+//	reschedules
+//	 └ <old container ID> → JSON record of a container recreated on another host (package proxy)
 //
 // Values are JSON so that a record can grow fields without a migration;
 // migrations are for changes of shape.
@@ -29,6 +33,11 @@ var (
 	bucketMeta  = []byte("meta")
 	keySchema   = []byte("schema")
 	BucketHosts = []byte("hosts")
+	// BucketNetworks holds fleet networks, keyed by network ID (package sdn/ipam).
+	BucketNetworks = []byte("networks")
+	// BucketReschedules holds containers recreated elsewhere after their
+	// host failed, keyed by the stale copy's ID, until it is removed.
+	BucketReschedules = []byte("reschedules")
 )
 
 // FileName is the database file inside the data directory.
@@ -42,6 +51,16 @@ var migrations = []migration{
 	// 0 → 1: the hosts bucket.
 	func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(BucketHosts)
+		return err
+	},
+	// 1 → 2: the networks bucket (fleet networks and their IPAM leases).
+	func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(BucketNetworks)
+		return err
+	},
+	// 2 → 3: the reschedules bucket.
+	func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(BucketReschedules)
 		return err
 	},
 }

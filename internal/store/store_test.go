@@ -2,7 +2,11 @@ package store
 
 import (
 	"errors"
+	"path/filepath"
 	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/clocker/clocker/internal/errdefs"
 )
@@ -82,5 +86,56 @@ func TestOpenHeldByAnotherFailsFast(t *testing.T) {
 	defer s.Close()
 	if _, err := Open(dir); err == nil {
 		t.Fatal("second open of a held database succeeded")
+	}
+}
+
+// A database written by a clocker that knew only the hosts bucket (schema 1)
+// gains the networks and reschedules buckets on open and keeps its hosts.
+func TestMigrationAddsNetworksBucket(t *testing.T) {
+	dir := t.TempDir()
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if err := meta.Put(keySchema, []byte{1}); err != nil {
+			return err
+		}
+		hosts, err := tx.CreateBucket(BucketHosts)
+		if err != nil {
+			return err
+		}
+		return hosts.Put([]byte("h1"), []byte(`{"Name":"h1","URL":"tcp://10.0.0.1:2375"}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, _ := s.SchemaVersion(); v != 3 {
+		t.Fatalf("schema %d after migration, want 3", v)
+	}
+	var h record
+	if err := s.Get(BucketHosts, "h1", &h); err != nil || h.URL != "tcp://10.0.0.1:2375" {
+		t.Fatalf("host after migration: %+v, %v", h, err)
+	}
+	if err := s.Put(BucketNetworks, "n1", record{Name: "net"}); err != nil {
+		t.Fatalf("networks bucket: %v", err)
+	}
+	var n record
+	if err := s.Get(BucketNetworks, "n1", &n); err != nil || n.Name != "net" {
+		t.Fatalf("network: %+v, %v", n, err)
+	}
+	if err := s.Put(BucketReschedules, "c1", record{Name: "web"}); err != nil {
+		t.Fatalf("reschedules bucket: %v", err)
 	}
 }

@@ -20,6 +20,9 @@
 #
 # Environment:
 #   PREFIX                 name prefix (default ce2e): [a-z][a-z0-9]{0,9}
+#   FLEET_TLS_DIR          at `up`: engines listen on tcp://ADDR:2376 with
+#                          --tlsverify, from ca.pem, server-cert.pem and
+#                          server-key.pem in that directory
 #   FLEET_STORAGE_DRIVER   storage driver(s) to try, space separated. Default:
 #                          the root engine's driver (from `docker info` or
 #                          /etc/docker/daemon.json), then overlay2,
@@ -29,8 +32,9 @@
 #   FLEET_TIMEOUT          seconds to wait for an engine to answer (default 60)
 #   FLEET_SMOKE            1 (default): run `busybox true` on every engine at up
 #
-# Engines get --bip 10.B.i.1/24 (B: a /16 free in the root namespace, from
-# 214 up), cgroup parent /testfleet-${PREFIX}/NAME, containerd namespaces NAME
+# Engines get the labels zone=z<i>, region=r1, storage=ssd (host 1) or
+# storage=disk (the others) and fleet-index=<i>; --bip 10.B.i.1/24 (B: a
+# /16 free in the root namespace, from 214 up), cgroup parent /testfleet-${PREFIX}/NAME, containerd namespaces NAME
 # and NAME-plugins, their own empty config file (the machine's
 # /etc/docker/daemon.json is not read) and log to
 # /var/lib/${PREFIX}/NAME/dockerd.log. They share /etc/docker/key.json and so
@@ -210,8 +214,11 @@ host_index() {
 
 host_line() {
 	local i=$1 name=$PREFIX$1 addr=$SUBNET_BASE.$X.$1
-	echo "$name $addr tcp://$addr:2375 unix://$RUN/$name/docker.sock"
+	echo "$name $addr tcp://$addr:$(tcp_port) unix://$RUN/$name/docker.sock"
 }
+
+# tcp_port: 2376 with TLS (--tlsverify), 2375 plain, as Docker's convention.
+tcp_port() { if [[ -e $STATE/tls/ca.pem ]]; then echo 2376; else echo 2375; fi; }
 
 sock() { echo "unix://$RUN/$1/docker.sock"; }
 
@@ -340,6 +347,9 @@ make_host() {
 launch_engine() {
 	local i=$1 name=$PREFIX$1 addr=$SUBNET_BASE.$X.$1
 	local dir=$STATE/$name run=$RUN/$name p
+	# Engine labels for placement tests: zone z<i>, one ssd host (the first).
+	local storage=disk
+	((i == 1)) && storage=ssd
 	p=$(read_pid "$name")
 	[[ -z $p ]] || die "$name: dockerd already runs (pid $p)"
 	rm -f "$run/docker.pid"
@@ -347,6 +357,11 @@ launch_engine() {
 	# Our own (empty) config file: the machine's /etc/docker/daemon.json must
 	# not leak in (it would clash with our flags).
 	[[ -e $dir/daemon.json ]] || echo '{}' >"$dir/daemon.json"
+	local tcp=(-H "tcp://$addr:2375" --tls=false)
+	if [[ -e $STATE/tls/ca.pem ]]; then
+		tcp=(-H "tcp://$addr:2376" --tlsverify --tlscacert "$STATE/tls/ca.pem"
+			--tlscert "$STATE/tls/server-cert.pem" --tlskey "$STATE/tls/server-key.pem")
+	fi
 	echo "=== $(date -Is) starting dockerd ($DRIVER)" >>"$dir/dockerd.log"
 	# setsid: own session, so nothing of the caller's terminal or process
 	# group reaches it. All fds are redirected: a caller reading our stdout
@@ -360,7 +375,7 @@ launch_engine() {
 		--exec-root "$run/exec" \
 		--pidfile "$run/docker.pid" \
 		-H "unix://$run/docker.sock" \
-		-H "tcp://$addr:2375" --tls=false \
+		"${tcp[@]}" \
 		--bip "10.$B.$i.1/24" \
 		--storage-driver "$DRIVER" \
 		--cgroup-parent "/testfleet-$PREFIX/$name" \
@@ -368,6 +383,7 @@ launch_engine() {
 		--containerd-plugins-namespace "$name-plugins" \
 		--shutdown-timeout 3 \
 		--log-level info \
+		--label "zone=z$i" --label "region=r1" --label "storage=$storage" --label "fleet-index=$i" \
 		</dev/null >>"$dir/dockerd.log" 2>&1 8>&- 9>&- &
 	echo $! >"$run/launch.pid"
 }
@@ -429,6 +445,25 @@ stop_engine() {
 		wait_gone 5 $left || true
 	fi
 	rm -f "$RUN/$name/docker.pid" "$RUN/$name/launch.pid"
+}
+
+# clear_leftovers NAME: before a restart, make sure nothing of the engine's
+# last life runs on (a containerd still exiting on a loaded machine makes
+# the new dockerd wait for it and give up: "containerd is still running"),
+# and drop a containerd pid file whose process is gone.
+clear_leftovers() {
+	local name=$1 left cpid
+	left=$(state_pids "$name")
+	if [[ -n $left ]]; then
+		# shellcheck disable=SC2086
+		kill -KILL $left 2>/dev/null || true
+		# shellcheck disable=SC2086
+		wait_gone 20 $left || log "$name: leftovers $left still there"
+	fi
+	cpid=$({ tr -dc 0-9 <"$RUN/$name/exec/containerd/containerd.pid"; } 2>/dev/null) || cpid=
+	if [[ -n $cpid ]] && ! pid_alive "$cpid"; then
+		rm -f "$RUN/$name/exec/containerd/containerd.pid"
+	fi
 }
 
 # Crash one host: SIGKILL its dockerd, containerd, shims, containers and
@@ -499,6 +534,13 @@ cmd_up() {
 	fi
 	mkdir -p "$STATE" "$RUN"
 	touch "$STATE/$MARK" "$RUN/$MARK"
+	if [[ -n ${FLEET_TLS_DIR:-} ]]; then
+		# Engines with --tlsverify: the CA and the server certificate
+		# (valid for every fleet address) are kept for later starts.
+		mkdir -p "$STATE/tls"
+		cp "$FLEET_TLS_DIR/ca.pem" "$FLEET_TLS_DIR/server-cert.pem" "$FLEET_TLS_DIR/server-key.pem" "$STATE/tls/" ||
+			die "FLEET_TLS_DIR=$FLEET_TLS_DIR: want ca.pem, server-cert.pem, server-key.pem"
+	fi
 	allocate "$n"
 	N=$n
 	local i
@@ -750,6 +792,7 @@ cmd_start() {
 		log "$name already runs"
 		return 0
 	fi
+	clear_leftovers "$name"
 	launch_engine "$i"
 	wait_engines "$name" || die "$name did not start"
 	log "$name started"

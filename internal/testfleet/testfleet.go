@@ -60,6 +60,7 @@ type Fleet struct {
 	Engines []Engine
 
 	script string
+	env    []string // for fleet.sh beyond PREFIX (FLEET_TLS_DIR)
 }
 
 // Enabled reports whether end-to-end tests with a fleet can run here: the
@@ -113,6 +114,16 @@ func Script() (string, error) {
 // prefix must match [a-z][a-z0-9]{0,9}. On failure whatever was made is
 // removed again. Callers should arrange for [Fleet.Stop] to run.
 func Start(ctx context.Context, prefix string, n int) (*Fleet, error) {
+	return start(ctx, prefix, n, nil)
+}
+
+// StartTLS is Start with engines that listen on tcp://ADDR:2376 with
+// --tlsverify, from the certificates WritePKI wrote to dir.
+func StartTLS(ctx context.Context, prefix string, n int, dir string) (*Fleet, error) {
+	return start(ctx, prefix, n, []string{"FLEET_TLS_DIR=" + dir})
+}
+
+func start(ctx context.Context, prefix string, n int, env []string) (*Fleet, error) {
 	if !prefixRE.MatchString(prefix) {
 		return nil, fmt.Errorf("testfleet: prefix %q must match %s", prefix, prefixRE)
 	}
@@ -123,7 +134,7 @@ func Start(ctx context.Context, prefix string, n int) (*Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Fleet{Prefix: prefix, script: script}
+	f := &Fleet{Prefix: prefix, script: script, env: env}
 	out, err := f.run(ctx, "up", fmt.Sprint(n))
 	if err == nil {
 		f.Engines, err = parseEngines(out)
@@ -271,7 +282,7 @@ func cleanEnv() []string {
 // sessions of their own and are left to `down`.
 func (f *Fleet) run(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "bash", append([]string{f.script}, args...)...)
-	cmd.Env = append(cleanEnv(), "PREFIX="+f.Prefix)
+	cmd.Env = append(append(cleanEnv(), "PREFIX="+f.Prefix), f.env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr

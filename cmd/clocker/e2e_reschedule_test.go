@@ -1,0 +1,138 @@
+//go:build e2e
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A server of the test's own with a short --reschedule-after, on the same
+// engines; the suite's server (30 s) does not act within this test.
+func startRescheduleServer(t *testing.T, dataDir string) (url string, stop func()) {
+	t.Helper()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	url = fmt.Sprintf("tcp://127.0.0.1:%d", port)
+	args := []string{"serve", "--listen", url, "--data", dataDir, "--reschedule-after", "3s", "--log-level", "debug"}
+	for _, e := range fleet.Engines {
+		args = append(args, "--engine", e.TCP)
+	}
+	cmd := exec.Command(clockerBin, args...)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stop = func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("reschedule server log:\n%s", tail(log.String(), 60))
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/_ping", port))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatalf("reschedule server did not come up:\n%s", log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return url, stop
+}
+
+// A container created with -e reschedule:on-node-failure comes back on
+// another host when its host dies (a plain one does not), one copy is
+// listed, and the stale copy is removed once the engine is back. (A
+// graceful engine stop is covered by the unit test's FinishedAt rule.)
+func TestE2ERescheduleOnNodeFailure(t *testing.T) {
+	victim := fleet.Engines[1]
+	url, stop := startRescheduleServer(t, t.TempDir())
+	defer stop()
+	dockerAt := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "docker", args...)
+		cmd.Env = append(cmd.Environ(), "DOCKER_HOST="+url, "DOCKER_CLI_HINTS=false")
+		out, err := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	must := func(args ...string) string {
+		t.Helper()
+		out, err := dockerAt(args...)
+		if err != nil {
+			t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	defer func() {
+		_, _ = dockerAt("rm", "-f", "rs-web", "rs-plain")
+	}()
+	must("run", "-d", "--name", "rs-web", "-e", "reschedule:on-node-failure", "-e", "constraint:node=="+victim.Name, "busybox", "sleep", "600")
+	must("run", "-d", "--name", "rs-plain", "-e", "constraint:node=="+victim.Name, "busybox", "sleep", "600")
+	if env := must("inspect", "-f", "{{json .Config.Env}}", "rs-web"); strings.Contains(env, "reschedule:") {
+		t.Errorf("the engine got the reschedule: entry: %s", env)
+	}
+	if l := must("inspect", "-f", `{{index .Config.Labels "io.clocker.reschedule"}}`, "rs-web"); l != "on-node-failure" {
+		t.Errorf("label io.clocker.reschedule=%q", l)
+	}
+	oldID := must("inspect", "-f", "{{.Id}}", "rs-web")
+
+	// The host dies (SIGKILL of its engine and everything in it).
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	died := time.Now()
+	if err := fleet.KillEngine(ctx, victim.Name); err != nil {
+		t.Fatal(err)
+	}
+	restarted := false
+	defer func() {
+		if !restarted {
+			_ = fleet.StartEngine(context.Background(), victim.Name)
+		}
+	}()
+	var last string
+	defer func() {
+		if t.Failed() {
+			t.Logf("last docker ps: %q", last)
+		}
+	}()
+	waitFor(t, 3*time.Second+20*time.Second, "rs-web running on another host", func() bool {
+		out, err := dockerAt("ps", "--filter", "name=rs-web", "--format", `{{.ID}} {{.Label "io.clocker.host"}} {{.State}}`)
+		last = out
+		f := strings.Fields(out)
+		return err == nil && len(f) == 3 && !strings.HasPrefix(oldID, f[0]) && f[1] != victim.Name && f[2] == "running"
+	})
+	t.Logf("host death to rs-web running elsewhere: %s (--reschedule-after 3s)", time.Since(died).Round(100*time.Millisecond))
+	if out := must("ps", "-a", "--filter", "name=rs-plain", "--format", `{{.Label "io.clocker.host"}}`); out != victim.Name {
+		t.Errorf("rs-plain listed on %q, want it left on %s", out, victim.Name)
+	}
+
+	if err := fleet.StartEngine(ctx, victim.Name); err != nil {
+		t.Fatal(err)
+	}
+	restarted = true
+	waitFor(t, 30*time.Second, "the stale rs-web removed from "+victim.Name, func() bool {
+		out := engineDocker(t, 1, "ps", "-a", "--format", "{{.Names}}")
+		return !strings.Contains(out, "rs-web") && strings.Contains(out, "rs-plain")
+	})
+	if out := must("ps", "-a", "--filter", "name=rs-web", "--format", "{{.Names}}"); out != "rs-web" {
+		t.Errorf("after the host came back: %q, want one rs-web", out)
+	}
+}

@@ -1,0 +1,487 @@
+// Package fakeengine is an in-process Docker engine for tests and
+// benchmarks: enough of the Engine API for the fleet's cache (ping, info,
+// version, the event stream, list, inspect) and for the proxy's common
+// paths (create, start, stop, kill, restart, wait, delete, images, named
+// volumes and networks), with version-prefixed paths and Docker's error
+// bodies.
+//
+//	Engine (state, http.Handler) ──► Server (one listener each: tcp or unix)
+//
+// It is lean on purpose, so that one process can carry a thousand engines
+// and tens of thousands of containers: containers are small structs, names
+// are indexed, answers are encoded from typed structs, and an event stream
+// costs one goroutine and one buffered channel.
+//
+// It runs nothing: "running" is a state, logs, attach and exec are not
+// served (404), and the event stream keeps no history (since is ignored;
+// until ends the stream).
+package fakeengine
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configure one engine. Zero values take the defaults noted.
+type Options struct {
+	Name     string   // GET /info Name; default "fake"
+	Labels   []string // engine labels (GET /info Labels)
+	Images   []string // image references present ("busybox" is busybox:latest)
+	Volumes  []string // named volumes present
+	Networks []string // user networks present (bridge, host and none always are)
+	MaxAPI   string   // default 1.41
+	MinAPI   string   // default 1.12
+	Version  string   // engine version; default 20.10.24
+	NCPU     int      // default 2
+	MemTotal int64    // default 2 GiB
+	// EventBuffer is each event stream's queue; a reader that falls further
+	// behind loses events, as with a real engine. Default 256.
+	EventBuffer int
+	// IdleTimeout closes a Server's keep-alive connections idle that long
+	// (0: never, as dockerd), to shed a client's idle pool.
+	IdleTimeout time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Name == "" {
+		o.Name = "fake"
+	}
+	if o.MaxAPI == "" {
+		o.MaxAPI = "1.41"
+	}
+	if o.MinAPI == "" {
+		o.MinAPI = "1.12"
+	}
+	if o.Version == "" {
+		o.Version = "20.10.24"
+	}
+	if o.NCPU == 0 {
+		o.NCPU = 2
+	}
+	if o.MemTotal == 0 {
+		o.MemTotal = 2 << 30
+	}
+	if o.EventBuffer == 0 {
+		o.EventBuffer = 256
+	}
+}
+
+// Container states.
+const (
+	StateCreated = "created"
+	StateRunning = "running"
+	StateExited  = "exited"
+)
+
+type ctr struct {
+	id, name, image string
+	labels          map[string]string // nil when none
+	cmd             []string
+	env             []string
+	tty             bool
+	hostConfig      json.RawMessage // as the client sent it; nil when none
+	created         int64           // unix nanoseconds
+	started         int64
+	finished        int64
+	state           string
+	exitCode        int
+	exited          chan struct{} // made by wait while running; closed on stop
+}
+
+type image struct {
+	id   string // sha256:…
+	refs []string
+}
+
+// Engine is one fake Docker engine. Its methods and ServeHTTP may be
+// called concurrently.
+type Engine struct {
+	opts Options
+	// clock hands out creation times (strictly increasing per engine).
+	clock atomic.Int64
+
+	mu         sync.Mutex
+	seq        uint64
+	containers map[string]*ctr   // by full ID
+	names      map[string]*ctr   // by name without the slash
+	images     map[string]*image // by normalised reference
+	volumes    map[string]bool
+	networks   map[string]bool
+	subs       map[*subscriber]struct{}
+	requests   map[string]int // served requests by "METHOD /path" (unversioned, IDs kept)
+	countReqs  bool
+
+	down     chan struct{}
+	downOnce sync.Once
+}
+
+// New returns an engine holding opts' images, volumes and networks.
+func New(opts Options) *Engine {
+	opts.defaults()
+	e := &Engine{
+		opts:       opts,
+		containers: map[string]*ctr{},
+		names:      map[string]*ctr{},
+		images:     map[string]*image{},
+		volumes:    map[string]bool{},
+		networks:   map[string]bool{"bridge": true, "host": true, "none": true},
+		subs:       map[*subscriber]struct{}{},
+		down:       make(chan struct{}),
+	}
+	for _, ref := range opts.Images {
+		e.addImageLocked(ref)
+	}
+	for _, v := range opts.Volumes {
+		e.volumes[v] = true
+	}
+	for _, n := range opts.Networks {
+		e.networks[n] = true
+	}
+	return e
+}
+
+// Name is the engine's own name.
+func (e *Engine) Name() string { return e.opts.Name }
+
+// Shutdown ends every event stream and wait; the engine answers nothing
+// more through a Server (close that too).
+func (e *Engine) Shutdown() {
+	e.downOnce.Do(func() { close(e.down) })
+}
+
+// CountRequests starts counting served requests (see Requests).
+func (e *Engine) CountRequests() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.countReqs = true
+	if e.requests == nil {
+		e.requests = map[string]int{}
+	}
+}
+
+// Requests returns how many requests were served by "METHOD /path" (path
+// without its version prefix) since CountRequests.
+func (e *Engine) Requests() map[string]int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[string]int, len(e.requests))
+	for k, v := range e.requests {
+		out[k] = v
+	}
+	return out
+}
+
+func (e *Engine) now() int64 {
+	// Creation times must order containers: never equal, never backwards.
+	for {
+		last := e.clock.Load()
+		t := time.Now().UnixNano()
+		if t <= last {
+			t = last + 1
+		}
+		if e.clock.CompareAndSwap(last, t) {
+			return t
+		}
+	}
+}
+
+// Spec is what a container is created from.
+type Spec struct {
+	Name       string // empty: generated
+	Image      string // must be present
+	Labels     map[string]string
+	Cmd        []string
+	Env        []string
+	Tty        bool
+	HostConfig json.RawMessage
+	// Running starts the container at once.
+	Running bool
+}
+
+// Error is an engine answer other than success: its status and Docker's
+// message.
+type Error struct {
+	Status  int
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func errf(status int, format string, args ...any) error {
+	return &Error{Status: status, Message: fmt.Sprintf(format, args...)}
+}
+
+var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// Create makes a container as POST /containers/create does (events
+// included) and returns its full ID.
+func (e *Engine) Create(s Spec) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.createLocked(s)
+	if err != nil {
+		return "", err
+	}
+	if s.Running {
+		e.startLocked(c)
+	}
+	return c.id, nil
+}
+
+func (e *Engine) createLocked(s Spec) (*ctr, error) {
+	if s.Name != "" && !validName.MatchString(s.Name) {
+		return nil, errf(400, "Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", s.Name)
+	}
+	if s.Image == "" {
+		return nil, errf(400, "config cannot be empty in order to create a container")
+	}
+	if e.findImageLocked(s.Image) == nil {
+		return nil, errf(404, "No such image: %s", s.Image)
+	}
+	e.seq++
+	name := strings.TrimPrefix(s.Name, "/")
+	if name == "" {
+		name = fmt.Sprintf("%s_auto_%d", e.opts.Name, e.seq)
+	}
+	if prev, ok := e.names[name]; ok {
+		return nil, errf(409, "Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", "/"+name, prev.id)
+	}
+	id := hexID(e.opts.Name + "/" + strconv.FormatUint(e.seq, 10) + "/" + name)
+	if len(s.Labels) == 0 {
+		s.Labels = nil
+	}
+	if len(s.HostConfig) == 0 || string(s.HostConfig) == "null" {
+		s.HostConfig = nil
+	}
+	c := &ctr{id: id, name: name, image: s.Image, labels: s.Labels, cmd: s.Cmd, env: s.Env,
+		tty: s.Tty, hostConfig: s.HostConfig, created: e.now(), state: StateCreated}
+	e.containers[id] = c
+	e.names[name] = c
+	e.publishLocked("create", c)
+	return c, nil
+}
+
+func hexID(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// Start, Stop and Remove change a container by reference (full ID, name
+// or unique ID prefix) as the API does, events included.
+func (e *Engine) Start(ref string) error { return e.change(ref, "start") }
+
+// Stop stops a running container (exit code 143).
+func (e *Engine) Stop(ref string) error { return e.change(ref, "stop") }
+
+// Remove deletes a container; force stops a running one first.
+func (e *Engine) Remove(ref string, force bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.removeLocked(ref, force)
+}
+
+// Len is how many containers the engine holds.
+func (e *Engine) Len() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.containers)
+}
+
+// IDs returns the full IDs of the engine's containers, sorted.
+func (e *Engine) IDs() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]string, 0, len(e.containers))
+	for id := range e.containers {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// State returns a container's state ("" when there is no such container).
+func (e *Engine) State(ref string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.resolveLocked(ref)
+	if err != nil {
+		return ""
+	}
+	return c.state
+}
+
+// Labels returns a copy of a container's labels.
+func (e *Engine) Labels(ref string) (map[string]string, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.resolveLocked(ref)
+	if err != nil {
+		return nil, false
+	}
+	out := make(map[string]string, len(c.labels))
+	for k, v := range c.labels {
+		out[k] = v
+	}
+	return out, true
+}
+
+// AddImage makes ref present (an image "pull" event follows).
+func (e *Engine) AddImage(ref string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	im := e.addImageLocked(ref)
+	e.publishImageLocked("pull", normImage(ref), im)
+}
+
+func (e *Engine) addImageLocked(ref string) *image {
+	n := normImage(ref)
+	if im, ok := e.images[n]; ok {
+		return im
+	}
+	// The same reference has the same ID on every engine, as a pulled
+	// image has.
+	im := &image{id: "sha256:" + hexID("image/"+n), refs: []string{n}}
+	e.images[n] = im
+	return im
+}
+
+func (e *Engine) resolveLocked(ref string) (*ctr, error) {
+	if ref == "" {
+		return nil, errf(404, "No such container: %s", ref)
+	}
+	if c, ok := e.containers[ref]; ok {
+		return c, nil
+	}
+	if c, ok := e.names[strings.TrimPrefix(ref, "/")]; ok {
+		return c, nil
+	}
+	var found *ctr
+	for id, c := range e.containers {
+		if strings.HasPrefix(id, ref) {
+			if found != nil {
+				return nil, errf(400, "multiple IDs found with provided prefix: %s", ref)
+			}
+			found = c
+		}
+	}
+	if found == nil {
+		return nil, errf(404, "No such container: %s", ref)
+	}
+	return found, nil
+}
+
+func (e *Engine) change(ref, action string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.resolveLocked(ref)
+	if err != nil {
+		return err
+	}
+	running := c.state == StateRunning
+	switch action {
+	case "start":
+		if running {
+			return errf(304, "container already started")
+		}
+		e.startLocked(c)
+	case "stop":
+		if !running {
+			return errf(304, "container already stopped")
+		}
+		e.stopLocked(c, 143, "kill", "die", "stop")
+	case "kill":
+		if !running {
+			return errf(409, "Cannot kill container: %s: Container %s is not running", ref, c.id)
+		}
+		e.stopLocked(c, 137, "kill", "die")
+	case "restart":
+		if running {
+			e.stopLocked(c, 143, "kill", "die", "stop")
+		}
+		e.startLocked(c)
+		e.publishLocked("restart", c)
+	default:
+		return errf(404, "page not found")
+	}
+	return nil
+}
+
+func (e *Engine) startLocked(c *ctr) {
+	c.state = StateRunning
+	c.exitCode = 0
+	c.started = e.now()
+	e.publishLocked("start", c)
+}
+
+func (e *Engine) stopLocked(c *ctr, code int, actions ...string) {
+	c.state = StateExited
+	c.exitCode = code
+	c.finished = e.now()
+	if c.exited != nil {
+		close(c.exited)
+		c.exited = nil
+	}
+	for _, a := range actions {
+		e.publishLocked(a, c)
+	}
+}
+
+func (e *Engine) removeLocked(ref string, force bool) error {
+	c, err := e.resolveLocked(ref)
+	if err != nil {
+		return err
+	}
+	if c.state == StateRunning {
+		if !force {
+			return errf(409, "cannot remove container %q: container is running: stop the container before removing or force remove", "/"+c.name)
+		}
+		e.stopLocked(c, 137, "kill", "die")
+	}
+	delete(e.containers, c.id)
+	delete(e.names, c.name)
+	e.publishLocked("destroy", c)
+	return nil
+}
+
+// normImage gives a reference's short canonical form: no docker.io/ or
+// library/ prefix, :latest when it has neither tag nor digest.
+func normImage(ref string) string {
+	ref = strings.TrimPrefix(ref, "docker.io/")
+	ref = strings.TrimPrefix(ref, "library/")
+	if strings.Contains(ref, "@") {
+		return ref
+	}
+	if !strings.Contains(ref[strings.LastIndex(ref, "/")+1:], ":") {
+		return ref + ":latest"
+	}
+	return ref
+}
+
+// findImageLocked finds an image by reference, full ID or ID prefix.
+func (e *Engine) findImageLocked(ref string) *image {
+	if im, ok := e.images[normImage(ref)]; ok {
+		return im
+	}
+	hexRef := strings.TrimPrefix(ref, "sha256:")
+	if len(hexRef) < 4 {
+		return nil
+	}
+	for _, im := range e.images {
+		if strings.HasPrefix(strings.TrimPrefix(im.id, "sha256:"), hexRef) {
+			return im
+		}
+	}
+	return nil
+}
+
+var _ http.Handler = (*Engine)(nil)

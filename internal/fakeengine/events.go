@@ -1,0 +1,240 @@
+package fakeengine
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// subscriber is one open GET /events.
+type subscriber struct {
+	ch      chan []byte
+	filters map[string][]string
+}
+
+// eventActor and eventMessage are the engine's event JSON.
+type eventActor struct {
+	ID         string
+	Attributes map[string]string
+}
+
+type eventMessage struct {
+	Status   string `json:"status,omitempty"`
+	ID       string `json:"id,omitempty"`
+	From     string `json:"from,omitempty"`
+	Type     string
+	Action   string
+	Actor    eventActor
+	Scope    string `json:"scope"`
+	Time     int64  `json:"time"`
+	TimeNano int64  `json:"timeNano"`
+}
+
+// publishLocked sends a container event to the streams that want it.
+func (e *Engine) publishLocked(action string, c *ctr) {
+	if len(e.subs) == 0 {
+		return
+	}
+	attrs := make(map[string]string, len(c.labels)+3)
+	for k, v := range c.labels {
+		attrs[k] = v
+	}
+	attrs["name"] = c.name
+	attrs["image"] = c.image
+	if action == "die" {
+		attrs["exitCode"] = strconv.Itoa(c.exitCode)
+	}
+	e.sendLocked(eventMessage{Status: action, ID: c.id, From: c.image, Type: "container", Action: action,
+		Actor: eventActor{ID: c.id, Attributes: attrs}}, c)
+}
+
+// publishImageLocked sends an image event.
+func (e *Engine) publishImageLocked(action, ref string, im *image) {
+	if len(e.subs) == 0 {
+		return
+	}
+	e.sendLocked(eventMessage{Status: action, ID: ref, Type: "image", Action: action,
+		Actor: eventActor{ID: im.id, Attributes: map[string]string{"name": ref}}}, nil)
+}
+
+func (e *Engine) sendLocked(m eventMessage, c *ctr) {
+	now := time.Now()
+	m.Scope, m.Time, m.TimeNano = "local", now.Unix(), now.UnixNano()
+	var msg []byte
+	for s := range e.subs {
+		if !s.wants(&m, c) {
+			continue
+		}
+		if msg == nil {
+			msg, _ = json.Marshal(m)
+			msg = append(msg, '\n')
+		}
+		select {
+		case s.ch <- msg:
+		default: // a stalled reader loses events, as with a real engine
+		}
+	}
+}
+
+// wants applies the stream's filters: type, event (action), container (ID,
+// ID prefix or name), image, label (key or key=value).
+func (s *subscriber) wants(m *eventMessage, c *ctr) bool {
+	for key, vals := range s.filters {
+		if len(vals) == 0 {
+			continue
+		}
+		var ok bool
+		switch key {
+		case "type":
+			ok = contains(vals, m.Type)
+		case "event", "action":
+			ok = contains(vals, m.Action) || contains(vals, strings.SplitN(m.Action, ":", 2)[0])
+		case "container":
+			ok = c != nil && anyOf(vals, func(v string) bool {
+				return v == c.name || strings.HasPrefix(c.id, v)
+			})
+		case "image":
+			ok = anyOf(vals, func(v string) bool {
+				return m.Actor.Attributes["image"] == v || m.Actor.Attributes["name"] == v
+			})
+		case "label":
+			ok = c != nil && labelsMatch(c.labels, vals)
+		default:
+			ok = true // scope, daemon, network, volume …: not emitted here
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func contains(vals []string, s string) bool {
+	for _, v := range vals {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func anyOf(vals []string, fn func(string) bool) bool {
+	for _, v := range vals {
+		if fn(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// labelsMatch: every filter value (key or key=value) holds.
+func labelsMatch(labels map[string]string, vals []string) bool {
+	for _, v := range vals {
+		k, want, hasValue := strings.Cut(v, "=")
+		got, ok := labels[k]
+		if !ok || hasValue && got != want {
+			return false
+		}
+	}
+	return true
+}
+
+// parseFilters reads the filters query in either of its JSON forms
+// ({"k":["v"]} or the older {"k":{"v":true}}).
+func parseFilters(raw string) (map[string][]string, error) {
+	if raw == "" {
+		return nil, nil
+	}
+	var asList map[string][]string
+	if err := json.Unmarshal([]byte(raw), &asList); err == nil {
+		return asList, nil
+	}
+	var asMap map[string]map[string]bool
+	if err := json.Unmarshal([]byte(raw), &asMap); err != nil {
+		return nil, errf(400, "invalid filter '%s'", raw)
+	}
+	out := make(map[string][]string, len(asMap))
+	for k, vs := range asMap {
+		for v, on := range vs {
+			if on {
+				out[k] = append(out[k], v)
+			}
+		}
+	}
+	return out, nil
+}
+
+// parseTime reads since/until: unix seconds with an optional fraction.
+func parseTime(s string) (time.Time, bool) {
+	if s == "" {
+		return time.Time{}, false
+	}
+	sec, frac, _ := strings.Cut(s, ".")
+	n, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			return t, true
+		}
+		return time.Time{}, false
+	}
+	var nsec int64
+	if frac != "" {
+		frac = (frac + "000000000")[:9]
+		nsec, _ = strconv.ParseInt(frac, 10, 64)
+	}
+	return time.Unix(n, nsec), true
+}
+
+// events streams the events that happen from now on until the client
+// goes, until passes, or the engine shuts down.
+func (e *Engine) events(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	filters, err := parseFilters(q.Get("filters"))
+	if err != nil {
+		return err
+	}
+	var untilC <-chan time.Time
+	if until, ok := parseTime(q.Get("until")); ok {
+		t := time.NewTimer(time.Until(until))
+		defer t.Stop()
+		untilC = t.C
+	}
+	s := &subscriber{ch: make(chan []byte, e.opts.EventBuffer), filters: filters}
+	e.mu.Lock()
+	e.subs[s] = struct{}{}
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.subs, s)
+		e.mu.Unlock()
+	}()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	for {
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-e.down:
+			return nil
+		case <-untilC:
+			return nil
+		case msg := <-s.ch:
+			if _, err := w.Write(msg); err != nil {
+				return nil
+			}
+			// Send what is queued with one flush.
+			for n := len(s.ch); n > 0; n-- {
+				if _, err := w.Write(<-s.ch); err != nil {
+					return nil
+				}
+			}
+			if rc.Flush() != nil {
+				return nil
+			}
+		}
+	}
+}

@@ -1,0 +1,789 @@
+package fakeengine
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// splitVersion takes "/v1.41/containers/json" apart into "1.41" and
+// "/containers/json"; an unversioned path comes back as it is.
+func splitVersion(p string) (version, rest string) {
+	if len(p) < 3 || p[0] != '/' || p[1] != 'v' || p[2] < '0' || p[2] > '9' {
+		return "", p
+	}
+	i := 2
+	for i < len(p) && (p[i] >= '0' && p[i] <= '9' || p[i] == '.') {
+		i++
+	}
+	if i < len(p) && p[i] != '/' {
+		return "", p
+	}
+	return p[2:i], p[i:]
+}
+
+// CompareVersions compares API versions such as "1.41" and "1.9"
+// numerically.
+func CompareVersions(a, b string) int {
+	for a != "" || b != "" {
+		var x, y string
+		x, a, _ = strings.Cut(a, ".")
+		y, b, _ = strings.Cut(b, ".")
+		xi, _ := strconv.Atoi(x)
+		yi, _ := strconv.Atoi(y)
+		if xi != yi {
+			if xi < yi {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	var fe *Error
+	if errors.As(err, &fe) {
+		status = fe.Status
+	}
+	if status == http.StatusNotModified {
+		w.WriteHeader(status)
+		return
+	}
+	writeJSON(w, status, map[string]string{"message": err.Error()})
+}
+
+// ServeHTTP answers the Engine API.
+func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ver, p := splitVersion(r.URL.Path)
+	h := w.Header()
+	h.Set("Api-Version", e.opts.MaxAPI)
+	h.Set("Server", "Docker/"+e.opts.Version+" (linux)")
+	h.Set("Ostype", "linux")
+	h.Set("Docker-Experimental", "false")
+	e.mu.Lock()
+	if e.countReqs {
+		e.requests[r.Method+" "+p]++
+	}
+	e.mu.Unlock()
+	if ver != "" && CompareVersions(ver, e.opts.MaxAPI) > 0 {
+		writeError(w, errf(400, "client version %s is too new. Maximum supported API version is %s", ver, e.opts.MaxAPI))
+		return
+	}
+	if ver != "" && CompareVersions(ver, e.opts.MinAPI) < 0 {
+		writeError(w, errf(400, "client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", ver, e.opts.MinAPI))
+		return
+	}
+	if err := e.route(w, r, p); err != nil {
+		writeError(w, err)
+	}
+}
+
+func (e *Engine) route(w http.ResponseWriter, r *http.Request, p string) error {
+	m := r.Method
+	get, post, del := m == http.MethodGet, m == http.MethodPost, m == http.MethodDelete
+	switch p {
+	case "/_ping":
+		if !get && m != http.MethodHead {
+			break
+		}
+		w.Header().Set("Swarm", "inactive")
+		w.Header().Set("Builder-Version", "1")
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-cache, no-store, must-revalidate")
+		if m == http.MethodHead {
+			w.Header().Set("Content-Length", "0")
+			w.WriteHeader(http.StatusOK)
+			return nil
+		}
+		_, _ = io.WriteString(w, "OK")
+		return nil
+	case "/info":
+		if get {
+			return e.info(w)
+		}
+	case "/version":
+		if get {
+			writeJSON(w, 200, versionAnswer{Version: e.opts.Version, APIVersion: e.opts.MaxAPI,
+				MinAPIVersion: e.opts.MinAPI, Os: "linux", Arch: "amd64", KernelVersion: "6.1.0-fake",
+				GoVersion: "go1.26", Platform: map[string]string{"Name": "Docker Engine - Fake"}})
+			return nil
+		}
+	case "/events":
+		if get {
+			return e.events(w, r)
+		}
+	case "/containers/json":
+		if get {
+			return e.list(w, r)
+		}
+	case "/containers/create":
+		if post {
+			return e.create(w, r)
+		}
+	case "/images/json":
+		if get {
+			return e.listImages(w)
+		}
+	case "/images/create":
+		if post {
+			return e.pull(w, r)
+		}
+	case "/volumes":
+		if get {
+			return e.listVolumes(w)
+		}
+	case "/networks":
+		if get {
+			return e.listNetworks(w)
+		}
+	}
+	seg := strings.Split(strings.Trim(p, "/"), "/")
+	switch {
+	case len(seg) == 3 && seg[0] == "containers" && seg[2] == "json" && get:
+		return e.inspect(w, seg[1])
+	case len(seg) == 3 && seg[0] == "containers" && seg[2] == "wait" && post:
+		return e.wait(w, r, seg[1])
+	case len(seg) == 3 && seg[0] == "containers" && post &&
+		(seg[2] == "start" || seg[2] == "stop" || seg[2] == "kill" || seg[2] == "restart"):
+		if err := e.change(seg[1], seg[2]); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	case len(seg) == 2 && seg[0] == "containers" && del:
+		q := r.URL.Query()
+		if err := e.Remove(seg[1], q.Get("force") == "1" || q.Get("force") == "true"); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	case len(seg) >= 3 && seg[0] == "images" && seg[len(seg)-1] == "json" && get:
+		return e.inspectImage(w, strings.TrimSuffix(strings.TrimPrefix(p, "/images/"), "/json"))
+	case len(seg) >= 3 && seg[0] == "images" && seg[len(seg)-1] == "tag" && post:
+		return e.tagImage(w, r, strings.TrimSuffix(strings.TrimPrefix(p, "/images/"), "/tag"))
+	case len(seg) >= 2 && seg[0] == "images" && del:
+		return e.removeImage(w, strings.TrimPrefix(p, "/images/"))
+	case len(seg) == 2 && seg[0] == "volumes" && get:
+		e.mu.Lock()
+		ok := e.volumes[seg[1]]
+		e.mu.Unlock()
+		if !ok {
+			return errf(404, "get %s: no such volume", seg[1])
+		}
+		writeJSON(w, 200, volumeAnswer(seg[1]))
+		return nil
+	case len(seg) == 2 && seg[0] == "networks" && get:
+		e.mu.Lock()
+		ok := e.networks[seg[1]]
+		e.mu.Unlock()
+		if !ok {
+			return errf(404, "network %s not found", seg[1])
+		}
+		writeJSON(w, 200, networkAnswer(seg[1]))
+		return nil
+	}
+	return errf(404, "page not found")
+}
+
+type versionAnswer struct {
+	Version       string
+	APIVersion    string `json:"ApiVersion"`
+	MinAPIVersion string
+	Os            string
+	Arch          string
+	KernelVersion string
+	GoVersion     string
+	Platform      map[string]string
+}
+
+type infoAnswer struct {
+	ID                string
+	Name              string
+	NCPU              int
+	MemTotal          int64
+	Labels            []string
+	Images            int
+	Containers        int
+	ContainersRunning int
+	ContainersPaused  int
+	ContainersStopped int
+	ServerVersion     string
+	OperatingSystem   string
+	OSType            string
+	Architecture      string
+	Driver            string
+	KernelVersion     string
+}
+
+func (e *Engine) info(w http.ResponseWriter) error {
+	a := infoAnswer{ID: hexID("engine/" + e.opts.Name)[:36], Name: e.opts.Name, NCPU: e.opts.NCPU,
+		MemTotal: e.opts.MemTotal, Labels: e.opts.Labels, ServerVersion: e.opts.Version,
+		OperatingSystem: "Fake Linux", OSType: "linux", Architecture: "x86_64", Driver: "overlay2",
+		KernelVersion: "6.1.0-fake"}
+	if a.Labels == nil {
+		a.Labels = []string{}
+	}
+	e.mu.Lock()
+	for _, c := range e.containers {
+		if c.state == StateRunning {
+			a.ContainersRunning++
+		} else {
+			a.ContainersStopped++
+		}
+	}
+	a.Containers = len(e.containers)
+	a.Images = e.imageCountLocked()
+	e.mu.Unlock()
+	writeJSON(w, 200, a)
+	return nil
+}
+
+// --- containers ------------------------------------------------------------
+
+type endpointSettings struct {
+	NetworkID           string
+	EndpointID          string
+	Gateway             string
+	IPAddress           string
+	IPPrefixLen         int
+	IPv6Gateway         string
+	GlobalIPv6Address   string
+	GlobalIPv6PrefixLen int
+	MacAddress          string
+}
+
+type summary struct {
+	ID              string `json:"Id"`
+	Names           []string
+	Image           string
+	ImageID         string
+	Command         string
+	Created         int64
+	Ports           []struct{}
+	SizeRw          *int64 `json:",omitempty"`
+	SizeRootFs      *int64 `json:",omitempty"`
+	Labels          map[string]string
+	State           string
+	Status          string
+	HostConfig      struct{ NetworkMode string }
+	NetworkSettings struct{ Networks map[string]endpointSettings }
+	Mounts          []struct{}
+}
+
+func (e *Engine) imageIDLocked(ref string) string {
+	if im := e.findImageLocked(ref); im != nil {
+		return im.id
+	}
+	return ""
+}
+
+// network is the container's endpoint on the default bridge, made up from
+// its ID.
+func network(c *ctr) endpointSettings {
+	b := c.id
+	n, _ := strconv.ParseUint(b[:4], 16, 32)
+	ip := "172.17." + strconv.Itoa(int(n>>8)) + "." + strconv.Itoa(int(n&0xff)|1)
+	return endpointSettings{NetworkID: hexID("net/bridge"), EndpointID: hexID("ep/" + c.id),
+		Gateway: "172.17.0.1", IPAddress: ip, IPPrefixLen: 16,
+		MacAddress: "02:42:ac:11:" + b[:2] + ":" + b[2:4]}
+}
+
+func status(c *ctr) string {
+	switch c.state {
+	case StateRunning:
+		return "Up Less than a second"
+	case StateExited:
+		return "Exited (" + strconv.Itoa(c.exitCode) + ") Less than a second ago"
+	}
+	return "Created"
+}
+
+func networkMode(c *ctr) string {
+	var hc struct{ NetworkMode string }
+	if c.hostConfig != nil {
+		_ = json.Unmarshal(c.hostConfig, &hc)
+	}
+	if hc.NetworkMode == "" || hc.NetworkMode == "default" {
+		return "bridge"
+	}
+	return hc.NetworkMode
+}
+
+func (e *Engine) summaryLocked(c *ctr, size bool) summary {
+	s := summary{ID: c.id, Names: []string{"/" + c.name}, Image: c.image, ImageID: e.imageIDLocked(c.image),
+		Command: strings.Join(c.cmd, " "), Created: c.created / int64(time.Second), Ports: []struct{}{},
+		Labels: c.labels, State: c.state, Status: status(c), Mounts: []struct{}{}}
+	if s.Labels == nil {
+		s.Labels = map[string]string{}
+	}
+	s.HostConfig.NetworkMode = networkMode(c)
+	s.NetworkSettings.Networks = map[string]endpointSettings{}
+	if s.HostConfig.NetworkMode == "bridge" {
+		s.NetworkSettings.Networks["bridge"] = network(c)
+	}
+	if size {
+		var zero int64
+		s.SizeRw, s.SizeRootFs = &zero, &zero
+	}
+	return s
+}
+
+// list answers GET /containers/json: newest first; all, limit, size and
+// the filters id (prefix), name (substring), label, status.
+func (e *Engine) list(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	all := q.Get("all") == "1" || q.Get("all") == "true"
+	size := q.Get("size") == "1" || q.Get("size") == "true"
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	filters, err := parseFilters(q.Get("filters"))
+	if err != nil {
+		return err
+	}
+	statuses := filters["status"]
+	e.mu.Lock()
+	var cs []*ctr
+	if ids := filters["id"]; len(ids) == 1 {
+		// The fleet's refresh: a full ID, found without a scan.
+		if c, ok := e.containers[ids[0]]; ok {
+			cs = append(cs, c)
+		} else {
+			cs = e.scanLocked(ids)
+		}
+	} else {
+		cs = e.scanLocked(ids)
+	}
+	kept := cs[:0]
+	for _, c := range cs {
+		switch {
+		case len(statuses) > 0:
+			if !contains(statuses, c.state) {
+				continue
+			}
+		case !all && c.state != StateRunning:
+			continue
+		}
+		if names := filters["name"]; len(names) > 0 && !anyOf(names, func(n string) bool {
+			return strings.Contains("/"+c.name, n)
+		}) {
+			continue
+		}
+		if labels := filters["label"]; len(labels) > 0 && !labelsMatch(c.labels, labels) {
+			continue
+		}
+		kept = append(kept, c)
+	}
+	sortNewestFirst(kept)
+	if limit > 0 && len(kept) > limit {
+		kept = kept[:limit]
+	}
+	out := make([]summary, len(kept))
+	for i, c := range kept {
+		out[i] = e.summaryLocked(c, size)
+	}
+	e.mu.Unlock()
+	writeJSON(w, 200, out)
+	return nil
+}
+
+func (e *Engine) scanLocked(ids []string) []*ctr {
+	out := make([]*ctr, 0, len(e.containers))
+	for id, c := range e.containers {
+		if len(ids) > 0 && !anyOf(ids, func(p string) bool { return strings.HasPrefix(id, p) }) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func sortNewestFirst(cs []*ctr) {
+	// Insertion sort would do for 30 containers; use the library for more.
+	sortSlice(cs, func(a, b *ctr) bool { return a.created > b.created })
+}
+
+type createBody struct {
+	Image      string
+	Labels     map[string]string
+	Cmd        []string
+	Env        []string
+	Tty        bool
+	HostConfig json.RawMessage
+}
+
+func (e *Engine) create(w http.ResponseWriter, r *http.Request) error {
+	var b createBody
+	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+		return errf(400, "invalid JSON: %v", err)
+	}
+	id, err := e.Create(Spec{Name: r.URL.Query().Get("name"), Image: b.Image, Labels: b.Labels,
+		Cmd: b.Cmd, Env: b.Env, Tty: b.Tty, HostConfig: b.HostConfig})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, struct {
+		ID       string `json:"Id"`
+		Warnings []string
+	}{id, []string{}})
+	return nil
+}
+
+type stateAnswer struct {
+	Status     string
+	Running    bool
+	Paused     bool
+	Restarting bool
+	OOMKilled  bool
+	Dead       bool
+	Pid        int
+	ExitCode   int
+	Error      string
+	StartedAt  string
+	FinishedAt string
+}
+
+type configAnswer struct {
+	Hostname     string
+	Domainname   string
+	User         string
+	AttachStdin  bool
+	AttachStdout bool
+	AttachStderr bool
+	Tty          bool
+	OpenStdin    bool
+	StdinOnce    bool
+	Env          []string
+	Cmd          []string
+	Image        string
+	Volumes      map[string]struct{}
+	WorkingDir   string
+	Entrypoint   []string
+	OnBuild      []string
+	Labels       map[string]string
+}
+
+type inspectAnswer struct {
+	ID              string `json:"Id"`
+	Created         string
+	Path            string
+	Args            []string
+	State           stateAnswer
+	Image           string
+	ResolvConfPath  string
+	HostnamePath    string
+	HostsPath       string
+	LogPath         string
+	Name            string
+	RestartCount    int
+	Driver          string
+	Platform        string
+	MountLabel      string
+	ProcessLabel    string
+	AppArmorProfile string
+	ExecIDs         []string
+	HostConfig      json.RawMessage
+	GraphDriver     struct {
+		Data map[string]string
+		Name string
+	}
+	Mounts          []struct{}
+	Config          configAnswer
+	NetworkSettings struct {
+		Bridge     string
+		SandboxID  string
+		SandboxKey string
+		Ports      map[string]any
+		Networks   map[string]endpointSettings
+	}
+}
+
+// defaultHostConfig is what an engine shows for a container made without
+// one.
+var defaultHostConfig = json.RawMessage(`{"Binds":null,"ContainerIDFile":"","LogConfig":{"Type":"json-file","Config":{}},"NetworkMode":"default","PortBindings":{},"RestartPolicy":{"Name":"no","MaximumRetryCount":0},"AutoRemove":false,"VolumeDriver":"","VolumesFrom":null,"CapAdd":null,"CapDrop":null,"CgroupnsMode":"host","Dns":[],"DnsOptions":[],"DnsSearch":[],"ExtraHosts":null,"GroupAdd":null,"IpcMode":"private","Cgroup":"","Links":null,"OomScoreAdj":0,"PidMode":"","Privileged":false,"PublishAllPorts":false,"ReadonlyRootfs":false,"SecurityOpt":null,"UTSMode":"","UsernsMode":"","ShmSize":67108864,"Runtime":"runc","ConsoleSize":[0,0],"Isolation":"","CpuShares":0,"Memory":0,"NanoCpus":0,"CgroupParent":"","BlkioWeight":0,"CpuPeriod":0,"CpuQuota":0,"CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":"","CpusetMems":"","MemoryReservation":0,"MemorySwap":0,"OomKillDisable":false,"PidsLimit":null,"Ulimits":null,"MaskedPaths":["/proc/asound","/proc/acpi"],"ReadonlyPaths":["/proc/bus","/proc/fs"]}`)
+
+func stamp(ns int64) string {
+	if ns == 0 {
+		return "0001-01-01T00:00:00Z"
+	}
+	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
+}
+
+func (e *Engine) inspect(w http.ResponseWriter, ref string) error {
+	e.mu.Lock()
+	c, err := e.resolveLocked(ref)
+	if err != nil {
+		e.mu.Unlock()
+		return err
+	}
+	a := inspectAnswer{ID: c.id, Created: stamp(c.created), Path: "sh", Args: []string{},
+		State: stateAnswer{Status: c.state, Running: c.state == StateRunning, ExitCode: c.exitCode,
+			StartedAt: stamp(c.started), FinishedAt: stamp(c.finished)},
+		Image:          e.imageIDLocked(c.image),
+		ResolvConfPath: "/var/lib/docker/containers/" + c.id + "/resolv.conf",
+		HostnamePath:   "/var/lib/docker/containers/" + c.id + "/hostname",
+		HostsPath:      "/var/lib/docker/containers/" + c.id + "/hosts",
+		LogPath:        "/var/lib/docker/containers/" + c.id + "/" + c.id + "-json.log",
+		Name:           "/" + c.name, Driver: "overlay2", Platform: "linux",
+		HostConfig: c.hostConfig, Mounts: []struct{}{},
+		Config: configAnswer{Hostname: c.id[:12], Tty: c.tty, Env: c.env, Cmd: c.cmd, Image: c.image,
+			Labels: c.labels, AttachStdout: true, AttachStderr: true},
+	}
+	if a.State.Running {
+		a.State.Pid = 4242
+	}
+	if a.HostConfig == nil {
+		a.HostConfig = defaultHostConfig
+	}
+	if a.Config.Labels == nil {
+		a.Config.Labels = map[string]string{}
+	}
+	if a.Config.Env == nil {
+		a.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	}
+	a.GraphDriver.Name = "overlay2"
+	a.GraphDriver.Data = map[string]string{"MergedDir": "/var/lib/docker/overlay2/" + c.id + "/merged"}
+	a.NetworkSettings.SandboxKey = "/var/run/docker/netns/" + c.id[:12]
+	a.NetworkSettings.Ports = map[string]any{}
+	a.NetworkSettings.Networks = map[string]endpointSettings{}
+	if networkMode(c) == "bridge" {
+		a.NetworkSettings.Networks["bridge"] = network(c)
+	}
+	e.mu.Unlock()
+	writeJSON(w, 200, a)
+	return nil
+}
+
+// wait flushes headers at once and answers when the container is not
+// running (condition not-running, the default).
+func (e *Engine) wait(w http.ResponseWriter, r *http.Request, ref string) error {
+	e.mu.Lock()
+	c, err := e.resolveLocked(ref)
+	if err != nil {
+		e.mu.Unlock()
+		return err
+	}
+	var exited chan struct{}
+	if c.state == StateRunning {
+		if c.exited == nil {
+			c.exited = make(chan struct{})
+		}
+		exited = c.exited
+	}
+	e.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_ = http.NewResponseController(w).Flush()
+	if exited != nil {
+		select {
+		case <-exited:
+		case <-r.Context().Done():
+			return nil
+		case <-e.down:
+			return nil
+		}
+	}
+	e.mu.Lock()
+	code := c.exitCode
+	e.mu.Unlock()
+	_ = json.NewEncoder(w).Encode(map[string]any{"StatusCode": code, "Error": nil})
+	return nil
+}
+
+// --- images, volumes, networks ----------------------------------------------
+
+type imageSummary struct {
+	ID          string `json:"Id"`
+	ParentID    string `json:"ParentId"`
+	RepoTags    []string
+	RepoDigests []string
+	Created     int64
+	Size        int64
+	SharedSize  int64
+	Labels      map[string]string
+	Containers  int64
+}
+
+func (e *Engine) imageCountLocked() int {
+	seen := map[*image]bool{}
+	for _, im := range e.images {
+		seen[im] = true
+	}
+	return len(seen)
+}
+
+func (e *Engine) listImages(w http.ResponseWriter) error {
+	e.mu.Lock()
+	seen := map[*image]bool{}
+	out := []imageSummary{}
+	for _, im := range e.images {
+		if seen[im] {
+			continue
+		}
+		seen[im] = true
+		out = append(out, imageSummary{ID: im.id, RepoTags: append([]string(nil), im.refs...), RepoDigests: []string{},
+			Created: 1700000000, Size: 4_261_574, SharedSize: -1, Labels: map[string]string{}, Containers: -1})
+	}
+	e.mu.Unlock()
+	sortSlice(out, func(a, b imageSummary) bool { return a.ID < b.ID })
+	writeJSON(w, 200, out)
+	return nil
+}
+
+func (e *Engine) inspectImage(w http.ResponseWriter, ref string) error {
+	e.mu.Lock()
+	im := e.findImageLocked(ref)
+	var tags []string
+	if im != nil {
+		tags = append(tags, im.refs...)
+	}
+	e.mu.Unlock()
+	if im == nil {
+		return errf(404, "No such image: %s", ref)
+	}
+	writeJSON(w, 200, map[string]any{"Id": im.id, "RepoTags": tags, "RepoDigests": []string{},
+		"Os": "linux", "Architecture": "amd64", "Size": 4_261_574,
+		"Config": map[string]any{"Cmd": []string{"sh"}, "Env": []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}})
+	return nil
+}
+
+// pull answers POST /images/create?fromImage=&tag=: the image is there at
+// once, with a pull event.
+func (e *Engine) pull(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	ref := q.Get("fromImage")
+	if ref == "" {
+		return errf(400, "fromImage is required (import is not supported)")
+	}
+	if tag := q.Get("tag"); tag != "" {
+		ref += ":" + tag
+	}
+	e.AddImage(ref)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(map[string]string{"status": "Pulling from " + ref})
+	_ = enc.Encode(map[string]string{"status": "Status: Downloaded newer image for " + normImage(ref)})
+	return nil
+}
+
+func (e *Engine) tagImage(w http.ResponseWriter, r *http.Request, ref string) error {
+	q := r.URL.Query()
+	repo, tag := q.Get("repo"), q.Get("tag")
+	if repo == "" {
+		return errf(400, "repository name must have at least one component")
+	}
+	if tag != "" {
+		repo += ":" + tag
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	im := e.findImageLocked(ref)
+	if im == nil {
+		return errf(404, "No such image: %s", ref)
+	}
+	n := normImage(repo)
+	if old, ok := e.images[n]; !ok || old != im {
+		if ok {
+			old.refs = without(old.refs, n) // the tag moves
+		}
+		im.refs = append(im.refs, n)
+		e.images[n] = im
+	}
+	e.publishImageLocked("tag", n, im)
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+func without(refs []string, r string) []string {
+	out := refs[:0]
+	for _, x := range refs {
+		if x != r {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// removeImage untags a reference (deleting the image with its last tag),
+// refusing while a container uses it.
+func (e *Engine) removeImage(w http.ResponseWriter, ref string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	im := e.findImageLocked(ref)
+	if im == nil {
+		return errf(404, "No such image: %s", ref)
+	}
+	for _, c := range e.containers {
+		if e.findImageLocked(c.image) == im && len(im.refs) <= 1 {
+			return errf(409, "conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s", ref, c.id[:12], strings.TrimPrefix(im.id, "sha256:")[:12])
+		}
+	}
+	n := normImage(ref)
+	if _, byRef := e.images[n]; !byRef {
+		n = "" // by ID: every tag goes
+	}
+	var out []map[string]string
+	for _, r := range append([]string(nil), im.refs...) {
+		if n == "" || r == n {
+			delete(e.images, r)
+			im.refs = without(im.refs, r)
+			out = append(out, map[string]string{"Untagged": r})
+			e.publishImageLocked("untag", r, im)
+		}
+	}
+	if len(im.refs) == 0 {
+		out = append(out, map[string]string{"Deleted": im.id})
+		e.publishImageLocked("delete", im.id, im)
+	}
+	writeJSON(w, 200, out)
+	return nil
+}
+
+func volumeAnswer(name string) map[string]any {
+	return map[string]any{"Name": name, "Driver": "local", "Mountpoint": "/var/lib/docker/volumes/" + name + "/_data",
+		"Scope": "local", "Labels": map[string]string{}, "Options": map[string]string{}}
+}
+
+func networkAnswer(name string) map[string]any {
+	driver := "bridge"
+	if name == "host" || name == "none" {
+		driver = name
+	}
+	return map[string]any{"Name": name, "Id": hexID("net/" + name), "Driver": driver, "Scope": "local",
+		"Labels": map[string]string{}, "Options": map[string]string{}, "Containers": map[string]any{}}
+}
+
+func (e *Engine) listVolumes(w http.ResponseWriter) error {
+	e.mu.Lock()
+	vols := []map[string]any{}
+	for v := range e.volumes {
+		vols = append(vols, volumeAnswer(v))
+	}
+	e.mu.Unlock()
+	sortSlice(vols, func(a, b map[string]any) bool { return a["Name"].(string) < b["Name"].(string) })
+	writeJSON(w, 200, map[string]any{"Volumes": vols, "Warnings": []string{}})
+	return nil
+}
+
+func (e *Engine) listNetworks(w http.ResponseWriter) error {
+	e.mu.Lock()
+	nets := []map[string]any{}
+	for n := range e.networks {
+		nets = append(nets, networkAnswer(n))
+	}
+	e.mu.Unlock()
+	sortSlice(nets, func(a, b map[string]any) bool { return a["Name"].(string) < b["Name"].(string) })
+	writeJSON(w, 200, nets)
+	return nil
+}

@@ -1,0 +1,25 @@
+package proxy
+
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+)
+
+// fleetPrefix is Clocker's own API, beside Docker's. Its version is
+// Clocker's (v1), not Docker's, so its routes are registered before the
+// /v{version}/ patterns and without the API-version check.
+const fleetPrefix = "/v1/fleet"
+
+func (s *Server) registerFleet(r *mux.Router) {
+	for _, rt := range []route{
+		{http.MethodPost, "/placement", s.placementDryRun},
+		{http.MethodGet, "/hosts", s.listFleetHosts},
+		{http.MethodPost, "/hosts", s.addFleetHost},
+		{http.MethodDelete, "/hosts/{name}", s.removeFleetHost},
+		{http.MethodPost, "/hosts/{name}/drain", s.drainFleetHost},
+		{http.MethodPost, "/hosts/{name}/labels", s.labelFleetHost},
+	} {
+		r.Handle(fleetPrefix+rt.path, s.metrics.instrument(fleetPrefix+rt.path, adapt(s.Log, rt.handler))).Methods(rt.method)
+	}
+}

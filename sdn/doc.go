@@ -1,0 +1,44 @@
+// Package sdn owns fleet networks: networks whose members run on different
+// hosts of the fleet yet share one subnet, reach each other directly and
+// find each other by name.
+//
+// The manager allocates; each host's agent applies.
+//
+//	            clocker serve (manager)
+//	docker network create ─┐
+//	                       ▼
+//	  sdn/ipam.Allocator: subnet from the fleet pool (or the user's),
+//	  a VNI, and per member host a slice (ip-range) with its own gateway;
+//	  persisted in bbolt (internal/store, bucket "networks")
+//	                       │
+//	    Network.Engine(host): the same-named bridge network to create
+//	    on that host's engine (subnet, ip-range, gateway, bridge name, MTU)
+//	    Network.HostNetwork(host, underlay): what that host's agent applies
+//	                       │
+//	    ┌──────────────────┼───────────────────┐
+//	    ▼                  ▼                   ▼
+//	agent on h1        agent on h2         agent on h3    (clocker agent)
+//	Provider.Apply:  bridge ckb-… ◄── VXLAN device ckv-… (VNI, dstport 4789,
+//	                 nolearning, MTU 1450) ── FDB 00:00:00:00:00:00 dst <peer>
+//	                 for every other member host          (sdn/vxlan)
+//	sdn/dns.Server on this host's gateway address: fleet names → addresses,
+//	AAAA → empty answer, the rest → upstream or NXDOMAIN     (sdn/dns)
+//
+// Addresses, for a /24 subnet and the default eight slices:
+//
+//	10.200.0.0/24   subnet, the same on every host
+//	10.200.0.0/27   h1's slice, gateway 10.200.0.1  (the bridge's address on h1)
+//	10.200.0.32/27  h2's slice, gateway 10.200.0.33 (the bridge's address on h2)
+//	…
+//
+// Containers get their host's gateway as DNS server; Docker's embedded
+// resolver answers the names it knows and forwards the rest there.
+//
+// Providers register by name (RegisterProvider, NewProvider); "vxlan" is
+// built in. A provider re-learns what is in place from the kernel, so an
+// agent restart neither loses nor duplicates state: Reconcile applies the
+// desired networks and removes the provider's leftovers.
+//
+// sdn imports neither proxy nor hosts: the manager passes host names and
+// underlay addresses in.
+package sdn

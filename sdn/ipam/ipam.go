@@ -1,0 +1,533 @@
+// Package ipam allocates fleet networks: a subnet from the fleet pool (or
+// the user's, validated), a VNI, and per member host a slice of addresses
+// with its own gateway. Allocations are kept in bbolt (bucket "networks" of
+// internal/store, one JSON record per network keyed by ID) and loaded again
+// when the manager starts.
+//
+//	pool 10.200.0.0/16 ──carved into /24s──▶ 10.200.0.0/24, 10.200.1.0/24, …
+//	                                          (clear of Exclude and of each other)
+//	network 10.200.3.0/24 ──split into Slices──▶ h1 10.200.3.0/27  gw .1
+//	                                             h2 10.200.3.32/27 gw .33
+//	                                             …  (lowest free slice on Join)
+//
+// Errors carry Docker's wording and an errdefs kind: ErrInvalid for bad
+// CIDRs and addresses, ErrConflict for overlaps, duplicate names and an
+// exhausted pool, ErrNotFound for unknown networks.
+package ipam
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/bits"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/store"
+	"github.com/clocker/clocker/sdn"
+)
+
+// Defaults of Config.
+var (
+	DefaultPool = netip.MustParsePrefix("10.200.0.0/16")
+)
+
+// Defaults of Config.
+const (
+	DefaultSubnetBits = 24
+	DefaultSlices     = 8
+	DefaultVNIFirst   = 10000
+	DefaultVNILast    = 1<<24 - 1
+	// MaxSliceBits is the smallest host slice (/29: a gateway and five
+	// container addresses).
+	MaxSliceBits = 29
+)
+
+// Config is the fleet's address plan. Zero fields take the defaults.
+type Config struct {
+	// Pool is where fleet networks get their subnets when the user gives
+	// none (--network-pool). Default 10.200.0.0/16.
+	Pool netip.Prefix
+	// SubnetBits is the prefix length of the subnets carved from Pool.
+	// Default 24.
+	SubnetBits int
+	// Slices is how many host slices a network is split into, rounded up
+	// to a power of two: the most hosts one network can span. Default 8
+	// (a /24 gives each host a /27: its gateway and 29 containers). A
+	// slice is never smaller than /29, so small subnets get fewer.
+	Slices int
+	// VNIFirst and VNILast bound the VXLAN segment IDs. Default 10000 …
+	// 16777215.
+	VNIFirst, VNILast uint32
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if !c.Pool.IsValid() {
+		c.Pool = DefaultPool
+	}
+	if c.SubnetBits == 0 {
+		c.SubnetBits = DefaultSubnetBits
+	}
+	if c.Slices == 0 {
+		c.Slices = DefaultSlices
+	}
+	if c.VNIFirst == 0 {
+		c.VNIFirst = DefaultVNIFirst
+	}
+	if c.VNILast == 0 {
+		c.VNILast = DefaultVNILast
+	}
+	switch {
+	case !c.Pool.Addr().Is4():
+		return c, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("network pool %s: only IPv4 pools are supported", c.Pool))
+	case c.Pool.Masked() != c.Pool:
+		return c, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("invalid network pool %s: it should be %s", c.Pool, c.Pool.Masked()))
+	case c.SubnetBits < c.Pool.Bits() || c.SubnetBits > MaxSliceBits:
+		return c, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("network pool %s: subnet size /%d must be between /%d and /%d",
+			c.Pool, c.SubnetBits, c.Pool.Bits(), MaxSliceBits))
+	case c.Slices < 1 || c.Slices > 1<<16:
+		return c, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("host slices per network: %d", c.Slices))
+	case c.VNIFirst > c.VNILast || c.VNILast >= 1<<24:
+		return c, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("VNI range %d…%d", c.VNIFirst, c.VNILast))
+	}
+	return c, nil
+}
+
+// sliceBits is the prefix length of host slices for a range of r bits.
+func (c Config) sliceBits(r int) int {
+	shift := bits.Len(uint(c.Slices - 1)) // log2, rounded up
+	return max(r, min(r+shift, MaxSliceBits))
+}
+
+// Spec is a request for a fleet network, as `docker network create` sends
+// it.
+type Spec struct {
+	// Name must be unique in the fleet.
+	Name string
+	// Driver the client asked for ("bridge" or "overlay"); default "bridge".
+	Driver string
+	// Provider is the SDN provider; default sdn.DefaultProvider.
+	Provider string
+	// Subnet, IPRange and Gateway are the user's --subnet, --ip-range and
+	// --gateway as typed; empty means the fleet chooses.
+	Subnet, IPRange, Gateway string
+	// Internal, Attachable, Labels and Options are kept and passed to the
+	// engines.
+	Internal, Attachable bool
+	Labels, Options      map[string]string
+	// Exclude are subnets the network must stay clear of: the engines' own
+	// address pools and networks, the hosts' own subnet. Other fleet
+	// networks are excluded without being listed.
+	Exclude []netip.Prefix
+}
+
+// Store is what the allocator needs of internal/store.
+type Store interface {
+	Put(bucket []byte, key string, v any) error
+	Delete(bucket []byte, key string) error
+	ForEach(bucket []byte, fn func(key string, value []byte) error) error
+}
+
+// Allocator hands out fleet networks. It is safe for concurrent use; every
+// change is written to the store before it is visible.
+type Allocator struct {
+	cfg   Config
+	store Store // nil: memory only
+	now   func() time.Time
+
+	mu   sync.Mutex
+	nets map[string]*sdn.Network // by ID
+}
+
+// New returns an allocator over cfg that keeps its networks in st (nil
+// keeps them in memory only) and loads those st already holds.
+func New(cfg Config, st Store) (*Allocator, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	a := &Allocator{cfg: cfg, store: st, now: time.Now, nets: map[string]*sdn.Network{}}
+	if st == nil {
+		return a, nil
+	}
+	err = st.ForEach(store.BucketNetworks, func(key string, value []byte) error {
+		var n sdn.Network
+		if err := json.Unmarshal(value, &n); err != nil {
+			return fmt.Errorf("network record %s: %w", key, err)
+		}
+		a.nets[n.ID] = &n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Config is the allocator's plan with defaults filled in.
+func (a *Allocator) Config() Config { return a.cfg }
+
+// Create allocates a network for spec and records it. Nothing is recorded
+// when it fails.
+func (a *Allocator) Create(spec Spec) (sdn.Network, error) {
+	if spec.Name == "" {
+		return sdn.Network{}, errdefs.New(errdefs.ErrInvalid, "network name is required")
+	}
+	user, err := parseUser(spec)
+	if err != nil {
+		return sdn.Network{}, err
+	}
+	for _, x := range spec.Exclude {
+		if !x.IsValid() {
+			return sdn.Network{}, fmt.Errorf("excluded subnet %v: %w", x, errdefs.ErrInvalid)
+		}
+	}
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, n := range a.nets {
+		if n.Name == spec.Name {
+			return sdn.Network{}, errdefs.New(errdefs.ErrConflict, fmt.Sprintf("network with name %s already exists", spec.Name))
+		}
+	}
+	taken := slices.Clone(spec.Exclude)
+	for _, n := range a.nets {
+		taken = append(taken, n.Subnet)
+	}
+
+	n := &sdn.Network{
+		ID:         newID(),
+		Name:       spec.Name,
+		Driver:     orDefault(spec.Driver, "bridge"),
+		Provider:   orDefault(spec.Provider, sdn.DefaultProvider),
+		IPRange:    user.ipRange,
+		Gateway:    user.gateway,
+		Internal:   spec.Internal,
+		Attachable: spec.Attachable,
+		Labels:     maps.Clone(spec.Labels),
+		Options:    maps.Clone(spec.Options),
+		Hosts:      map[string]sdn.HostSlice{},
+		Created:    a.now().UTC(),
+	}
+	if user.subnet.IsValid() {
+		if overlaps(user.subnet, taken) {
+			return sdn.Network{}, errdefs.New(errdefs.ErrConflict, "invalid pool request: Pool overlaps with other one on this address space")
+		}
+		n.Subnet = user.subnet
+	} else {
+		s, ok := a.freeSubnet(taken)
+		if !ok {
+			return sdn.Network{}, errdefs.New(errdefs.ErrConflict,
+				"could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")
+		}
+		n.Subnet = s
+	}
+	n.SliceBits = a.cfg.sliceBits(n.Range().Bits())
+	vni, ok := a.freeVNI()
+	if !ok {
+		return sdn.Network{}, errdefs.New(errdefs.ErrConflict, fmt.Sprintf("no free VNI left in %d…%d", a.cfg.VNIFirst, a.cfg.VNILast))
+	}
+	n.VNI = vni
+	if err := a.put(n); err != nil {
+		return sdn.Network{}, err
+	}
+	a.nets[n.ID] = n
+	return clone(n), nil
+}
+
+// Get finds a network by full ID, name, or unambiguous ID prefix, as
+// Docker does.
+func (a *Allocator) Get(ref string) (sdn.Network, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n, err := a.find(ref)
+	if err != nil {
+		return sdn.Network{}, err
+	}
+	return clone(n), nil
+}
+
+// List returns every network, in name order.
+func (a *Allocator) List() []sdn.Network {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]sdn.Network, 0, len(a.nets))
+	for _, n := range a.nets {
+		out = append(out, clone(n))
+	}
+	slices.SortFunc(out, func(x, y sdn.Network) int { return strings.Compare(x.Name, y.Name) })
+	return out
+}
+
+// Remove forgets a network and frees its subnet, slices and VNI. Whether
+// it is still in use is the caller's to check first.
+func (a *Allocator) Remove(ref string) (sdn.Network, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n, err := a.find(ref)
+	if err != nil {
+		return sdn.Network{}, err
+	}
+	if a.store != nil {
+		if err := a.store.Delete(store.BucketNetworks, n.ID); err != nil {
+			return sdn.Network{}, fmt.Errorf("network %s: %w", n.Name, err)
+		}
+	}
+	delete(a.nets, n.ID)
+	return clone(n), nil
+}
+
+// Join makes host a member of the network and returns its slice: the one
+// it has, or the lowest free one. A network whose slices are all taken is
+// a conflict (its members can still take containers).
+func (a *Allocator) Join(ref, host string) (sdn.HostSlice, error) {
+	if host == "" {
+		return sdn.HostSlice{}, errdefs.New(errdefs.ErrInvalid, "host name is required")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n, err := a.find(ref)
+	if err != nil {
+		return sdn.HostSlice{}, err
+	}
+	if sl, ok := n.Hosts[host]; ok {
+		return sl, nil
+	}
+	used := make(map[int]bool, len(n.Hosts))
+	for _, sl := range n.Hosts {
+		used[sl.Index] = true
+	}
+	idx := -1
+	for i := range n.Slots() {
+		if !used[i] {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		return sdn.HostSlice{}, errdefs.New(errdefs.ErrConflict, fmt.Sprintf(
+			"network %s spans %d hosts already, as many as its %s range allows: host %s cannot join",
+			n.Name, len(n.Hosts), n.Range(), host))
+	}
+	sl := slice(n, idx)
+	next := clone(n)
+	next.Hosts[host] = sl
+	if err := a.put(&next); err != nil {
+		return sdn.HostSlice{}, err
+	}
+	a.nets[n.ID] = &next
+	return sl, nil
+}
+
+// Leave frees host's slice in the network; leaving a network one is not a
+// member of is not an error.
+func (a *Allocator) Leave(ref, host string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n, err := a.find(ref)
+	if err != nil {
+		return err
+	}
+	if _, ok := n.Hosts[host]; !ok {
+		return nil
+	}
+	next := clone(n)
+	delete(next.Hosts, host)
+	if err := a.put(&next); err != nil {
+		return err
+	}
+	a.nets[n.ID] = &next
+	return nil
+}
+
+// slice is the idx-th host slice of n, with its gateway.
+func slice(n *sdn.Network, idx int) sdn.HostSlice {
+	r := n.Range()
+	size := uint32(1) << (32 - n.SliceBits)
+	base := addrToU32(r.Addr()) + uint32(idx)*size
+	p := netip.PrefixFrom(u32ToAddr(base), n.SliceBits)
+	gw := p.Addr().Next()
+	if g := n.Gateway; g.IsValid() && (p.Contains(g) || (idx == 0 && !r.Contains(g))) {
+		gw = g
+	}
+	return sdn.HostSlice{Index: idx, IPRange: p, Gateway: gw}
+}
+
+func (a *Allocator) find(ref string) (*sdn.Network, error) {
+	if ref == "" {
+		return nil, errdefs.New(errdefs.ErrInvalid, "network name or ID is required")
+	}
+	if n, ok := a.nets[ref]; ok {
+		return n, nil
+	}
+	for _, n := range a.nets {
+		if n.Name == ref {
+			return n, nil
+		}
+	}
+	var hits []*sdn.Network
+	for _, n := range a.nets {
+		if strings.HasPrefix(n.ID, ref) {
+			hits = append(hits, n)
+		}
+	}
+	switch len(hits) {
+	case 1:
+		return hits[0], nil
+	case 0:
+		return nil, errdefs.New(errdefs.ErrNotFound, fmt.Sprintf("network %s not found", ref))
+	}
+	return nil, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("network %s is ambiguous (%d matches found based on ID prefix)", ref, len(hits)))
+}
+
+func (a *Allocator) put(n *sdn.Network) error {
+	if a.store == nil {
+		return nil
+	}
+	if err := a.store.Put(store.BucketNetworks, n.ID, n); err != nil {
+		return fmt.Errorf("network %s: %w", n.Name, err)
+	}
+	return nil
+}
+
+// freeSubnet is the first SubnetBits subnet of the pool clear of taken.
+func (a *Allocator) freeSubnet(taken []netip.Prefix) (netip.Prefix, bool) {
+	pool := a.cfg.Pool
+	size := uint64(1) << (32 - a.cfg.SubnetBits)
+	first := uint64(addrToU32(pool.Addr()))
+	last := first + uint64(1)<<(32-pool.Bits())
+	for base := first; base < last; base += size {
+		p := netip.PrefixFrom(u32ToAddr(uint32(base)), a.cfg.SubnetBits)
+		if !overlaps(p, taken) {
+			return p, true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+func (a *Allocator) freeVNI() (uint32, bool) {
+	used := make(map[uint32]bool, len(a.nets))
+	for _, n := range a.nets {
+		used[n.VNI] = true
+	}
+	for v := a.cfg.VNIFirst; v <= a.cfg.VNILast; v++ {
+		if !used[v] {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+// userAddrs are the user's --subnet, --ip-range and --gateway, parsed.
+type userAddrs struct {
+	subnet, ipRange netip.Prefix
+	gateway         netip.Addr
+}
+
+func parseUser(spec Spec) (userAddrs, error) {
+	var u userAddrs
+	if spec.Subnet == "" {
+		if spec.IPRange != "" || spec.Gateway != "" {
+			return u, errdefs.New(errdefs.ErrInvalid, "every ip-range or gateway must have a corresponding subnet")
+		}
+		return u, nil
+	}
+	var err error
+	if u.subnet, err = parseCIDR("subnet", spec.Subnet); err != nil {
+		return u, err
+	}
+	if u.subnet.Bits() > MaxSliceBits {
+		return u, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("subnet %s is too small for a fleet network (/%d at most)", u.subnet, MaxSliceBits))
+	}
+	if spec.IPRange != "" {
+		if u.ipRange, err = parseCIDR("ip-range", spec.IPRange); err != nil {
+			return u, err
+		}
+		if !u.subnet.Contains(u.ipRange.Addr()) || u.ipRange.Bits() < u.subnet.Bits() {
+			return u, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("no matching subnet for range %s", spec.IPRange))
+		}
+		if u.ipRange.Bits() > MaxSliceBits {
+			return u, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("ip-range %s is too small for a fleet network (/%d at most)", u.ipRange, MaxSliceBits))
+		}
+	}
+	if spec.Gateway != "" {
+		if u.gateway, err = netip.ParseAddr(spec.Gateway); err != nil {
+			return u, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("invalid gateway address: %s", spec.Gateway))
+		}
+		if !u.subnet.Contains(u.gateway) {
+			return u, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("no matching subnet for gateway %s", spec.Gateway))
+		}
+		if u.gateway == u.subnet.Addr() || u.gateway == lastAddr(u.subnet) {
+			return u, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("gateway %s is the network or broadcast address of %s", spec.Gateway, u.subnet))
+		}
+	}
+	return u, nil
+}
+
+func parseCIDR(what, s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return p, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("invalid CIDR address: %s", s))
+	}
+	if !p.Addr().Is4() {
+		return p, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("invalid %s %s: fleet networks are IPv4 only", what, s))
+	}
+	if p.Masked() != p {
+		return p, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("invalid %s %s: it should be %s", what, s, p.Masked()))
+	}
+	return p, nil
+}
+
+func overlaps(p netip.Prefix, taken []netip.Prefix) bool {
+	for _, t := range taken {
+		if p.Overlaps(t) {
+			return true
+		}
+	}
+	return false
+}
+
+func addrToU32(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+func u32ToAddr(v uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	return u32ToAddr(addrToU32(p.Addr()) | (1<<(32-p.Bits()) - 1))
+}
+
+// clone copies n deep enough that callers cannot reach the allocator's maps.
+func clone(n *sdn.Network) sdn.Network {
+	c := *n
+	c.Labels = maps.Clone(n.Labels)
+	c.Options = maps.Clone(n.Options)
+	c.Hosts = maps.Clone(n.Hosts)
+	if c.Hosts == nil {
+		c.Hosts = map[string]sdn.HostSlice{}
+	}
+	return c
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// newID is 64 random hex digits, as Docker's network IDs.
+func newID() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

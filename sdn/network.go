@@ -1,0 +1,251 @@
+package sdn
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/clocker/clocker/internal/errdefs"
+)
+
+// Data-plane defaults shared by the manager and the agents.
+const (
+	// VXLANPort is the UDP port of the overlay (IANA's VXLAN port).
+	VXLANPort = 4789
+	// MTU of the VXLAN devices and of the engines' bridge networks: 1500 of
+	// the underlay less the 50 bytes of VXLAN encapsulation.
+	MTU = 1450
+	// DefaultProvider is the provider of networks that name none.
+	DefaultProvider = "vxlan"
+)
+
+// Labels and options Clocker sets on the engines' bridge networks.
+const (
+	// LabelNetworkID marks an engine network as a host's part of the fleet
+	// network with this ID.
+	LabelNetworkID = "io.clocker.network.id"
+	// OptionBridgeName is Docker's bridge driver option naming the bridge.
+	OptionBridgeName = "com.docker.network.bridge.name"
+	// OptionMTU is Docker's driver option for the network's MTU.
+	OptionMTU = "com.docker.network.driver.mtu"
+	// OptionScope set to ScopeLocal asks for a network on one host, not a
+	// fleet network.
+	OptionScope = "clocker.scope"
+	// ScopeLocal is the value of OptionScope for per-host networks.
+	ScopeLocal = "local"
+)
+
+// Network is a fleet network as the manager records it: one subnet shared
+// by every member host, one VNI, and per member host a slice of addresses
+// with its own gateway.
+type Network struct {
+	// ID is 64 hex digits, as Docker's network IDs.
+	ID string `json:"id"`
+	// Name is unique in the fleet.
+	Name string `json:"name"`
+	// Driver is the driver the client asked for ("bridge" or "overlay"),
+	// shown back in inspect.
+	Driver string `json:"driver"`
+	// Provider is the SDN provider that carries it ("vxlan").
+	Provider string `json:"provider"`
+	// VNI is the overlay's segment ID, unique in the fleet.
+	VNI uint32 `json:"vni"`
+	// Subnet is the same on every host.
+	Subnet netip.Prefix `json:"subnet"`
+	// IPRange is the user's --ip-range; host slices are carved from it, or
+	// from Subnet when it is not set.
+	IPRange netip.Prefix `json:"ipRange,omitzero"`
+	// Gateway is the user's --gateway; it becomes the gateway of the slice
+	// holding it (or of slice 0 when it lies outside every slice). Zero when
+	// the fleet chose.
+	Gateway netip.Addr `json:"gateway,omitzero"`
+	// SliceBits is the prefix length of the host slices.
+	SliceBits int `json:"sliceBits"`
+	// Internal, Attachable, Labels and Options are the user's, passed to the
+	// engines.
+	Internal   bool              `json:"internal,omitempty"`
+	Attachable bool              `json:"attachable,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	Options    map[string]string `json:"options,omitempty"`
+	// Hosts holds the slice of each member host, by host name. A host
+	// becomes a member when its first container joins.
+	Hosts map[string]HostSlice `json:"hosts,omitempty"`
+	// Created is when the manager allocated it.
+	Created time.Time `json:"created"`
+}
+
+// HostSlice is one host's lease in a network: the addresses its engine
+// hands to containers, and the gateway address its bridge holds (where the
+// host's agent answers DNS).
+type HostSlice struct {
+	// Index of the slice in the network's range (0 is the first).
+	Index int `json:"index"`
+	// IPRange is passed to the host's engine as --ip-range.
+	IPRange netip.Prefix `json:"ipRange"`
+	// Gateway is inside IPRange (its first host address) unless the user's
+	// --gateway took its place.
+	Gateway netip.Addr `json:"gateway"`
+}
+
+// Range is the part of the subnet that host slices are carved from: the
+// user's ip-range, or the whole subnet.
+func (n *Network) Range() netip.Prefix {
+	if n.IPRange.IsValid() {
+		return n.IPRange
+	}
+	return n.Subnet
+}
+
+// Slots is how many host slices the network can hold.
+func (n *Network) Slots() int {
+	r := n.Range()
+	if n.SliceBits < r.Bits() || n.SliceBits > 32 {
+		return 0
+	}
+	return 1 << (n.SliceBits - r.Bits())
+}
+
+// shortID is the part of the ID device names carry (names are at most 15
+// bytes on Linux).
+func (n *Network) shortID() string {
+	if len(n.ID) > 11 {
+		return n.ID[:11]
+	}
+	return n.ID
+}
+
+// BridgeName is the name of the network's bridge on every member host.
+func (n *Network) BridgeName() string { return "ckb-" + n.shortID() }
+
+// DeviceName is the name of the network's VXLAN device on every member host.
+func (n *Network) DeviceName() string { return DeviceName(n.ID) }
+
+// DeviceName is the VXLAN device name of the network with this ID.
+func DeviceName(networkID string) string {
+	if len(networkID) > 11 {
+		networkID = networkID[:11]
+	}
+	return "ckv-" + networkID
+}
+
+// Members lists the member hosts in name order.
+func (n *Network) Members() []string {
+	return slices.Sorted(maps.Keys(n.Hosts))
+}
+
+// HostNetwork is what one host's agent must make true for one network.
+type HostNetwork struct {
+	// NetworkID is the fleet network's ID.
+	NetworkID string `json:"networkId"`
+	// Name is the fleet network's name (for logs).
+	Name string `json:"name"`
+	// Provider is the SDN provider to apply it with.
+	Provider string `json:"provider"`
+	// VNI is the overlay segment.
+	VNI uint32 `json:"vni"`
+	// Bridge is the engine's bridge on this host the overlay joins.
+	Bridge string `json:"bridge"`
+	// Device is the name of the VXLAN device.
+	Device string `json:"device"`
+	// Local is this host's underlay address (the VXLAN source address).
+	Local netip.Addr `json:"local"`
+	// Peers are the underlay addresses of the other member hosts.
+	Peers []netip.Addr `json:"peers"`
+	// MTU of the device.
+	MTU int `json:"mtu"`
+	// Subnet of the network, and this host's Gateway in it: the address its
+	// bridge holds and its DNS server listens on.
+	Subnet  netip.Prefix `json:"subnet"`
+	Gateway netip.Addr   `json:"gateway"`
+}
+
+// HostNetwork is the part of n that host's agent applies. underlay maps
+// host names to their underlay addresses (the address each engine's host
+// has on the network between hosts); every member needs one.
+func (n *Network) HostNetwork(host string, underlay map[string]netip.Addr) (HostNetwork, error) {
+	sl, ok := n.Hosts[host]
+	if !ok {
+		return HostNetwork{}, errdefs.New(errdefs.ErrNotFound,
+			fmt.Sprintf("host %s is not a member of network %s", host, n.Name))
+	}
+	local, ok := underlay[host]
+	if !ok || !local.IsValid() {
+		return HostNetwork{}, fmt.Errorf("network %s: no underlay address for host %s: %w", n.Name, host, errdefs.ErrUnavailable)
+	}
+	hn := HostNetwork{
+		NetworkID: n.ID,
+		Name:      n.Name,
+		Provider:  n.Provider,
+		VNI:       n.VNI,
+		Bridge:    n.BridgeName(),
+		Device:    n.DeviceName(),
+		Local:     local,
+		MTU:       MTU,
+		Subnet:    n.Subnet,
+		Gateway:   sl.Gateway,
+	}
+	for _, m := range n.Members() {
+		if m == host {
+			continue
+		}
+		a, ok := underlay[m]
+		if !ok || !a.IsValid() {
+			return HostNetwork{}, fmt.Errorf("network %s: no underlay address for host %s: %w", n.Name, m, errdefs.ErrUnavailable)
+		}
+		hn.Peers = append(hn.Peers, a)
+	}
+	slices.SortFunc(hn.Peers, netip.Addr.Compare)
+	hn.Peers = slices.Compact(hn.Peers)
+	return hn, nil
+}
+
+// EngineNetwork is the bridge network to create on one member host's
+// engine so that its containers get addresses from that host's slice.
+type EngineNetwork struct {
+	Name       string
+	Driver     string // always "bridge"
+	Subnet     netip.Prefix
+	IPRange    netip.Prefix
+	Gateway    netip.Addr
+	Internal   bool
+	Attachable bool
+	// Options are the user's driver options with the bridge name and MTU
+	// set; Clocker's own (clocker.*) are left out.
+	Options map[string]string
+	// Labels are the user's, plus LabelNetworkID.
+	Labels map[string]string
+}
+
+// Engine is the bridge network host's engine must hold for n.
+func (n *Network) Engine(host string) (EngineNetwork, error) {
+	sl, ok := n.Hosts[host]
+	if !ok {
+		return EngineNetwork{}, errdefs.New(errdefs.ErrNotFound,
+			fmt.Sprintf("host %s is not a member of network %s", host, n.Name))
+	}
+	e := EngineNetwork{
+		Name:       n.Name,
+		Driver:     "bridge",
+		Subnet:     n.Subnet,
+		IPRange:    sl.IPRange,
+		Gateway:    sl.Gateway,
+		Internal:   n.Internal,
+		Attachable: n.Attachable,
+		Options:    map[string]string{},
+		Labels:     map[string]string{},
+	}
+	for k, v := range n.Options {
+		if !strings.HasPrefix(k, "clocker.") {
+			e.Options[k] = v
+		}
+	}
+	e.Options[OptionBridgeName] = n.BridgeName()
+	e.Options[OptionMTU] = strconv.Itoa(MTU)
+	maps.Copy(e.Labels, n.Labels)
+	e.Labels[LabelNetworkID] = n.ID
+	return e, nil
+}

@@ -1,0 +1,30 @@
+package sdn
+
+import "net/netip"
+
+// AgentState is everything one host's agent must make true: the host's
+// part of each fleet network it is a member of, and the fleet names of
+// every network's members on all hosts. The manager computes it and hands
+// it to the agent whole; the agent keeps nothing else, so a restarted
+// agent (or manager) converges again from one copy of it.
+type AgentState struct {
+	// Host is the host the state is for (for logs).
+	Host string `json:"host"`
+	// Networks are the fleet networks this host is a member of.
+	Networks []HostNetwork `json:"networks"`
+	// Records are the fleet names of each network's members, by network
+	// ID: container names, --network-alias aliases and compose service
+	// names, each to the members' addresses in that network.
+	Records map[string]map[string][]netip.Addr `json:"records,omitempty"`
+}
+
+// Agent container facts shared by the manager and the agent.
+const (
+	// LabelAgent marks the agent container on each host.
+	LabelAgent = "io.clocker.agent"
+	// AgentStateDir is the directory of the agent's image the manager
+	// writes the state into (through the engine's archive API).
+	AgentStateDir = "/state"
+	// AgentStateFile is the state's file name in AgentStateDir.
+	AgentStateFile = "desired.json"
+)
