@@ -3,8 +3,8 @@ SHELL := /bin/bash
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/clocker/clocker/proxy.Version=$(VERSION)
-# Engines of `make run`: none means the local engine (/var/run/docker.sock).
-ARGS    ?=
+# Hosts of `make run`: two local hosts (ARGS="--engine …" serves engines you have).
+ARGS    ?= --local-hosts 2
 
 export PATH := /usr/local/go/bin:$(PATH)
 
@@ -25,7 +25,7 @@ test-unit: ## unit tests with the race detector
 	$(GO) test -race -count=1 ./...
 
 test-e2e: build ## end-to-end tests on three real dockerd engines in network namespaces (root)
-	CLOCKER_E2E=1 $(GO) test -race -count=1 -timeout 25m -tags e2e -v ./internal/testfleet/ ./cmd/clocker/ 2>&1 | tee /tmp/clocker-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' ; exit $${PIPESTATUS[0]}
+	CLOCKER_E2E=1 $(GO) test -race -count=1 -timeout 25m -tags e2e -v ./internal/testfleet/ ./hosts/provision/ ./cmd/clocker/ 2>&1 | tee /tmp/clocker-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' ; exit $${PIPESTATUS[0]}
 
 check: ## go vet, gofmt, go mod tidy diff, import directions
 	$(GO) vet ./...
@@ -40,7 +40,7 @@ bench: build ## benchmarks (Go benchmarks; the e2e ones need root and real engin
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	CLOCKER_E2E=1 $(GO) test -run '^$$' -bench . -benchtime 200x -tags e2e -timeout 30m ./cmd/clocker/
 
-run: setup build ## serve the Docker API on tcp://127.0.0.1:2375 for the local engine (ARGS="--engine …" for more)
+run: setup build ## serve the Docker API on tcp://127.0.0.1:2375 for a local fleet of two hosts (ARGS="--engine …" instead)
 	./bin/clocker serve $(ARGS)
 
 image: build ## a FROM scratch image holding bin/clocker

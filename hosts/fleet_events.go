@@ -11,7 +11,8 @@ import (
 // the engines' own events.
 type FleetEvent struct {
 	// Action is add, remove, connect (the host answers and its cache is in
-	// sync) or disconnect.
+	// sync), disconnect, or from package provision: provision (a machine
+	// made), destroy (a machine unmade).
 	Action string
 	Host   string
 	URL    string
@@ -53,7 +54,10 @@ func (f *Fleet) SubscribeEvents() (recent []FleetEvent, ch <-chan FleetEvent, ca
 
 // emit records a fleet event and passes it to the subscribers.
 func (f *Fleet) emit(action string, h *Host) {
-	ev := FleetEvent{Action: action, Host: h.Name, URL: h.URL, Time: time.Now()}
+	f.emitEvent(FleetEvent{Action: action, Host: h.Name, URL: h.URL, Time: time.Now()})
+}
+
+func (f *Fleet) emitEvent(ev FleetEvent) {
 	e := &f.events
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -67,4 +71,10 @@ func (f *Fleet) emit(action string, h *Host) {
 		default:
 		}
 	}
+}
+
+// Announce records a fleet event that another package observed (a host
+// provisioned or destroyed by package provision), beside the fleet's own.
+func (f *Fleet) Announce(action, host, url string) {
+	f.emitEvent(FleetEvent{Action: action, Host: host, URL: url, Time: time.Now()})
 }

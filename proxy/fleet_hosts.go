@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/clocker/clocker/hosts"
+	"github.com/clocker/clocker/hosts/provision"
 	"github.com/clocker/clocker/internal/errdefs"
 	"github.com/clocker/clocker/sdn"
 )
@@ -98,31 +99,63 @@ func (s *Server) listFleetHosts(w http.ResponseWriter, r *http.Request) error {
 	for _, h := range s.Fleet.Hosts() {
 		out = append(out, fleetHostOf(h))
 	}
+	if s.Machines != nil {
+		for _, m := range s.Machines.Pending() { // being made: not in the fleet yet
+			if _, in := s.Fleet.Host(m.Name); !in {
+				out = append(out, fleetHost{Name: m.Name, Address: m.Record.URL, Provisioner: m.Provisioner, State: "pending",
+					Labels: map[string]string{}, EngineLabels: map[string]string{}, ClockerLabels: map[string]string{}})
+			}
+		}
+	}
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// addFleetHost answers POST /v1/fleet/hosts {"Name": "h4", "URL": "tcp://…"}:
-// the engine must answer before the host joins (and is stored).
+// addFleetHost answers POST /v1/fleet/hosts: {"Name": "h4", "URL":
+// "tcp://…"} joins an engine that must answer first (and is stored);
+// {"Provisioner": "local"} or {"Provisioner": "ssh", "Target":
+// "root@10.0.0.5"} makes a host with a provisioner.
 func (s *Server) addFleetHost(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		Name string
 		URL  string
 		// TLS names the CA, client certificate and key files (on Clocker's
 		// machine) for an engine started with --tlsverify.
-		TLS hosts.EngineTLS
+		TLS         hosts.EngineTLS
+		Provisioner string
+		Target      string
+		Labels      map[string]string
 	}
 	if err := s.decodeJSONBody(r, &body); err != nil {
 		return err
 	}
-	if body.URL == "" {
-		return errdefs.New(errdefs.ErrInvalid, `URL is required (e.g. {"URL": "tcp://10.0.0.4:2375"})`)
+	var h *hosts.Host
+	var err error
+	switch {
+	case body.Provisioner != "" && body.Provisioner != "static":
+		if body.URL != "" {
+			return errdefs.New(errdefs.ErrInvalid, "give URL (an engine to join) or Provisioner (a host to make), not both")
+		}
+		if s.Machines == nil {
+			return errdefs.New(errdefs.ErrInvalid, "no provisioner is configured on this server")
+		}
+		// Making a machine may install Docker over SSH: minutes, not seconds.
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Minute)
+		defer cancel()
+		h, err = s.Machines.Provision(ctx, body.Provisioner, provision.Request{Name: body.Name, Target: body.Target, Labels: body.Labels})
+	case body.URL == "":
+		return errdefs.New(errdefs.ErrInvalid, `URL or Provisioner is required (e.g. {"URL": "tcp://10.0.0.4:2375"} or {"Provisioner": "local"})`)
+	case body.Target != "" || len(body.Labels) > 0:
+		return errdefs.New(errdefs.ErrInvalid, "Target and Labels are for a Provisioner; label a joined host with POST /v1/fleet/hosts/NAME/labels")
+	default:
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		h, err = s.Fleet.Join(ctx, hosts.Record{Name: body.Name, URL: body.URL, TLS: body.TLS})
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-	defer cancel()
-	h, err := s.Fleet.Join(ctx, hosts.Record{Name: body.Name, URL: body.URL, TLS: body.TLS})
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
 	// Let the new host's cache fill, so that it takes containers at once.
 	for h.LastError() == nil && !h.Healthy() && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
@@ -134,6 +167,20 @@ func (s *Server) addFleetHost(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) removeFleetHost(w http.ResponseWriter, r *http.Request) error {
 	name := mux.Vars(r)["name"]
 	h, ok := s.Fleet.Host(name)
+	if s.Machines != nil {
+		// A host a provisioner made is destroyed with it.
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
+		defer cancel()
+		_, made := s.Machines.Machine(name)
+		if err := s.Machines.Remove(ctx, name); err != nil {
+			return err
+		}
+		if ok && !made {
+			s.removeAgent(ctx, h) // Clocker's own: it leaves with the host
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
 	if err := s.Fleet.Remove(name, isUserContainer); err != nil {
 		return err
 	}

@@ -88,7 +88,10 @@ func TestFleetHostsAPI(t *testing.T) {
 	}{
 		{"POST", "/v1/fleet/hosts", map[string]any{"URL": "ftp://x:1"}, 400, "ftp://x:1"},
 		{"POST", "/v1/fleet/hosts", map[string]any{"Nme": "x", "URL": "tcp://127.0.0.1:1"}, 400, "unknown field"},
-		{"POST", "/v1/fleet/hosts", map[string]any{}, 400, "URL is required"},
+		{"POST", "/v1/fleet/hosts", map[string]any{}, 400, "URL or Provisioner is required"},
+		{"POST", "/v1/fleet/hosts", map[string]any{"Provisioner": "local"}, 400, "no provisioner is configured"},
+		{"POST", "/v1/fleet/hosts", map[string]any{"Provisioner": "ssh", "URL": "tcp://127.0.0.1:1"}, 400, "not both"},
+		{"POST", "/v1/fleet/hosts", map[string]any{"URL": "tcp://127.0.0.1:1", "Target": "root@x"}, 400, "for a Provisioner"},
 		{"POST", "/v1/fleet/hosts", "{", 400, "invalid JSON"},
 		{"POST", "/v1/fleet/hosts", map[string]any{"URL": "tcp://127.0.0.1:1"}, 503, "does not answer"},
 		{"POST", "/v1/fleet/hosts", map[string]any{"Name": "h1", "URL": e.fakes["h2"].URL}, 409, "already"},

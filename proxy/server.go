@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/clocker/clocker/hosts"
+	"github.com/clocker/clocker/hosts/provision"
 	"github.com/clocker/clocker/scheduler"
 )
 
@@ -34,6 +35,9 @@ type Server struct {
 	Gatherer prometheus.Gatherer
 	// Nets holds the fleet networks (nil: every network is per host).
 	Nets *FleetNets
+	// Machines provisions and destroys hosts for the fleet API (nil: hosts
+	// are only added by address).
+	Machines *provision.Manager
 
 	metrics *metrics
 	execs   *execTable

@@ -27,6 +27,10 @@ Manage the fleet's hosts through a running clocker serve.
 Commands:
   ls                       list the hosts
   add [NAME=]URL           add an engine (it must answer); NAME defaults to its own
+  add --local [NAME]       make a local host (an engine in a network namespace)
+  add --ssh [USER@]ADDR[:PORT] [NAME]
+                           turn a Linux machine into a host over SSH (Docker
+                           installed if missing, engine started with TLS)
   rm NAME                  remove a host (one with containers must be drained first)
   drain [--undo] NAME      take no new containers there (--undo: take them again)
   label NAME KEY=VALUE...  set Clocker labels of the host (KEY= removes one)
@@ -72,15 +76,15 @@ func hostCmd(args []string, stdout io.Writer) error {
 		}
 		printHosts(stdout, hs)
 	case "add":
-		if len(args) != 1 {
-			return usageError("add takes one [NAME=]URL")
+		body, err := parseHostAdd(args)
+		if err != nil {
+			return err
 		}
-		name, u := "", args[0]
-		if n, rest, ok := strings.Cut(args[0], "="); ok && !strings.Contains(n, "://") {
-			name, u = n, rest
+		if body["Provisioner"] != "" {
+			c.http.Timeout = 10 * time.Minute // a machine is made: SSH may install Docker
 		}
 		var h fleetHost
-		if err := c.call(http.MethodPost, "/hosts", map[string]string{"Name": name, "URL": u}, &h); err != nil {
+		if err := c.call(http.MethodPost, "/hosts", body, &h); err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, h.Name)
@@ -88,6 +92,7 @@ func hostCmd(args []string, stdout io.Writer) error {
 		if len(args) != 1 {
 			return usageError("rm takes one NAME")
 		}
+		c.http.Timeout = 3 * time.Minute // a provisioned host's engine stops first
 		if err := c.call(http.MethodDelete, "/hosts/"+url.PathEscape(args[0]), nil, nil); err != nil {
 			return err
 		}
@@ -130,6 +135,37 @@ func hostCmd(args []string, stdout io.Writer) error {
 		return usageError(fmt.Sprintf("unknown command %q", cmd))
 	}
 	return nil
+}
+
+// parseHostAdd reads `add`'s arguments into the fleet API's body.
+func parseHostAdd(args []string) (map[string]string, error) {
+	switch {
+	case len(args) >= 1 && args[0] == "--local":
+		if len(args) > 2 {
+			return nil, usageError("add --local takes at most a NAME")
+		}
+		body := map[string]string{"Provisioner": "local"}
+		if len(args) == 2 {
+			body["Name"] = args[1]
+		}
+		return body, nil
+	case len(args) >= 1 && args[0] == "--ssh":
+		if len(args) < 2 || len(args) > 3 {
+			return nil, usageError("add --ssh takes [USER@]ADDR[:PORT] and an optional NAME")
+		}
+		body := map[string]string{"Provisioner": "ssh", "Target": args[1]}
+		if len(args) == 3 {
+			body["Name"] = args[2]
+		}
+		return body, nil
+	case len(args) != 1 || strings.HasPrefix(args[0], "-"):
+		return nil, usageError("add takes one [NAME=]URL, --local [NAME] or --ssh TARGET [NAME]")
+	}
+	name, u := "", args[0]
+	if n, rest, ok := strings.Cut(args[0], "="); ok && !strings.Contains(n, "://") {
+		name, u = n, rest
+	}
+	return map[string]string{"Name": name, "URL": u}, nil
 }
 
 // usageError is a command-line mistake: the usage follows it.

@@ -61,6 +61,8 @@ type serveConfig struct {
 	ingress ingressFlags
 	// Fleet networks (serve_fleetnet.go).
 	fleetnet fleetNetFlags
+	// Provisioned hosts and headroom (serve_provision.go).
+	provision provisionFlags
 }
 
 // fileConfig is the --config file (YAML or JSON): settings a command line
@@ -109,6 +111,7 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	fs.DurationVar(&cfg.usageInterval, "usage-interval", 5*time.Second, "how often host CPU and memory use is sampled, for the strategies that read it")
 	cfg.ingress.register(fs)
 	cfg.fleetnet.register(fs)
+	cfg.provision.register(fs)
 	fs.StringVar(&cfg.configFile, "config", "", "a YAML or JSON file with strategy, overcommit and usage-interval (flags given win)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -177,6 +180,9 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 		return nil, err
 	}
 	if _, err := cfg.fleetnet.config(); err != nil {
+		return nil, err
+	}
+	if err := cfg.provision.check(cfg.maxPerHost); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -273,7 +279,11 @@ func serve(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := joinHosts(ctx, fleet, cfg.engines, cfg.engineTLS, log); err != nil {
+	if err := joinHosts(ctx, fleet, cfg.engines, cfg.engineTLS, &cfg.provision, log); err != nil {
+		return err
+	}
+	machines, err := cfg.provision.machines(ctx, fleet, st, cfg.dataDir, reg, log)
+	if err != nil {
 		return err
 	}
 
@@ -286,6 +296,7 @@ func serve(args []string) error {
 	}
 	log.Info("placement", "strategy", strategy.Name, "overcommit", strategy.Overcommit)
 	srv := proxy.NewServer(fleet, strategy, log, cfg.maxBody, reg)
+	srv.Machines = machines
 	if srv.Nets, err = cfg.fleetnet.networks(st); err != nil {
 		return err
 	}
@@ -314,6 +325,9 @@ func serve(args []string) error {
 		return err
 	}
 	go rescheduler.Run(ctx)
+	if err := cfg.provision.autoscaler(ctx, machines, cfg.maxPerHost, log); err != nil {
+		return err
+	}
 	startAgents(ctx, srv, log)
 	if err := cfg.ingress.enable(ctx, srv, reg, log); err != nil {
 		for _, ln := range listeners {
@@ -340,8 +354,9 @@ func serve(args []string) error {
 }
 
 // joinHosts brings back the stored hosts, adds those given with --engine,
-// and falls back to the local engine when the fleet would be empty.
-func joinHosts(ctx context.Context, fleet *hosts.Fleet, engines []string, tlsFiles hosts.EngineTLS, log *slog.Logger) error {
+// and when the fleet would be empty and no local hosts are asked for,
+// falls back to the local engine, else (as root, with none) to a local host.
+func joinHosts(ctx context.Context, fleet *hosts.Fleet, engines []string, tlsFiles hosts.EngineTLS, prov *provisionFlags, log *slog.Logger) error {
 	stored, err := fleet.StoredRecords()
 	if err != nil {
 		return fmt.Errorf("reading stored hosts: %w", err)
@@ -369,14 +384,19 @@ func joinHosts(ctx context.Context, fleet *hosts.Fleet, engines []string, tlsFil
 		}
 		log.Info("host joined", "host", h.Name, "url", h.URL)
 	}
-	if len(fleet.Hosts()) == 0 {
+	if len(fleet.Hosts()) == 0 && !prov.wantsLocal() {
 		actx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		h, err := fleet.Add(actx, hosts.Record{URL: defaultEngine, Provisioner: "default"}, false)
 		cancel()
-		if err != nil {
+		if err == nil {
+			log.Info("no hosts configured: serving the local engine", "host", h.Name)
+			return nil
+		}
+		if os.Geteuid() != 0 {
 			return fmt.Errorf("no --engine given and the local engine (%s) does not answer: %w", defaultEngine, err)
 		}
-		log.Info("no hosts configured: serving the local engine", "host", h.Name)
+		log.Info("no hosts configured and no local engine: starting a local host", "engine_err", err)
+		prov.localHosts = max(prov.localHosts, 1)
 	}
 	return nil
 }

@@ -38,6 +38,9 @@ var (
 	// BucketReschedules holds containers recreated elsewhere after their
 	// host failed, keyed by the stale copy's ID, until it is removed.
 	BucketReschedules = []byte("reschedules")
+	// BucketMachines holds the hosts provisioners made, keyed by host name
+	// (package hosts/provision), so a restart re-adopts them.
+	BucketMachines = []byte("machines")
 )
 
 // FileName is the database file inside the data directory.
@@ -61,6 +64,11 @@ var migrations = []migration{
 	// 2 → 3: the reschedules bucket.
 	func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(BucketReschedules)
+		return err
+	},
+	// 3 → 4: the machines bucket.
+	func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(BucketMachines)
 		return err
 	},
 }

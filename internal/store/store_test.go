@@ -90,7 +90,7 @@ func TestOpenHeldByAnotherFailsFast(t *testing.T) {
 }
 
 // A database written by a clocker that knew only the hosts bucket (schema 1)
-// gains the networks and reschedules buckets on open and keeps its hosts.
+// gains the networks, reschedules and machines buckets on open and keeps its hosts.
 func TestMigrationAddsNetworksBucket(t *testing.T) {
 	dir := t.TempDir()
 	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, &bolt.Options{Timeout: time.Second})
@@ -121,8 +121,8 @@ func TestMigrationAddsNetworksBucket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if v, _ := s.SchemaVersion(); v != 3 {
-		t.Fatalf("schema %d after migration, want 3", v)
+	if v, _ := s.SchemaVersion(); v != len(migrations) {
+		t.Fatalf("schema %d after migration, want %d", v, len(migrations))
 	}
 	var h record
 	if err := s.Get(BucketHosts, "h1", &h); err != nil || h.URL != "tcp://10.0.0.1:2375" {
@@ -137,5 +137,8 @@ func TestMigrationAddsNetworksBucket(t *testing.T) {
 	}
 	if err := s.Put(BucketReschedules, "c1", record{Name: "web"}); err != nil {
 		t.Fatalf("reschedules bucket: %v", err)
+	}
+	if err := s.Put(BucketMachines, "local1", record{Name: "local1"}); err != nil {
+		t.Fatalf("machines bucket: %v", err)
 	}
 }

@@ -1,18 +1,12 @@
 package testfleet
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/clocker/clocker/internal/pki"
 )
 
 // PKI is what WritePKI wrote: a CA, a server certificate for the engines
@@ -27,21 +21,20 @@ type PKI struct {
 // certificate is valid for 127.0.0.1 and every address fleet.sh hands out
 // (10.213.X.1-9), so it serves any test fleet.
 func WritePKI(dir string) (PKI, error) {
-	p := PKI{Dir: dir}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p := PKI{
+		Dir:        dir,
+		CA:         filepath.Join(dir, "ca.pem"),
+		ServerCert: filepath.Join(dir, "server-cert.pem"),
+		ServerKey:  filepath.Join(dir, "server-key.pem"),
+		ClientCert: filepath.Join(dir, "cert.pem"),
+		ClientKey:  filepath.Join(dir, "key.pem"),
+	}
+	const validity = 24 * time.Hour
+	ca, err := pki.NewCA("testfleet CA", validity)
 	if err != nil {
 		return p, err
 	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "testfleet CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return p, err
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
+	if err := pki.WriteFile(p.CA, ca.CertPEM, 0o600); err != nil {
 		return p, err
 	}
 	ips := []net.IP{net.IPv4(127, 0, 0, 1)}
@@ -50,40 +43,10 @@ func WritePKI(dir string) (PKI, error) {
 			ips = append(ips, net.IPv4(10, 213, byte(x), byte(i)))
 		}
 	}
-	write := func(name, typ string, der []byte) (string, error) {
-		path := filepath.Join(dir, name)
-		return path, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
-	}
-	issue := func(serial int64, usage x509.ExtKeyUsage, ips []net.IP, certName, keyName string) (string, string, error) {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return "", "", err
-		}
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: certName},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-			ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: ips, KeyUsage: x509.KeyUsageDigitalSignature}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
-		if err != nil {
-			return "", "", err
-		}
-		keyDER, err := x509.MarshalECPrivateKey(k)
-		if err != nil {
-			return "", "", err
-		}
-		c, err := write(certName, "CERTIFICATE", der)
-		if err != nil {
-			return "", "", err
-		}
-		kp, err := write(keyName, "EC PRIVATE KEY", keyDER)
-		return c, kp, err
-	}
-	if p.CA, err = write("ca.pem", "CERTIFICATE", caDER); err != nil {
-		return p, err
-	}
-	if p.ServerCert, p.ServerKey, err = issue(2, x509.ExtKeyUsageServerAuth, ips, "server-cert.pem", "server-key.pem"); err != nil {
+	if err := ca.IssueFiles(pki.Cert{CommonName: "testfleet engine", Usage: pki.Server, IPs: ips, Validity: validity}, p.ServerCert, p.ServerKey); err != nil {
 		return p, fmt.Errorf("server certificate: %w", err)
 	}
-	if p.ClientCert, p.ClientKey, err = issue(3, x509.ExtKeyUsageClientAuth, nil, "cert.pem", "key.pem"); err != nil {
+	if err := ca.IssueFiles(pki.Cert{CommonName: "testfleet client", Usage: pki.Client, Validity: validity}, p.ClientCert, p.ClientKey); err != nil {
 		return p, fmt.Errorf("client certificate: %w", err)
 	}
 	return p, nil

@@ -1,0 +1,326 @@
+//go:build e2e
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/clocker/clocker/hosts/provision"
+	"github.com/clocker/clocker/internal/store"
+)
+
+// ownServer is a clocker serve of a test's own (flags of its own, killed
+// with SIGKILL), beside the suite's.
+type ownServer struct {
+	t       *testing.T
+	url     string
+	dataDir string
+	args    []string
+	cmd     *exec.Cmd
+	log     *bytes.Buffer
+}
+
+func startOwnServer(t *testing.T, dataDir string, args ...string) *ownServer {
+	t.Helper()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &ownServer{t: t, url: fmt.Sprintf("tcp://127.0.0.1:%d", port), dataDir: dataDir, args: args}
+	s.start()
+	return s
+}
+
+func (s *ownServer) start() {
+	s.t.Helper()
+	args := append([]string{"serve", "--listen", s.url, "--data", s.dataDir, "--log-level", "debug"}, s.args...)
+	s.cmd = exec.Command(clockerBin, args...)
+	s.log = &bytes.Buffer{}
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(exited) }()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		resp, err := http.Get("http://" + strings.TrimPrefix(s.url, "tcp://") + "/_ping")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		select {
+		case <-exited:
+			s.t.Fatalf("clocker serve exited:\n%s", tail(s.log.String(), 40))
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.kill()
+			s.t.Fatalf("clocker serve did not come up:\n%s", tail(s.log.String(), 40))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// kill is kill -9 of the server.
+func (s *ownServer) kill() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = syscall.Kill(s.cmd.Process.Pid, syscall.SIGKILL)
+		for syscall.Kill(s.cmd.Process.Pid, 0) == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+func (s *ownServer) docker(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+s.url, "DOCKER_CLI_HINTS=false")
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+func (s *ownServer) must(args ...string) string {
+	s.t.Helper()
+	out, err := s.docker(args...)
+	if err != nil {
+		s.t.Fatalf("docker %s: %v\n%s\nserver log:\n%s", strings.Join(args, " "), err, out, tail(s.log.String(), 30))
+	}
+	return out
+}
+
+func (s *ownServer) host(args ...string) (string, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, clockerBin, append([]string{"host", "--host", s.url}, args...)...).CombinedOutput()
+	return strings.TrimSpace(string(out)), err == nil
+}
+
+type e2eFleetHost struct {
+	Name, Address, Provisioner, State string
+	Containers                        int
+}
+
+func (s *ownServer) hosts() map[string]e2eFleetHost {
+	s.t.Helper()
+	resp, err := http.Get("http://" + strings.TrimPrefix(s.url, "tcp://") + "/v1/fleet/hosts")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list []e2eFleetHost
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		s.t.Fatal(err)
+	}
+	out := map[string]e2eFleetHost{}
+	for _, h := range list {
+		out[h.Name] = h
+	}
+	return out
+}
+
+// freeLocalSubnet is a /24 no route of this machine touches.
+func freeLocalSubnet(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("ip", "-4", "route", "show", "table", "all").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip route: %v\n%s", err, out)
+	}
+	for x := 10; x < 250; x++ {
+		p := "10.218." + strconv.Itoa(x) + "."
+		if !strings.Contains(string(out), p) {
+			return p + "0/24"
+		}
+	}
+	t.Fatal("no free /24 in 10.218.0.0/16")
+	return ""
+}
+
+// machineHasBusybox puts busybox:latest on the machine's engine (where
+// local hosts take their first images from) when it lacks it.
+func machineHasBusybox(t *testing.T) {
+	t.Helper()
+	if exec.Command("docker", "-H", "unix:///var/run/docker.sock", "image", "inspect", "busybox:latest").Run() == nil {
+		return
+	}
+	save := exec.Command("docker", "-H", fleet.Engines[0].TCP, "save", "busybox:latest")
+	load := exec.Command("docker", "-H", "unix:///var/run/docker.sock", "load")
+	pipe, _ := save.StdoutPipe()
+	load.Stdin = pipe
+	if err := save.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := load.CombinedOutput(); err != nil {
+		t.Fatalf("load busybox on the machine's engine: %v\n%s", err, out)
+	}
+	_ = save.Wait()
+}
+
+// destroyLocalMachines removes what a killed server's local provisioner
+// made, from its store: nothing is left on the machine after the test.
+func destroyLocalMachines(t *testing.T, dataDir string, opts map[string]string) {
+	st, err := store.Open(dataDir)
+	if err != nil {
+		t.Logf("cleanup: %v", err)
+		return
+	}
+	defer st.Close()
+	p, err := provision.New("local", provision.Config{DataDir: filepath.Join(dataDir, "provision"), Options: opts})
+	if err != nil {
+		t.Logf("cleanup: %v", err)
+		return
+	}
+	_ = st.ForEach(store.BucketMachines, func(_ string, v []byte) error {
+		var m provision.Machine
+		if json.Unmarshal(v, &m) == nil && m.Provisioner == "local" {
+			if err := p.Destroy(context.Background(), m); err != nil {
+				t.Logf("cleanup %s: %v", m.Name, err)
+			}
+		}
+		return nil
+	})
+	_ = exec.Command("ip", "link", "del", opts["bridge"]).Run()
+	_ = exec.Command("iptables", "-w", "-D", "FORWARD", "-i", opts["bridge"], "-o", opts["bridge"], "-j", "ACCEPT", "-m", "comment", "--comment", "clocker-local").Run()
+}
+
+// The fleet grows and heals itself with the local provisioner: one host
+// and a headroom of one slot; filling it makes a second host that takes
+// the next container; a host's engine dies and its reschedulable container
+// comes back elsewhere (a third host made for the lost room); kill -9 and
+// restart: the same hosts (re-adopted, the dead engine started again, the
+// stale copy removed) and containers; drain and remove; bad input.
+func TestE2ELocalProvisionerHeadroom(t *testing.T) {
+	machineHasBusybox(t)
+	dataDir := t.TempDir()
+	opts := map[string]string{"subnet": freeLocalSubnet(t), "bridge": "clke2e"}
+	args := []string{"--local-hosts", "1", "--local-subnet", opts["subnet"], "--local-bridge", opts["bridge"],
+		"--max-containers-per-host", "3", "--headroom", "1", "--max-hosts", "3", "--reschedule-after", "3s"}
+	s := startOwnServer(t, dataDir, args...)
+	defer func() {
+		s.kill()
+		if t.Failed() {
+			t.Logf("server log:\n%s", tail(s.log.String(), 60))
+		}
+		destroyLocalMachines(t, dataDir, opts)
+	}()
+
+	hs := s.hosts()
+	if len(hs) != 1 || hs["local1"].State != "healthy" || hs["local1"].Provisioner != "local" {
+		t.Fatalf("at start: %+v", hs)
+	}
+	// 3 slots, headroom 1: two containers leave one free, the third none.
+	s.must("run", "-d", "--name", "p1", "busybox", "sleep", "600")
+	s.must("run", "-d", "--name", "p2", "busybox", "sleep", "600")
+	if len(s.hosts()) != 1 {
+		t.Fatalf("provisioned with headroom left: %+v", s.hosts())
+	}
+	s.must("run", "-d", "--name", "p3", "busybox", "sleep", "600")
+	full := time.Now()
+	waitFor(t, 90*time.Second, "a second host", func() bool { return s.hosts()["local2"].State == "healthy" })
+	s.must("run", "-d", "--name", "p4", "-e", "reschedule:on-node-failure", "busybox", "sleep", "600")
+	t.Logf("headroom gone to a new local host taking containers: %s", time.Since(full).Round(100*time.Millisecond))
+	if h := s.must("inspect", "-f", `{{index .Config.Labels "io.clocker.host"}}`, "p4"); h != "local2" {
+		t.Fatalf("p4 on %s, want the new host local2", h)
+	}
+	for _, n := range []string{"p1", "p2", "p3"} {
+		if h := s.must("inspect", "-f", `{{index .Config.Labels "io.clocker.host"}}`, n); h != "local1" {
+			t.Fatalf("%s on %s", n, h)
+		}
+	}
+	// 6 slots, 4 taken: two free, no third host yet.
+	if _, ok := s.hosts()["local3"]; ok {
+		t.Fatalf("a third host with headroom left: %+v", s.hosts())
+	}
+
+	// local2's engine dies: p4 comes back on a healthy host. local1 is
+	// full, so the lost room makes a third host, which takes it.
+	pid, err := os.ReadFile("/run/clocker-local/local2/docker.pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enginePID, _ := strconv.Atoi(strings.TrimSpace(string(pid)))
+	died := time.Now()
+	if err := syscall.Kill(enginePID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var last string
+	waitFor(t, 90*time.Second, "p4 running on another host", func() bool {
+		out, _ := s.docker("ps", "--filter", "name=p4", "--format", `{{.Label "io.clocker.host"}} {{.State}}`)
+		last = out
+		f := strings.Fields(out)
+		return len(f) == 2 && f[0] != "local2" && f[1] == "running"
+	})
+	t.Logf("host death to its container running elsewhere: %s (--reschedule-after 3s, including a new host); now %q", time.Since(died).Round(100*time.Millisecond), last)
+
+	// kill -9 and restart: the same three hosts, local2's engine started
+	// again, its stale p4 removed; one copy of each container.
+	s.kill()
+	s.start()
+	waitFor(t, 90*time.Second, "three healthy hosts after the restart", func() bool {
+		hs := s.hosts()
+		return len(hs) == 3 && hs["local1"].State == "healthy" && hs["local2"].State == "healthy" && hs["local3"].State == "healthy"
+	})
+	waitFor(t, 30*time.Second, "one copy of each container", func() bool {
+		out, _ := s.docker("ps", "-a", "--format", "{{.Names}}")
+		names := strings.Fields(out)
+		return len(names) == 4 && strings.Count(out, "p4") == 1
+	})
+	waitFor(t, 30*time.Second, "the stale p4 removed from local2", func() bool {
+		out, err := exec.Command("docker", "-H", "unix:///run/clocker-local/local2/docker.sock", "ps", "-aq", "--filter", "name=p4").CombinedOutput()
+		return err == nil && strings.TrimSpace(string(out)) == ""
+	})
+	if n := len(s.hosts()); n != 3 {
+		t.Fatalf("%d hosts after the restart, want 3 (re-adopted, not made again)", n)
+	}
+
+	// Drain: nothing new there. Remove: refused while busy.
+	if out, ok := s.host("drain", "local1"); !ok {
+		t.Fatal(out)
+	}
+	s.must("run", "-d", "--name", "p5", "busybox", "sleep", "600")
+	if h := s.must("inspect", "-f", `{{index .Config.Labels "io.clocker.host"}}`, "p5"); h == "local1" {
+		t.Fatal("p5 placed on a draining host")
+	}
+	if out, ok := s.host("drain", "--undo", "local1"); !ok {
+		t.Fatal(out)
+	}
+	if out, ok := s.host("rm", "local3"); ok || !strings.Contains(out, "containers") {
+		t.Fatalf("rm of a busy host: %v %s", ok, out)
+	}
+	// Bad input changes nothing.
+	for _, bad := range [][]string{{"rm", "nope"}, {"add", "not-a-url"}, {"add", "tcp://127.0.0.1:1"}, {"add", "--ssh", "root@127.0.0.1:1"}} {
+		if out, ok := s.host(bad...); ok {
+			t.Errorf("clocker host %v succeeded: %s", bad, out)
+		}
+	}
+	if n := len(s.hosts()); n != 3 {
+		t.Fatalf("%d hosts after bad input", n)
+	}
+	// An empty local host is removed with its machine.
+	s.must("rm", "-f", "p5")
+	if h := s.hosts()["local2"]; h.Containers != 0 {
+		t.Fatalf("local2 not empty: %+v", h)
+	}
+	if out, ok := s.host("rm", "local2"); !ok {
+		t.Fatal(out)
+	}
+	if _, err := os.Stat("/run/netns/clke2e-2"); err == nil {
+		t.Error("local2's namespace left after rm")
+	}
+	s.must("rm", "-f", "p1", "p2", "p3", "p4")
+}
