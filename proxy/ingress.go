@@ -29,7 +29,7 @@ import (
 // Ingress: published ports reachable at Clocker's own address.
 //
 //	create ─► ingressCreate: ports checked fleet-wide, random ones allocated,
-//	          the manager's listeners bound, bindings made explicit ─► engine
+//	          the manager's ports bound, bindings made explicit ─► engine
 //	host caches (Generation) ─► reconcile: a listener per published port of
 //	          every created or running container, pointed at host IP:port
 //	          while it runs; closed when it stops, is removed, or its host
@@ -39,6 +39,9 @@ import (
 // A host that publishes in the manager's own network namespace (a unix
 // socket engine, or one at a local address) gets no listener: its port is
 // already there. Its ports are held fleet-wide all the same.
+//
+// The forwards are sdn/ingress's: iptables DNAT rules (kernel mode) or
+// userland listeners; this file only opens, points and closes them.
 
 // IngressConfig configures the ingress of published ports.
 type IngressConfig struct {
@@ -54,6 +57,13 @@ type IngressConfig struct {
 	// own network namespace, where no forward is needed (default: a unix
 	// socket engine, or one at a loopback or local address).
 	Local func(*hosts.Host) bool
+	// Mode is how ports are forwarded: ingress.ModeAuto (iptables DNAT
+	// when it can, else userland), ModeKernel or ModeUserland (the
+	// default when empty).
+	Mode string
+	// Instance names this manager's iptables chains, the same across its
+	// restarts (serve uses its first listen address).
+	Instance string
 }
 
 // ingressTable is the fleet's published host ports and the listeners that
@@ -61,7 +71,7 @@ type IngressConfig struct {
 type ingressTable struct {
 	cfg   IngressConfig
 	shown string // the address as inspect shows it
-	fwd   *ingress.Forwarder
+	fwd   ingress.Forwards
 	s     *Server
 	// local reports whether a host publishes in the manager's network
 	// namespace (tests replace it).
@@ -74,6 +84,7 @@ type ingressTable struct {
 	hosts  map[*hosts.Host]*hostEntry // each host's ports, by cache generation
 	failed map[ingress.Key]string     // listeners that could not be bound, by the error last logged
 	locals map[*hosts.Host]bool       // t.local's answers
+	done   chan struct{}              // closed once run has closed every forward
 }
 
 // portHolder is the container that holds a published port.
@@ -103,10 +114,18 @@ func (s *Server) EnableIngress(ctx context.Context, cfg IngressConfig) error {
 	if cfg.PortMin == 0 || cfg.PortMax < cfg.PortMin {
 		return fmt.Errorf("ingress: bad port range %d-%d", cfg.PortMin, cfg.PortMax)
 	}
+	mode := cfg.Mode
+	if mode == "" {
+		mode = ingress.ModeUserland
+	}
+	fwd, err := ingress.Start(cfg.Address, ingress.Config{Mode: mode, Instance: cfg.Instance, Options: ingress.Options{Log: s.Log}})
+	if err != nil {
+		return fmt.Errorf("ingress: %w", err)
+	}
 	t := &ingressTable{
 		cfg:    cfg,
 		shown:  cfg.Address.String(),
-		fwd:    ingress.New(cfg.Address, ingress.Options{Log: s.Log}),
+		fwd:    fwd,
 		s:      s,
 		local:  cfg.Local,
 		held:   map[ingress.Key]portHolder{},
@@ -115,6 +134,7 @@ func (s *Server) EnableIngress(ctx context.Context, cfg IngressConfig) error {
 		hosts:  map[*hosts.Host]*hostEntry{},
 		failed: map[ingress.Key]string{},
 		locals: map[*hosts.Host]bool{},
+		done:   make(chan struct{}),
 	}
 	if t.local == nil {
 		t.local = publishesLocally
@@ -124,6 +144,7 @@ func (s *Server) EnableIngress(ctx context.Context, cfg IngressConfig) error {
 	}
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(ingress.Collector{F: t.fwd}); err != nil {
+			fwd.CloseAll()
 			return fmt.Errorf("ingress metrics: %w", err)
 		}
 	}
@@ -133,8 +154,30 @@ func (s *Server) EnableIngress(ctx context.Context, cfg IngressConfig) error {
 	return nil
 }
 
+// IngressMode is how published ports are forwarded: "kernel",
+// "userland", or "" with ingress off.
+func (s *Server) IngressMode() string {
+	if s.ingress == nil {
+		return ""
+	}
+	return s.ingress.fwd.Mode()
+}
+
+// WaitIngress waits, once EnableIngress's ctx has ended, until every
+// forward is closed (kernel mode: its iptables rules removed), at most d.
+func (s *Server) WaitIngress(d time.Duration) {
+	if s.ingress == nil {
+		return
+	}
+	select {
+	case <-s.ingress.done:
+	case <-time.After(d):
+	}
+}
+
 // run reconciles whenever a host's cache moves, until ctx ends.
 func (t *ingressTable) run(ctx context.Context) {
+	defer close(t.done)
 	defer t.fwd.CloseAll()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()

@@ -292,6 +292,13 @@ func TestIngressForwardsAndShowsItsAddress(t *testing.T) {
 	if err := s2.EnableIngress(context.Background(), proxy.IngressConfig{}); err == nil {
 		t.Fatal("ingress without an address")
 	}
+	if err := s2.EnableIngress(context.Background(), proxy.IngressConfig{Address: net.ParseIP("127.0.0.3"), PortMin: 1, PortMax: 2, Mode: "fast"}); err == nil ||
+		!strings.Contains(err.Error(), "want auto, kernel or userland") {
+		t.Fatalf("ingress in an unknown mode: %v", err)
+	}
+	if s2.IngressMode() != "" {
+		t.Fatalf("a failed EnableIngress left mode %q", s2.IngressMode())
+	}
 	enableIngressAt(t, s2, "127.0.0.3")
 	front3 := net.JoinHostPort("127.0.0.3", p)
 	waitFor(t, "the forward after a restart", func() bool {

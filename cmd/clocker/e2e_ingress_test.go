@@ -7,10 +7,10 @@ package main
 // container. The hosts' own addresses (10.213.x.y) are reachable from
 // here too, which the benchmarks use to compare with the direct path.
 //
-// Benchmarks (connection set-up and TCP throughput, ingress against
-// direct):
+// Benchmarks (connection set-up and TCP throughput, ingress in the kernel
+// and in userland against direct):
 //
-//	cd cmd/clocker && CLOCKER_E2E=1 CLOCKER_E2E_PREFIX=cbench \
+//	cd cmd/clocker && CLOCKER_E2E=1 CLOCKER_E2E_PREFIX=ing \
 //	  go test -tags e2e -run '^$' -bench Ingress -benchtime 500x -timeout 15m .
 
 import (
@@ -18,6 +18,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -332,8 +334,11 @@ func TestIngressManagerRestart(t *testing.T) {
 	mustDocker(t, append([]string{"run", "-d", "--name", "ingr-restart", "-e", "constraint:node==" + fleet.Engines[2].Name,
 		"-p", "18195:80"}, httpdArgs("survives")...)...)
 	httpGetRetry(t, "http://"+frontDoor(18195)+"/")
+	kernel := metricValue(t, metricsBody(t, ""), `clocker_ingress_kernel_forwards{proto="tcp"}`) > 0
 	killServer()
-	if !refused(frontDoor(18195)) {
+	// A userland forward dies with the manager; a kernel one is rules,
+	// left in place by a killed manager and rebuilt by the next.
+	if !kernel && !refused(frontDoor(18195)) {
 		t.Fatal("the forward outlived the manager")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -343,6 +348,110 @@ func TestIngressManagerRestart(t *testing.T) {
 	}
 	if got := httpGetRetry(t, "http://"+frontDoor(18195)+"/"); strings.TrimSpace(got) != "survives" {
 		t.Fatalf("after a restart: %q", got)
+	}
+	if kernel {
+		waitUntil(t, "the forward to be rebuilt in the kernel", 10*time.Second, func() bool {
+			return metricValue(t, metricsBody(t, ""), `clocker_ingress_kernel_forwards{proto="tcp"}`) > 0
+		})
+		// Rebuilt, not doubled: one DNAT rule for the port.
+		out, err := exec.Command("iptables-save", "-t", "nat").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for line := range strings.Lines(string(out)) {
+			if strings.Contains(line, ` 18195/tcp"`) && strings.Contains(line, "-j DNAT") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("%d DNAT rules for 18195 after a restart:\n%s", n, out)
+		}
+	}
+}
+
+// metricsBody is GET /metrics of the main server (base "") or another.
+func metricsBody(t testing.TB, base string) string {
+	t.Helper()
+	if base == "" {
+		status, body := apiCall(t, "GET", "/metrics", "", nil)
+		if status != 200 {
+			t.Fatalf("metrics: %d", status)
+		}
+		return body
+	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// metricValue is the value of one series in a metrics body (-1: absent).
+func metricValue(t testing.TB, body, series string) float64 {
+	t.Helper()
+	for line := range strings.Lines(body) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", series, err)
+			}
+			return f
+		}
+	}
+	return -1
+}
+
+// TestIngressKernelCounters: on this machine (root, iptables) the default
+// mode forwards in the kernel, and its rules count connections and bytes.
+func TestIngressKernelCounters(t *testing.T) {
+	cleanup(t, "ingr-count")
+	mustDocker(t, append([]string{"run", "-d", "--name", "ingr-count", "-e", "constraint:node==" + fleet.Engines[0].Name,
+		"-p", "18197:80"}, httpdArgs("counted")...)...)
+	httpGetRetry(t, "http://"+frontDoor(18197)+"/")
+	body := metricsBody(t, "")
+	if n := metricValue(t, body, `clocker_ingress_kernel_forwards{proto="tcp"}`); n < 1 {
+		t.Fatalf("no kernel forward (%v): is iptables missing?\n%s", n, body)
+	}
+	conns := metricValue(t, body, `clocker_ingress_connections_total{port="18197",proto="tcp"}`)
+	in := metricValue(t, body, `clocker_ingress_bytes_total{direction="in",port="18197",proto="tcp"}`)
+	out := metricValue(t, body, `clocker_ingress_bytes_total{direction="out",port="18197",proto="tcp"}`)
+	if conns < 1 || in <= 0 || out <= 0 {
+		t.Fatalf("counters: connections %v, in %v, out %v", conns, in, out)
+	}
+	for range 3 { // three connections (an HTTP client might reuse one)
+		c, err := net.DialTimeout("tcp", frontDoor(18197), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	body = metricsBody(t, "")
+	if got := metricValue(t, body, `clocker_ingress_connections_total{port="18197",proto="tcp"}`); got != conns+3 {
+		t.Fatalf("connections: %v after %v and three more", got, conns)
+	}
+	if got := metricValue(t, body, `clocker_ingress_bytes_total{direction="out",port="18197",proto="tcp"}`); got <= out {
+		t.Fatalf("bytes out did not grow: %v then %v", out, got)
+	}
+}
+
+// TestIngressUserlandMode: --ingress-mode=userland keeps the proxy in
+// Clocker (the fallback where iptables cannot be used).
+func TestIngressUserlandMode(t *testing.T) {
+	srv := placementServer(t, "--ingress-mode=userland")
+	name := "ingr-userland"
+	t.Cleanup(func() { dockerOn(t, srv, "rm", "-f", name) })
+	mustDockerOn(t, srv, append([]string{"run", "-d", "--name", name, "-e", "constraint:node==" + fleet.Engines[1].Name,
+		"-p", "18198:80"}, httpdArgs("userland")...)...)
+	if got := httpGetRetry(t, "http://"+frontDoor(18198)+"/"); strings.TrimSpace(got) != "userland" {
+		t.Fatalf("through the userland forward: %q", got)
+	}
+	body := metricsBody(t, "http://"+strings.TrimPrefix(srv, "tcp://"))
+	if metricValue(t, body, `clocker_ingress_kernel_forwards{proto="tcp"}`) != 0 ||
+		metricValue(t, body, `clocker_ingress_connections_active{port="18198",proto="tcp"}`) < 0 {
+		t.Fatalf("userland metrics:\n%s", body)
 	}
 }
 
@@ -405,23 +514,128 @@ func TestIngressTestcontainers(t *testing.T) {
 	}
 }
 
+// TestIngressStopRemovesRules: a Clocker that is stopped (SIGINT) takes
+// its kernel forwards with it; one that is killed leaves them, and the
+// next start of any Clocker on the machine removes them.
+func TestIngressStopRemovesRules(t *testing.T) {
+	for _, how := range []os.Signal{os.Interrupt, os.Kill} {
+		port := map[os.Signal]int{os.Interrupt: 18193, os.Kill: 18192}[how]
+		srv, stop := ingressServer(t)
+		// Its own rules only: the main Clocker sees the container too.
+		sum := sha256.Sum256([]byte("listen=" + srv))
+		tag := fmt.Sprintf(`clocker-ingress:%x %d/tcp"`, sum[:3], port)
+		name := fmt.Sprintf("ingr-stop%d", port)
+		t.Cleanup(func() { docker(t, nil, "rm", "-f", name) })
+		mustDockerOn(t, srv, append([]string{"run", "-d", "--name", name, "-p", fmt.Sprintf("%d:80", port)}, httpdArgs("stop")...)...)
+		httpGetRetry(t, "http://"+frontDoor(port)+"/")
+		if n := dnatRules(t, tag); n != 1 {
+			t.Fatalf("%d DNAT rules %s (is the mode kernel?)", n, tag)
+		}
+		stop(how)
+		if how == os.Interrupt {
+			if n := dnatRules(t, tag); n != 0 {
+				t.Fatalf("%d DNAT rules %s after a stop", n, tag)
+			}
+			continue
+		}
+		if n := dnatRules(t, tag); n != 1 {
+			t.Fatalf("%d DNAT rules %s after a kill", n, tag)
+		}
+		ingressServer(t) // another Clocker sweeps the dead one's chains
+		if n := dnatRules(t, tag); n != 0 {
+			t.Fatalf("%d DNAT rules %s after another Clocker started", n, tag)
+		}
+	}
+}
+
+// dnatRules counts the nat table's DNAT rules whose comment ends in tag.
+func dnatRules(t testing.TB, tag string) int {
+	t.Helper()
+	out, err := exec.Command("iptables-save", "-t", "nat").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for line := range strings.Lines(string(out)) {
+		if strings.Contains(line, tag) && strings.Contains(line, "-j DNAT") {
+			n++
+		}
+	}
+	return n
+}
+
+// ingressServer starts a Clocker of its own on the fleet and waits until
+// it answers with every host healthy; stop signals it and waits for its
+// exit (done with the test otherwise).
+func ingressServer(t testing.TB, args ...string) (addr string, stop func(os.Signal)) {
+	t.Helper()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = fmt.Sprintf("tcp://127.0.0.1:%d", port)
+	full := []string{"serve", "--listen", addr, "--data", t.TempDir(), "--log-level", "debug"}
+	for _, e := range fleet.Engines {
+		full = append(full, "--engine", e.TCP)
+	}
+	cmd := exec.Command(clockerBin, append(full, args...)...)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	stop = func(sig os.Signal) {
+		_ = cmd.Process.Signal(sig)
+		<-exited
+	}
+	t.Cleanup(func() {
+		stop(os.Interrupt)
+		if t.Failed() {
+			t.Logf("clocker log:\n%s", tail(log.String(), 40))
+		}
+	})
+	waitUntil(t, "clocker at "+addr+" with every host healthy", 30*time.Second, func() bool {
+		resp, err := http.Get("http://" + strings.TrimPrefix(addr, "tcp://") + "/info")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var info struct{ SystemStatus [][2]string }
+		_ = json.NewDecoder(resp.Body).Decode(&info)
+		healthy := 0
+		for _, kv := range info.SystemStatus {
+			if strings.TrimSpace(kv[0]) == "└ Status" && kv[1] == "Healthy" {
+				healthy++
+			}
+		}
+		return healthy == len(fleet.Engines)
+	})
+	return addr, stop
+}
+
 // --- benchmarks ---------------------------------------------------------------
 
 // benchSink runs the ingress tool on engine 1 publishing port and returns
-// the front door's and the host's own address of it.
-func benchSink(b *testing.B, port int) (ingressAddr, directAddr string) {
+// the front door's address of it (kernel mode, as this machine allows),
+// that of a second Clocker forwarding in userland (at 127.0.0.2) and the
+// host's own address.
+func benchSink(b *testing.B, port int) (ingressAddr, userlandAddr, directAddr string) {
 	ingressTool(b)
 	name := fmt.Sprintf("ingr-bench%d", port)
 	docker(b, nil, "rm", "-f", name)
 	mustDocker(b, "run", "-d", "--name", name, "-e", "constraint:node=="+fleet.Engines[1].Name,
 		"-p", fmt.Sprintf("%d:80", port), ingressToolImage)
 	b.Cleanup(func() { docker(b, nil, "rm", "-f", name) })
+	ingressServer(b, "--ingress-address", "127.0.0.2", "--ingress-mode", "userland")
 	ingressAddr = frontDoor(port)
+	userlandAddr = net.JoinHostPort("127.0.0.2", strconv.Itoa(port))
 	directAddr = net.JoinHostPort(fleet.Engines[1].Addr, strconv.Itoa(port))
-	for _, a := range []string{ingressAddr, directAddr} {
+	for _, a := range []string{ingressAddr, userlandAddr, directAddr} {
 		waitUntil(b, "the sink at "+a, 20*time.Second, func() bool { _, err := sinkOnce(a, 1); return err == nil })
 	}
-	return ingressAddr, directAddr
+	return ingressAddr, userlandAddr, directAddr
 }
 
 // sinkOnce connects, sends n bytes, half-closes and reads the sink's
@@ -457,18 +671,18 @@ func sinkOnce(addr string, n int64) (time.Duration, error) {
 var zeros = make([]byte, 1<<20)
 
 // BenchmarkIngressConnect: a new TCP connection, one byte, the answer —
-// through the front door (which dials the host for each connection) and
-// straight to the host's published port, alternately, so that both see the
-// same load on the machine. Reports p50/p99 of each and the p50 difference.
+// through the front door (kernel mode), through a userland front door, and
+// straight to the host's published port, in turn, so that all see the same
+// load on the machine. Reports p50/p99 of each and the p50 differences.
 func BenchmarkIngressConnect(b *testing.B) {
-	ingress, direct := benchSink(b, 18301)
-	var viaIngress, viaDirect latencies
+	ingress, userland, direct := benchSink(b, 18301)
+	var viaIngress, viaUserland, viaDirect latencies
 	b.ResetTimer()
 	for range b.N {
 		for _, k := range []struct {
 			addr string
 			into *latencies
-		}{{ingress, &viaIngress}, {direct, &viaDirect}} {
+		}{{ingress, &viaIngress}, {userland, &viaUserland}, {direct, &viaDirect}} {
 			d, err := sinkOnce(k.addr, 1)
 			if err != nil {
 				b.Fatal(err)
@@ -478,12 +692,14 @@ func BenchmarkIngressConnect(b *testing.B) {
 	}
 	b.StopTimer()
 	pi, qi := percentiles(viaIngress)
+	pu, _ := percentiles(viaUserland)
 	pd, qd := percentiles(viaDirect)
 	b.ReportMetric(float64(pi)/1e6, "ingress-p50-ms")
 	b.ReportMetric(float64(qi)/1e6, "ingress-p99-ms")
 	b.ReportMetric(float64(pd)/1e6, "direct-p50-ms")
 	b.ReportMetric(float64(qd)/1e6, "direct-p99-ms")
 	b.ReportMetric(float64(pi-pd)/1e6, "added-p50-ms")
+	b.ReportMetric(float64(pu-pd)/1e6, "userland-added-p50-ms")
 }
 
 func percentiles(l latencies) (p50, p99 time.Duration) {
@@ -493,19 +709,19 @@ func percentiles(l latencies) (p50, p99 time.Duration) {
 }
 
 // BenchmarkIngressThroughput: 200 MB sent to the container's port through
-// the front door and straight to the host, alternately, at most 5 streams
-// each whatever -benchtime says.
+// the front door (kernel mode), a userland front door and straight to the
+// host, in turn, at most 5 streams each whatever -benchtime says.
 func BenchmarkIngressThroughput(b *testing.B) {
-	ingress, direct := benchSink(b, 18302)
+	ingress, userland, direct := benchSink(b, 18302)
 	const size = 200 << 20
 	runs := min(b.N, 5)
-	var viaIngress, viaDirect time.Duration
+	var viaIngress, viaUserland, viaDirect time.Duration
 	b.ResetTimer()
 	for range runs {
 		for _, k := range []struct {
 			addr  string
 			spent *time.Duration
-		}{{ingress, &viaIngress}, {direct, &viaDirect}} {
+		}{{ingress, &viaIngress}, {userland, &viaUserland}, {direct, &viaDirect}} {
 			d, err := sinkOnce(k.addr, size)
 			if err != nil {
 				b.Fatal(err)
@@ -519,5 +735,6 @@ func BenchmarkIngressThroughput(b *testing.B) {
 	b.ReportMetric(mbs(viaIngress), "ingress-MB/s")
 	b.ReportMetric(mbs(viaDirect), "direct-MB/s")
 	b.ReportMetric(mbs(viaIngress)/mbs(viaDirect), "ratio-MB/s")
+	b.ReportMetric(mbs(viaUserland)/mbs(viaDirect), "userland-ratio-MB/s")
 	b.ReportMetric(float64(runs), "streams")
 }

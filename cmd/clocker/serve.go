@@ -344,6 +344,7 @@ func serve(args []string) error {
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
+		srv.WaitIngress(5 * time.Second) // kernel forwards are rules that would outlive the process
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = httpSrv.Shutdown(sctx)

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clocker/clocker/proxy"
+	"github.com/clocker/clocker/sdn/ingress"
 )
 
 // ingressFlags are serve's flags for published ports reachable at
@@ -21,16 +22,19 @@ type ingressFlags struct {
 	on      bool
 	address string
 	ports   string
+	mode    string
 
 	// Parsed by check.
-	ip     net.IP
-	lo, hi uint16
+	ip       net.IP
+	lo, hi   uint16
+	instance string // names the iptables chains: the same across restarts
 }
 
 func (f *ingressFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.on, "ingress", true, "forward published ports from Clocker's own address to the containers' hosts; published host ports become fleet-wide (--ingress=false: another host is chosen instead)")
 	fs.StringVar(&f.address, "ingress-address", "", "address to listen on for published ports, shown by docker port (default: the first --listen's, loopback for a unix socket)")
 	fs.StringVar(&f.ports, "ingress-ports", "20000-29999", "range the random host ports of -P, -p PORT and HostPort 0 are taken from")
+	fs.StringVar(&f.mode, "ingress-mode", ingress.ModeAuto, "how published ports are forwarded: kernel (iptables DNAT, as Docker without its userland proxy), userland (a proxy in Clocker), or auto (kernel when iptables works, else userland)")
 }
 
 // check parses the flags; firstListen is the first --listen URL.
@@ -42,6 +46,14 @@ func (f *ingressFlags) check(firstListen string) error {
 		return fmt.Errorf("--ingress-ports %q: want FIRST-LAST, e.g. 20000-29999", f.ports)
 	}
 	f.lo, f.hi = uint16(a), uint16(b)
+	switch f.mode {
+	case ingress.ModeAuto, ingress.ModeKernel, ingress.ModeUserland:
+	default:
+		return fmt.Errorf("--ingress-mode %q: want auto, kernel or userland", f.mode)
+	}
+	// A manager restarted with the same address finds its own chains; two
+	// managers on one machine cannot share it.
+	f.instance = "listen=" + firstListen
 	addr := f.address
 	if addr == "" {
 		addr = "127.0.0.1"
@@ -72,9 +84,10 @@ func (f *ingressFlags) enable(ctx context.Context, srv *proxy.Server, reg promet
 		log.Info("ingress off: published ports are reached at each container's host")
 		return nil
 	}
-	if err := srv.EnableIngress(ctx, proxy.IngressConfig{Address: f.ip, PortMin: f.lo, PortMax: f.hi, Registerer: reg}); err != nil {
+	cfg := proxy.IngressConfig{Address: f.ip, PortMin: f.lo, PortMax: f.hi, Registerer: reg, Mode: f.mode, Instance: f.instance}
+	if err := srv.EnableIngress(ctx, cfg); err != nil {
 		return err
 	}
-	log.Info("ingress: published ports forwarded", "address", f.ip.String(), "random-ports", f.ports)
+	log.Info("ingress: published ports forwarded", "address", f.ip.String(), "random-ports", f.ports, "mode", srv.IngressMode(), "asked", f.mode)
 	return nil
 }

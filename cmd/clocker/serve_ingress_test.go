@@ -13,6 +13,7 @@ func TestIngressFlags(t *testing.T) {
 		wantOn   bool
 		wantAddr string
 		lo, hi   uint16
+		wantMode string
 	}{
 		{name: "defaults", wantOn: true, wantAddr: "127.0.0.1", lo: 20000, hi: 29999},
 		{name: "from the first listen", args: []string{"--listen", "tcp://[::1]:2375", "--listen", "unix:///tmp/x.sock"}, wantOn: true, wantAddr: "::1", lo: 20000, hi: 29999},
@@ -23,6 +24,8 @@ func TestIngressFlags(t *testing.T) {
 		{name: "bad range", args: []string{"--ingress-ports", "30000"}, wantErr: "want FIRST-LAST"},
 		{name: "reversed range", args: []string{"--ingress-ports", "30010-30000"}, wantErr: "want FIRST-LAST"},
 		{name: "bad address", args: []string{"--ingress-address", "not an address"}, wantErr: "--ingress-address"},
+		{name: "mode", args: []string{"--ingress-mode", "userland"}, wantOn: true, wantAddr: "127.0.0.1", lo: 20000, hi: 29999, wantMode: "userland"},
+		{name: "bad mode", args: []string{"--ingress-mode", "fast"}, wantErr: "--ingress-mode"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -37,6 +40,15 @@ func TestIngressFlags(t *testing.T) {
 				t.Fatal(err)
 			}
 			f := cfg.ingress
+			if tt.wantMode == "" {
+				tt.wantMode = "auto"
+			}
+			if f.mode != tt.wantMode {
+				t.Fatalf("ingress mode %q, want %q", f.mode, tt.wantMode)
+			}
+			if !strings.HasPrefix(f.instance, "listen=") {
+				t.Fatalf("instance %q", f.instance)
+			}
 			if f.on != tt.wantOn || f.ip.String() != tt.wantAddr || f.lo != tt.lo || f.hi != tt.hi {
 				t.Fatalf("ingress flags: on=%v ip=%s ports=%d-%d", f.on, f.ip, f.lo, f.hi)
 			}

@@ -1,7 +1,10 @@
 // Package ingress forwards published ports from the manager's own address
 // to the hosts where the containers publish them, as Swarm mode's routing
-// mesh does for services: one TCP or UDP listener per published port, each
-// forwarding to one target address.
+// mesh does for services. Two ways, behind one interface (Forwards, made
+// by Start): Kernel, iptables DNAT rules (kernel_linux.go), and the
+// userland Forwarder below, one TCP or UDP listener per published port,
+// each forwarding to one target address; the Kernel hands it the ports it
+// cannot forward.
 //
 //	client ─► manager ADDR:PORT (listener, bound at create)
 //	               │  target set while the container runs
@@ -45,8 +48,11 @@ type Stats struct {
 	// Active is the number of open connections or sessions.
 	Active int64
 	// BytesIn counts bytes from clients to the target, BytesOut the other
-	// way.
+	// way (in the kernel: IP packets, headers included).
 	BytesIn, BytesOut uint64
+	// Kernel: forwarded by iptables rules; Active is then -1 when
+	// conntrack cannot be read.
+	Kernel bool
 }
 
 // Options tune a Forwarder; zero values take the defaults.
@@ -172,13 +178,17 @@ func (f *Forwarder) Keys() []Key {
 		out = append(out, k)
 	}
 	f.mu.Unlock()
+	sortKeys(out)
+	return out
+}
+
+func sortKeys(out []Key) {
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Proto != out[j].Proto {
 			return out[i].Proto < out[j].Proto
 		}
 		return out[i].Port < out[j].Port
 	})
-	return out
 }
 
 // Stats returns the counters of k's listener.
