@@ -67,6 +67,8 @@ type fakeEngine struct {
 	// hung makes every call but the event stream hang until its client
 	// gives up, as an engine behind a partition whose streams stay open.
 	hung atomic.Bool
+	// pings counts GET /_ping served (the health checks between /info).
+	pings atomic.Int64
 
 	kick     chan struct{} // closed to end the current event streams
 	down     chan struct{}
@@ -240,6 +242,7 @@ func (f *fakeEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodHead {
 			return
 		}
+		f.pings.Add(1)
 		_, _ = io.WriteString(w, "OK")
 	case p == "/info":
 		writeJSON(w, 200, map[string]any{"Name": f.opts.name, "NCPU": 2, "MemTotal": 2 << 30, "Labels": []string{}, "Images": 1})

@@ -29,7 +29,8 @@ type Fleet struct {
 	store   *store.Store
 	log     *slog.Logger
 	metrics *Metrics
-	// HealthInterval is how often each engine is checked.
+	// HealthInterval: each engine gives a sign of life (an answered check
+	// or any traffic) at least this often, or is checked.
 	HealthInterval time.Duration
 	// HealthTimeout bounds one check (0: HealthInterval).
 	HealthTimeout time.Duration

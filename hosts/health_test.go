@@ -1,7 +1,9 @@
 package hosts_test
 
 import (
+	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,5 +36,107 @@ func TestPassiveFailureChecksAtOnce(t *testing.T) {
 
 	f.hung.Store(false)
 	h.ReportFailure(errors.New("i/o timeout")) // the next failed call checks again
+	waitFor(t, "healthy once it answers", func() bool { return h.Healthy() })
+}
+
+// healthFleet follows one fake engine with the given health interval and
+// check timeout.
+func healthFleet(t *testing.T, interval, timeout time.Duration) (*fakeEngine, *hosts.Host) {
+	t.Helper()
+	f := newFakeEngine(t, fakeOpts{name: "h1"})
+	fleet := hosts.NewFleet(nil, testLogger(), nil)
+	fleet.HealthInterval = interval
+	fleet.HealthTimeout = timeout
+	t.Cleanup(fleet.Close)
+	h, err := fleet.Add(testCtx(t), hosts.Record{Name: "h1", URL: f.URL}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fleet.WaitSynced(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	return f, h
+}
+
+// traffic makes calls to h until the returned stop is called: what a busy
+// host sees from the proxy.
+func traffic(t *testing.T, h *hosts.Host, every time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			cctx, ccancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			_, _, _ = h.GetJSON(cctx, "/containers/json", nil)
+			ccancel()
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+// A host that answers forwarded calls needs no pings: its answers prove
+// it alive. Once the calls stop, the pings resume.
+func TestTrafficDefersPings(t *testing.T) {
+	const interval = 500 * time.Millisecond
+	f, h := healthFleet(t, interval, 0)
+	stop := traffic(t, h, 10*time.Millisecond)
+	before := f.pings.Load()
+	// Four intervals: an idle host would have been pinged about four times.
+	time.Sleep(4 * interval)
+	if n := f.pings.Load() - before; n != 0 {
+		t.Errorf("%d pings while the host answered calls every 10ms, want none", n)
+	}
+	stop()
+	waitFor(t, "a ping once the calls stopped", func() bool { return f.pings.Load() > before })
+	if !h.Healthy() {
+		t.Error("host answering calls and pings is not healthy")
+	}
+}
+
+// An idle host is pinged about once an interval.
+func TestIdleHostIsPinged(t *testing.T) {
+	const interval = 100 * time.Millisecond
+	f, h := healthFleet(t, interval, 0)
+	before := f.pings.Load()
+	waitFor(t, "three pings", func() bool { return f.pings.Load()-before >= 3 })
+	if !h.Healthy() {
+		t.Error("host answering pings is not healthy")
+	}
+}
+
+// Traffic defers the checks but never past one interval after the last
+// answer: an engine that stops answering in the middle of calls is marked
+// unhealthy as soon as without them (the next check, then its
+// confirmation).
+func TestHungHostDetectedDespiteTraffic(t *testing.T) {
+	const (
+		interval = 300 * time.Millisecond
+		timeout  = 100 * time.Millisecond
+	)
+	f, h := healthFleet(t, interval, timeout)
+	stop := traffic(t, h, 10*time.Millisecond)
+	hungAt := time.Now()
+	f.hung.Store(true) // the calls now time out; nothing reports them
+	waitFor(t, "unhealthy", func() bool { return !h.Healthy() })
+	took := time.Since(hungAt)
+	stop()
+	// Due: one interval, a timed-out check, the confirmation after 250 ms
+	// and its timeout; the rest is slack for a loaded machine.
+	if limit := interval + timeout + 250*time.Millisecond + timeout + 2*time.Second; took > limit {
+		t.Errorf("unhealthy after %v, want within %v", took, limit)
+	}
+	t.Logf("unhealthy %v after the engine hung", took)
+
+	f.hung.Store(false)
 	waitFor(t, "healthy once it answers", func() bool { return h.Healthy() })
 }

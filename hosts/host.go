@@ -9,11 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moby/moby/api/types/events"
@@ -59,7 +62,8 @@ type Facts struct {
 type Host struct {
 	Record
 	Endpoint Endpoint
-	// Transport carries forwarded requests to the engine (pooled).
+	// Transport carries forwarded requests to the engine (pooled); what
+	// comes back on its connections counts as heard (see heardConn).
 	Transport *http.Transport
 	client    *client.Client
 	log       *slog.Logger
@@ -72,6 +76,9 @@ type Host struct {
 	persisted bool
 	// suspect wakes the health watcher when a forwarded call failed.
 	suspect chan struct{}
+	// heard is when the engine last sent anything on a pooled connection
+	// (monotonic()): proof enough that it answers (see nextCheck).
+	heard atomic.Int64
 	// onHealth hears the host go up or down (the fleet's events); called
 	// under mu, it must not block.
 	onHealth func(up bool)
@@ -90,6 +97,7 @@ type Host struct {
 	facts      Facts
 	healthy    bool
 	synced     bool // cache filled since the last (re)connect
+	gaugeSet   bool // the health gauge was set once
 	lastErr    error
 	failures   int
 	images     imageIndex
@@ -105,7 +113,7 @@ func newHost(rec Record, ep Endpoint, log *slog.Logger, m *Metrics) (*Host, erro
 	if err != nil {
 		return nil, err
 	}
-	return &Host{
+	h := &Host{
 		Record:     rec,
 		Endpoint:   ep,
 		Transport:  tr,
@@ -114,7 +122,16 @@ func newHost(rec Record, ep Endpoint, log *slog.Logger, m *Metrics) (*Host, erro
 		metrics:    m,
 		containers: map[string]*Container{},
 		suspect:    make(chan struct{}, 1),
-	}, nil
+	}
+	dial := tr.DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &heardConn{Conn: c, heard: &h.heard}, nil
+	}
+	return h, nil
 }
 
 // Healthy reports whether the engine answers and its cache is in sync.
@@ -250,6 +267,12 @@ func (h *Host) readFacts(ctx context.Context, version bool) error {
 	if status != http.StatusOK {
 		return fmt.Errorf("GET /info: status %d", status)
 	}
+	return h.setFacts(ctx, raw, version)
+}
+
+// setFacts decodes an /info answer (raw is kept) and, when version is set
+// or not known yet, reads /version.
+func (h *Host) setFacts(ctx context.Context, raw []byte, version bool) error {
 	var info struct {
 		Name     string
 		NCPU     int
@@ -330,6 +353,9 @@ func (h *Host) run(ctx context.Context, interval, timeout time.Duration) {
 // state never overwrites a newer one.
 func (h *Host) publishHealthLocked() {
 	up := h.healthy && h.synced
+	if up == h.published && h.gaugeSet {
+		return // every check publishes: spare the gauge's label lookup
+	}
 	if up != h.published {
 		h.published = up
 		h.changedLocked()
@@ -337,35 +363,51 @@ func (h *Host) publishHealthLocked() {
 			h.onHealth(up)
 		}
 	}
+	h.gaugeSet = true
 	h.metrics.setHealth(h.Name, up)
 }
 
-// watchHealth pings the engine on a ticker; two failures in a row mark it
-// unhealthy, one success healthy again.
+// watchHealth checks the engine at least once an interval (see nextCheck);
+// two failures in a row mark it unhealthy, one success healthy again.
 func (h *Host) watchHealth(ctx context.Context, interval, timeout time.Duration) {
-	next := time.NewTimer(0)
+	p := newProbe(ctx, h.Endpoint)
+	defer p.close()
+	// The (re)connect reads /info; later reads are spread over the hosts
+	// (due at least an interval from now).
+	now := monotonic()
+	proof, factsAt := now, now-jitter((factsEvery-1)*interval)
+	first, _ := nextCheck(now, proof, factsAt, interval)
+	next := time.NewTimer(first)
 	defer next.Stop()
-	checks := 0
 	for {
+		forced := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-next.C:
 		case <-h.suspect:
-			// A forwarded call failed: check now rather than at the tick.
-			if !next.Stop() {
-				<-next.C
+			forced = true // a forwarded call failed: check now
+		}
+		now = monotonic()
+		h.mu.RLock()
+		answers := h.healthy && h.failures == 0
+		h.mu.RUnlock()
+		var facts bool
+		if answers {
+			proof = max(proof, time.Duration(h.heard.Load()))
+			var wait time.Duration
+			if wait, facts = nextCheck(now, proof, factsAt, interval); wait > 0 && !forced {
+				next.Reset(wait) // it answered meanwhile: not due yet
+				continue
 			}
-		}
-		pctx, cancel := context.WithTimeout(ctx, timeout)
-		var err error
-		if checks%factsEvery == 0 {
-			err = h.readFacts(pctx, false)
 		} else {
-			err = h.ping(pctx)
+			// Failing or not synced yet: every check counts, proof or not.
+			facts = now-factsAt >= factsEvery*interval
 		}
-		checks++
-		cancel()
+		err := h.check(ctx, p, facts, timeout)
+		if facts {
+			factsAt = now
+		}
 		h.mu.Lock()
 		if err != nil {
 			h.failures++
@@ -381,30 +423,56 @@ func (h *Host) watchHealth(ctx context.Context, interval, timeout time.Duration)
 		failing := h.failures == 1
 		h.mu.Unlock()
 		wait := interval
-		if failing {
+		if err == nil {
+			proof = monotonic()
+			wait, _ = nextCheck(proof, proof, factsAt, interval)
+		} else if failing {
 			wait = min(interval, confirmAfter) // confirm a first failure soon
 		}
 		next.Reset(wait)
 	}
 }
 
-// factsEvery: one health check in so many reads /info (labels, CPUs,
-// memory); the others ping. At a thousand hosts /info every two seconds
-// each cost 5.6% of a core; a ping is a tenth of it.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return rand.N(d)
+}
+
+// factsEvery: /info (labels, CPUs, memory) is read every so many
+// intervals; the other checks ping. At a thousand hosts /info every two
+// seconds each cost 5.6% of a core; a ping is a tenth of it.
 const factsEvery = 10
 
-// ping asks the engine whether it answers.
-func (h *Host) ping(ctx context.Context) error {
-	resp, err := h.get(ctx, "/_ping", nil)
+// check asks the engine whether it answers, over the health probe: GET
+// /_ping, or with facts GET /info (decoded only when it changed).
+func (h *Host) check(ctx context.Context, p *probe, facts bool, timeout time.Duration) error {
+	path := "/_ping"
+	if facts {
+		path = "/info"
+	}
+	status, body, err := p.get(path, time.Now().Add(timeout), facts)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET /_ping: status %d", resp.StatusCode)
+	if status != http.StatusOK {
+		return fmt.Errorf("GET %s: status %d", path, status)
 	}
-	return nil
+	if !facts {
+		return nil
+	}
+	h.mu.RLock()
+	same, known := bytes.Equal(body, h.facts.Info), h.facts.MaxAPI != ""
+	h.mu.RUnlock()
+	if same && known {
+		return nil
+	}
+	// setFacts reads /version too until it is known: only before the
+	// first sync.
+	fctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return h.setFacts(fctx, bytes.Clone(body), false)
 }
 
 // confirmAfter is how soon a first failed check is checked again: two in a
