@@ -11,7 +11,9 @@ package proxy
 //
 //	create ─▶ ipam.Create (nothing on any engine yet)
 //	run/connect on h ─▶ ipam.Join(n, h) ─▶ engine network on h (n.Engine(h))
-//	                 ─▶ HostConfig.Dns = h's gateway ─▶ agents told (peers, names)
+//	                 ─▶ agents told (peers, names, which container is where)
+//	any run on h ─▶ HostConfig.Dns = h's DNS address (its default bridge
+//	                 gateway), where h's agent answers by the querier's networks
 //	rm ─▶ refused while any host's copy has endpoints ─▶ copies removed ─▶ ipam.Remove
 
 import (
@@ -167,8 +169,14 @@ func engineNetwork(ctx context.Context, h *hosts.Host, n sdn.Network) (engineNet
 }
 
 // join makes h a member of n: its slice, and its engine's copy of the
-// network. The agents are told.
-func (s *Server) join(ctx context.Context, n sdn.Network, h *hosts.Host) (sdn.HostSlice, error) {
+// network. The agents are told. An address asked for (--ip) must lie in
+// h's slice, for the engine hands out no other: otherwise nothing is made
+// and the error is a 400.
+func (s *Server) join(ctx context.Context, n sdn.Network, h *hosts.Host, ip netip.Addr) (sdn.HostSlice, error) {
+	if ip.IsValid() && !n.Subnet.Contains(ip.Unmap()) {
+		return sdn.HostSlice{}, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf(
+			"Invalid address %s: It does not belong to any of this network's subnets", ip))
+	}
 	s.Nets.mu.Lock()
 	defer s.Nets.mu.Unlock()
 	if cur, err := s.Nets.Alloc.Get(n.ID); err == nil {
@@ -178,6 +186,15 @@ func (s *Server) join(ctx context.Context, n sdn.Network, h *hosts.Host) (sdn.Ho
 	sl, err := s.Nets.Alloc.Join(n.ID, h.Name)
 	if err != nil {
 		return sl, err
+	}
+	if ip.IsValid() && !sl.IPRange.Contains(ip.Unmap()) {
+		if !wasMember {
+			_ = s.Nets.Alloc.Leave(n.ID, h.Name)
+		}
+		return sl, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf(
+			"Invalid address %s: fleet network %s hands out %s on host %s (each host has its slice of %s): "+
+				"pick an address there, or place the container on the host whose slice holds %s",
+			ip, n.Name, sl.IPRange, h.Name, n.Subnet, ip))
 	}
 	s.Nets.joined[n.ID+"/"+h.Name] = time.Now()
 	if n, err = s.Nets.Alloc.Get(n.ID); err != nil {
@@ -258,34 +275,59 @@ func (s *Server) leaveIdle(ctx context.Context) {
 }
 
 // fleetCreateHook prepares a create placed on h: every fleet network the
-// container joins gets h as a member, and the container gets h's gateways
-// as DNS servers (unless it names its own). References by ID become names,
-// the engine's copy knowing only the name.
+// container joins gets h as a member, and the container gets h's DNS
+// address as DNS server (unless it names its own, or has the host's or
+// another container's network stack, or none). That address is h's
+// default bridge gateway, where h's agent answers each container the names
+// of the fleet networks it is on at the time of the query: so a container
+// connected to a fleet network later resolves its names too. The gateways
+// of internal fleet networks follow it (their members have no route to
+// it), and without an agent on h the gateways are all there is. References
+// by ID become names, the engine's copy knowing only the name.
 func (s *Server) fleetCreateHook(ctx context.Context, h *hosts.Host, spec *container.CreateRequest, body []byte) ([]byte, error) {
 	if s.Nets == nil {
 		return body, nil
 	}
 	var (
-		dnsServers []string
-		renames    = map[string]string{}
+		gateways, internal []string
+		renames            = map[string]string{}
 	)
 	for _, ref := range userNetworks(spec) {
 		n, ok := s.fleetNetwork(ref)
 		if !ok {
 			continue
 		}
-		sl, err := s.join(ctx, n, h)
+		sl, err := s.join(ctx, n, h, requestedIP(spec, ref))
 		if err != nil {
 			return nil, err
 		}
-		if !slices.Contains(dnsServers, sl.Gateway.String()) {
-			dnsServers = append(dnsServers, sl.Gateway.String())
+		gw := sl.Gateway.String()
+		if !slices.Contains(gateways, gw) {
+			gateways = append(gateways, gw)
+			if n.Internal {
+				internal = append(internal, gw)
+			}
 		}
 		if ref != n.Name {
 			renames[ref] = n.Name
 		}
 	}
-	if len(dnsServers) == 0 {
+	fleetDNS := takesFleetDNS(spec)
+	dnsServers := []string{}
+	if fleetDNS {
+		if a := s.hostDNS(h.Name); a.IsValid() {
+			dnsServers = append(dnsServers, a.String())
+			dnsServers = append(dnsServers, internal...)
+		} else {
+			dnsServers = append(dnsServers, gateways...)
+		}
+		// Docker's resolvers use three at most.
+		dnsServers = dnsServers[:min(len(dnsServers), 3)]
+	}
+	// A recreate carries the servers Clocker gave the container on its
+	// old host: replaced (or dropped) too.
+	recreated := fleetDNS && spec.HostConfig != nil && len(spec.HostConfig.DNS) > 0
+	if len(dnsServers) == 0 && len(renames) == 0 && !recreated {
 		return body, nil
 	}
 	var top map[string]json.RawMessage
@@ -298,8 +340,21 @@ func (s *Server) fleetCreateHook(ctx context.Context, h *hosts.Host, spec *conta
 			return nil, errdefs.New(errdefs.ErrInvalid, "invalid JSON: "+err.Error())
 		}
 	}
-	if spec.HostConfig == nil || len(spec.HostConfig.DNS) == 0 {
+	if len(dnsServers) > 0 || recreated {
 		hc["Dns"], _ = json.Marshal(dnsServers)
+		labels := map[string]string{}
+		if raw, ok := top["Labels"]; ok {
+			_ = json.Unmarshal(raw, &labels)
+		}
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		if len(dnsServers) > 0 {
+			labels[dnsLabel] = strings.Join(dnsServers, ",")
+		} else {
+			delete(labels, dnsLabel)
+		}
+		top["Labels"], _ = json.Marshal(labels)
 	}
 	if spec.HostConfig != nil {
 		if to, ok := renames[string(spec.HostConfig.NetworkMode)]; ok {
@@ -323,6 +378,44 @@ func (s *Server) fleetCreateHook(ctx context.Context, h *hosts.Host, spec *conta
 		}
 	}
 	return json.Marshal(top)
+}
+
+// dnsLabel records the DNS servers Clocker gave a container, so that a
+// recreate of it (rescheduling, a tool that copies a container's
+// configuration) gets those of its new host, not the old host's.
+const dnsLabel = "io.clocker.dns"
+
+// takesFleetDNS tells whether a create gets its DNS servers from Clocker:
+// not when the user gave some (other than those Clocker gave the
+// container it recreates), nor with the host's network stack (the host's
+// resolv.conf), another container's or none.
+func takesFleetDNS(spec *container.CreateRequest) bool {
+	hc := spec.HostConfig
+	if hc == nil {
+		return true
+	}
+	if mode := string(hc.NetworkMode); mode == "host" || mode == "none" || strings.HasPrefix(mode, "container:") {
+		return false
+	}
+	if len(hc.DNS) == 0 {
+		return true
+	}
+	given := make([]string, len(hc.DNS))
+	for i, a := range hc.DNS {
+		given[i] = a.String()
+	}
+	return spec.Config != nil && spec.Config.Labels[dnsLabel] == strings.Join(given, ",")
+}
+
+// requestedIP is the --ip a create asks for in network ref.
+func requestedIP(spec *container.CreateRequest, ref string) netip.Addr {
+	if spec.NetworkingConfig == nil {
+		return netip.Addr{}
+	}
+	if ep := spec.NetworkingConfig.EndpointsConfig[ref]; ep != nil && ep.IPAMConfig != nil {
+		return ep.IPAMConfig.IPv4Address
+	}
+	return netip.Addr{}
 }
 
 // --- create ------------------------------------------------------------------
@@ -775,7 +868,19 @@ func (s *Server) joinNetworkRouted(w http.ResponseWriter, r *http.Request, actio
 		return err
 	}
 	if action == "connect" {
-		if _, err := s.join(r.Context(), n, ch); err != nil {
+		var ep struct {
+			EndpointConfig *struct {
+				IPAMConfig *struct{ IPv4Address string }
+			}
+		}
+		var ip netip.Addr
+		if json.Unmarshal(body, &ep) == nil && ep.EndpointConfig != nil && ep.EndpointConfig.IPAMConfig != nil &&
+			ep.EndpointConfig.IPAMConfig.IPv4Address != "" {
+			if ip, err = netip.ParseAddr(ep.EndpointConfig.IPAMConfig.IPv4Address); err != nil {
+				return errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("invalid IPv4 address: %s", ep.EndpointConfig.IPAMConfig.IPv4Address))
+			}
+		}
+		if _, err := s.join(r.Context(), n, ch, ip); err != nil {
 			return err
 		}
 	}

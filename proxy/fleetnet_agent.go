@@ -11,6 +11,10 @@ package proxy
 //	       cannot break the fleet's networks)
 //	state  sdn.AgentState as /state/desired.json, written into the box with
 //	       the engine's archive API whenever it changes
+//	dns    the host's DNS address: its engine's default bridge gateway,
+//	       which every container of the host reaches whatever its networks
+//	       (its own gateway, or the host through its default route); once
+//	       the agent has it, containers created there get it as DNS server
 //
 // The channel is the engine API the manager already holds: no listener, no
 // credentials of its own. The file lives in the box's layer, so an agent
@@ -27,6 +31,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -36,8 +41,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/sdn"
+	"github.com/clocker/clocker/sdn/dns"
 )
 
 // agentImageRepo is the repository of the agent images.
@@ -61,6 +69,14 @@ type agentHost struct {
 	busy    bool
 	nextTry time.Time
 	pushed  []byte // the state last written
+	// dns is the host's DNS address (its default bridge's gateway), read
+	// from the engine when the agent is ensured; invalid when it has none.
+	dns netip.Addr
+	// dnsReady is the DNS address of the state last written to the
+	// running agent: the address creates may hand out.
+	dnsReady netip.Addr
+	// stats are the agent's DNS counts, read from it now and then.
+	stats dns.Stats
 }
 
 // StartAgents makes sure every healthy host runs the agent of this binary
@@ -95,6 +111,7 @@ func (s *Server) StartAgents(ctx context.Context, binary string, wait time.Durat
 	wg.Wait()
 	cancel()
 	go s.agentLoop(ctx)
+	go s.agentStatsLoop(ctx, 10*time.Second)
 	return nil
 }
 
@@ -132,6 +149,10 @@ func (s *Server) ensureAgentLogged(ctx context.Context, h *hosts.Host) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute) // a build included
 	defer cancel()
 	id, err := s.ensureAgent(ctx, h)
+	var dnsAddr netip.Addr
+	if err == nil {
+		dnsAddr, err = bridgeGateway(ctx, h)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	ah.busy = false
@@ -141,9 +162,56 @@ func (s *Server) ensureAgentLogged(ctx context.Context, h *hosts.Host) {
 		return
 	}
 	if ah.id != id {
-		ah.pushed = nil
+		ah.pushed, ah.dnsReady = nil, netip.Addr{}
 	}
-	ah.id = id
+	ah.id, ah.dns = id, dnsAddr
+}
+
+// bridgeGateway is the IPv4 gateway of h's default bridge network (docker0):
+// an address of the host that its containers reach on whatever networks
+// they are (directly on the default bridge, through their default route on
+// the others; it is the host's, so no FORWARD rule applies). Invalid when
+// the engine runs without the default bridge.
+func bridgeGateway(ctx context.Context, h *hosts.Host) (netip.Addr, error) {
+	status, data, err := engineCall(ctx, h, http.MethodGet, "/networks/bridge", nil, nil, "")
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if status == http.StatusNotFound {
+		return netip.Addr{}, nil
+	}
+	if status != http.StatusOK {
+		return netip.Addr{}, relayError(status, data)
+	}
+	var n struct {
+		IPAM struct{ Config []struct{ Gateway string } }
+	}
+	if err := json.Unmarshal(data, &n); err != nil {
+		return netip.Addr{}, fmt.Errorf("host %s: bad default bridge: %w", h.Name, err)
+	}
+	for _, c := range n.IPAM.Config {
+		if a, err := netip.ParseAddr(c.Gateway); err == nil && a.Is4() {
+			return a, nil
+		}
+	}
+	return netip.Addr{}, nil
+}
+
+// hostDNS is the DNS address containers created on host get: the host's
+// default bridge gateway, once its running agent has been told to answer
+// there. Invalid when fleet networks are off or the agent is not there
+// yet (such containers get the engine's default DNS, as without agents).
+func (s *Server) hostDNS(host string) netip.Addr {
+	if s.Nets == nil || s.Nets.agents == nil {
+		return netip.Addr{}
+	}
+	a := s.Nets.agents
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if ah := a.hosts[host]; ah != nil && ah.id != "" {
+		return ah.dnsReady
+	}
+	return netip.Addr{}
 }
 
 // ensureAgent builds the agent image on h if missing and runs the agent
@@ -348,13 +416,74 @@ func (s *Server) pushAgentStates(ctx context.Context) {
 			continue
 		}
 		a.mu.Lock()
-		ah.pushed = data
+		if ah.id == id {
+			ah.pushed, ah.dnsReady = data, st.DNS
+		}
 		a.mu.Unlock()
 		s.Log.Debug("agent state written", "host", h.Name, "networks", len(st.Networks))
 	}
 }
 
 var errNoAgent = errors.New("agent container is gone")
+
+// agentStatsLoop reads every agent's DNS counts every interval (its stats
+// file, through the engine's archive API) for the metrics.
+func (s *Server) agentStatsLoop(ctx context.Context, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		a := s.Nets.agents
+		for _, h := range s.Fleet.Hosts() {
+			if !h.Healthy() {
+				continue
+			}
+			ah := s.agentHost(h.Name)
+			a.mu.Lock()
+			id := ah.id
+			a.mu.Unlock()
+			if id == "" {
+				continue
+			}
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			st, err := readAgentStats(rctx, h, id)
+			cancel()
+			if err != nil {
+				s.Log.Debug("agent stats not read", "host", h.Name, "err", err)
+				continue
+			}
+			a.mu.Lock()
+			ah.stats = st
+			a.mu.Unlock()
+		}
+	}
+}
+
+// readAgentStats reads the agent's stats file out of its container.
+func readAgentStats(ctx context.Context, h *hosts.Host, id string) (dns.Stats, error) {
+	var st dns.Stats
+	q := url.Values{"path": {sdn.AgentStateDir + "/" + sdn.AgentStatsFile}}
+	status, data, err := engineCall(ctx, h, http.MethodGet, "/containers/"+id+"/archive", q, nil, "")
+	if err != nil {
+		return st, err
+	}
+	if status == http.StatusNotFound {
+		return st, nil // no query yet
+	}
+	if status != http.StatusOK {
+		return st, relayError(status, data)
+	}
+	tr := tar.NewReader(bytes.NewReader(data))
+	if _, err := tr.Next(); err != nil {
+		return st, err
+	}
+	err = json.NewDecoder(io.LimitReader(tr, 1<<16)).Decode(&st)
+	return st, err
+}
 
 // pushState writes data as the agent's state file.
 func pushState(ctx context.Context, h *hosts.Host, id string, data []byte) error {
@@ -384,7 +513,8 @@ func pushState(ctx context.Context, h *hosts.Host, id string, data []byte) error
 }
 
 // AgentStates computes what every host's agent must apply: the host's part
-// of each network it is a member of, and each such network's names.
+// of each network it is a member of, each such network's names, the host's
+// DNS address, and which of the host's containers are on which networks.
 func (s *Server) AgentStates() map[string]sdn.AgentState {
 	all := s.Fleet.Hosts()
 	underlay := map[string]netip.Addr{}
@@ -410,7 +540,68 @@ func (s *Server) AgentStates() map[string]sdn.AgentState {
 			st.Networks = append(st.Networks, hn)
 			st.Records[n.ID] = records[n.ID]
 		}
+		st.DNS = s.agentDNSAddr(h.Name)
+		st.Clients = fleetClients(h.Containers(), nets, st.Networks)
 		out[h.Name] = st
+	}
+	return out
+}
+
+// agentDNSAddr is the DNS address host's agent is to answer on.
+func (s *Server) agentDNSAddr(host string) netip.Addr {
+	if s.Nets.agents == nil {
+		return netip.Addr{}
+	}
+	a := s.Nets.agents
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if ah := a.hosts[host]; ah != nil {
+		return ah.dns
+	}
+	return netip.Addr{}
+}
+
+// fleetClients maps every address (on any network: the default bridge,
+// local networks, fleet networks) of a host's containers cs that are on
+// fleet networks its agent serves (served) to those networks' IDs, so
+// that the agent answers a query by the networks of the container it
+// comes from, whichever of its networks the query leaves by. Only running
+// containers have addresses.
+func fleetClients(cs []hosts.Container, nets []sdn.Network, served []sdn.HostNetwork) map[netip.Addr][]string {
+	byName := map[string]string{}
+	for _, n := range nets {
+		if slices.ContainsFunc(served, func(hn sdn.HostNetwork) bool { return hn.NetworkID == n.ID }) {
+			byName[n.Name] = n.ID
+		}
+	}
+	if len(byName) == 0 {
+		return nil
+	}
+	out := map[netip.Addr][]string{}
+	for _, c := range cs {
+		sum := c.Summary
+		if sum.NetworkSettings == nil || sum.Labels[sdn.LabelAgent] != "" {
+			continue
+		}
+		var ids []string
+		for netName := range sum.NetworkSettings.Networks {
+			if id, ok := byName[netName]; ok {
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		slices.Sort(ids)
+		for _, ep := range sum.NetworkSettings.Networks {
+			if ep == nil || !ep.IPAddress.IsValid() {
+				continue
+			}
+			a := ep.IPAddress.Unmap()
+			// Two containers never share an address on one host; if the
+			// cache briefly says so (one gone, one new), both sets count.
+			out[a] = slices.Compact(slices.Sorted(slices.Values(append(out[a], ids...))))
+		}
 	}
 	return out
 }
@@ -501,4 +692,78 @@ func withoutAgents(all []hosts.Container, q url.Values) []hosts.Container {
 		}
 	}
 	return out
+}
+
+// --- metrics -----------------------------------------------------------------
+
+// Fleet network metrics, computed when scraped: the networks from the
+// allocator, their members from the hosts' caches, the DNS counts from
+// what the agents last reported.
+var (
+	fleetNetNetworksDesc = prometheus.NewDesc("clocker_fleetnet_networks",
+		"Fleet networks.", nil, nil)
+	fleetNetHostsDesc = prometheus.NewDesc("clocker_fleetnet_network_hosts",
+		"Member hosts of each fleet network.", []string{"network"}, nil)
+	fleetNetContainersDesc = prometheus.NewDesc("clocker_fleetnet_network_containers",
+		"Containers (in any state) on each fleet network, on all hosts.", []string{"network"}, nil)
+	fleetNetDNSDesc = prometheus.NewDesc("clocker_fleetnet_dns_queries_total",
+		"DNS queries to each host's agent since it started: answered with fleet names, or forwarded to the host's resolvers.",
+		[]string{"host", "result"}, nil)
+)
+
+type fleetNetCollector struct{ s *Server }
+
+// RegisterFleetNetMetrics adds the fleet network metrics to reg.
+func (s *Server) RegisterFleetNetMetrics(reg prometheus.Registerer) error {
+	if s.Nets == nil || reg == nil {
+		return nil
+	}
+	return reg.Register(fleetNetCollector{s})
+}
+
+// countByNetwork adds the containers of cs (the agents left out) to the
+// count of each network they are on, by network name.
+func countByNetwork(cs []hosts.Container, counts map[string]int) {
+	for _, ctr := range cs {
+		if ctr.Summary.NetworkSettings == nil || ctr.Summary.Labels[sdn.LabelAgent] != "" {
+			continue
+		}
+		for name := range ctr.Summary.NetworkSettings.Networks {
+			counts[name]++
+		}
+	}
+}
+
+func (c fleetNetCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- fleetNetNetworksDesc
+	ch <- fleetNetHostsDesc
+	ch <- fleetNetContainersDesc
+	ch <- fleetNetDNSDesc
+}
+
+func (c fleetNetCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	nets := s.Nets.Alloc.List()
+	ch <- prometheus.MustNewConstMetric(fleetNetNetworksDesc, prometheus.GaugeValue, float64(len(nets)))
+	containers := map[string]int{}
+	for _, h := range s.Fleet.Hosts() {
+		countByNetwork(h.Containers(), containers)
+	}
+	for _, n := range nets {
+		ch <- prometheus.MustNewConstMetric(fleetNetHostsDesc, prometheus.GaugeValue, float64(len(n.Hosts)), n.Name)
+		ch <- prometheus.MustNewConstMetric(fleetNetContainersDesc, prometheus.GaugeValue, float64(containers[n.Name]), n.Name)
+	}
+	a := s.Nets.agents
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for host, ah := range a.hosts {
+		if ah.id == "" {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(fleetNetDNSDesc, prometheus.CounterValue, float64(ah.stats.Answered), host, "answered")
+		ch <- prometheus.MustNewConstMetric(fleetNetDNSDesc, prometheus.CounterValue, float64(ah.stats.Forwarded), host, "forwarded")
+	}
 }

@@ -21,7 +21,8 @@
 //	Provider.Apply:  bridge ckb-… ◄── VXLAN device ckv-… (VNI, dstport 4789,
 //	                 nolearning, MTU 1450) ── FDB 00:00:00:00:00:00 dst <peer>
 //	                 for every other member host          (sdn/vxlan)
-//	sdn/dns.Server on this host's gateway address: fleet names → addresses,
+//	sdn/dns.Server on the host's DNS address (its default bridge gateway)
+//	and each gateway: the querier's networks' names → addresses,
 //	AAAA → empty answer, the rest → upstream or NXDOMAIN     (sdn/dns)
 //
 // Addresses, for a /24 subnet and the default eight slices:
@@ -31,8 +32,11 @@
 //	10.200.0.32/27  h2's slice, gateway 10.200.0.33 (the bridge's address on h2)
 //	…
 //
-// Containers get their host's gateway as DNS server; Docker's embedded
-// resolver answers the names it knows and forwards the rest there.
+// Containers get their host's DNS address as DNS server, whatever their
+// networks; Docker's embedded resolver answers the names it knows and
+// forwards the rest there, and the agent answers each querier (known by
+// its address, AgentState.Clients, or by the subnet it is in) the names
+// of the fleet networks it is on then.
 //
 // Providers register by name (RegisterProvider, NewProvider); "vxlan" is
 // built in. A provider re-learns what is in place from the kernel, so an

@@ -16,6 +16,18 @@ type AgentState struct {
 	// ID: container names, --network-alias aliases and compose service
 	// names, each to the members' addresses in that network.
 	Records map[string]map[string][]netip.Addr `json:"records,omitempty"`
+	// DNS is the host's DNS address (its engine's default bridge gateway):
+	// every container of the host reaches it whatever its networks, and
+	// the manager makes it their DNS server. The agent answers there as
+	// on each network's gateway. Zero: the gateways only.
+	DNS netip.Addr `json:"dns,omitzero"`
+	// Clients are the addresses (on any network) of this host's
+	// containers that are on fleet networks, each with the IDs of those
+	// networks (sorted): a query from there is answered the names of
+	// those networks. A querier not listed gets the names of the network
+	// whose subnet holds its address (a container that just started), or
+	// none.
+	Clients map[netip.Addr][]string `json:"clients,omitempty"`
 }
 
 // Agent container facts shared by the manager and the agent.
@@ -27,4 +39,7 @@ const (
 	AgentStateDir = "/state"
 	// AgentStateFile is the state's file name in AgentStateDir.
 	AgentStateFile = "desired.json"
+	// AgentStatsFile is where the agent keeps its DNS counts in
+	// AgentStateDir (for the manager's metrics).
+	AgentStatsFile = "stats.json"
 )

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os/exec"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -239,6 +241,155 @@ func TestE2EFleetNetIsolationConnect(t *testing.T) {
 		mustDocker(t, "network", "disconnect", "cfi1", "cfb2")
 		fnUnreachable(t, "cfb1", ip)
 	})
+}
+
+// fnHostDNS is host i's DNS address: its default bridge's gateway, where
+// its agent answers.
+func fnHostDNS(t testing.TB, i int) string {
+	t.Helper()
+	return engineDocker(t, i, "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge")
+}
+
+// fnWaitHostDNS waits until containers created on host i get its DNS
+// address (the manager hands it out once it has told the agent).
+func fnWaitHostDNS(t testing.TB, i int) {
+	t.Helper()
+	want := "[" + fnHostDNS(t, i) + "]"
+	probe := "cfdnsprobe"
+	defer docker(t, nil, "rm", "-f", probe)
+	waitFor(t, 30*time.Second, "containers on "+fnHost(i)+" to get the host's DNS address", func() bool {
+		docker(t, nil, "rm", "-f", probe)
+		mustDocker(t, "create", "--name", probe, "-e", "constraint:node=="+fnHost(i), "busybox", "true")
+		return mustDocker(t, "inspect", "-f", "{{.HostConfig.Dns}}", probe) == want
+	})
+}
+
+// fnMetric is the value of one series on Clocker's /metrics (-1: absent).
+func fnMetric(t testing.TB, series string) float64 {
+	t.Helper()
+	resp, err := http.Get(httpURL("/metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", series, err)
+			}
+			return f
+		}
+	}
+	return -1
+}
+
+// fnResolves tells whether container from resolves name (by the
+// resolver in its resolv.conf).
+func fnResolves(t testing.TB, from, name string) bool {
+	t.Helper()
+	return docker(t, nil, "exec", from, "timeout", "10", "nslookup", name).Code == 0
+}
+
+// Containers that join a fleet network after their creation, from the
+// default bridge or a local network of host 1, resolve the members on
+// host 2 by name and alias: every container gets its host's DNS address,
+// where the agent answers by the networks the querier is on at the time.
+// A container of another fleet network on the same host does not.
+func TestE2EFleetNetConnectedResolves(t *testing.T) {
+	fnCleanupNets(t, "cfc", "cfo", "cfcloc")
+	cleanup(t, "cfcb", "cfca", "cfcl", "cfco", "cfob")
+	mustDocker(t, "network", "create", "cfc")
+	mustDocker(t, "network", "create", "cfo")
+	mustDocker(t, "network", "create", "-o", "clocker.scope=local", "--label", "io.clocker.host="+fnHost(0), "cfcloc")
+	fnWaitHostDNS(t, 0)
+	fnHTTPD(t, "cfcb", 1, "cfc", "--network-alias", "cfcalias")
+	fnHTTPD(t, "cfca", 0, "bridge")
+	fnHTTPD(t, "cfcl", 0, "cfcloc")
+	if got, want := mustDocker(t, "inspect", "-f", "{{.HostConfig.Dns}}", "cfca"), "["+fnHostDNS(t, 0)+"]"; got != want {
+		t.Fatalf("a container on the default bridge got DNS %s, want %s", got, want)
+	}
+	mustDocker(t, "network", "connect", "cfc", "cfca")
+	mustDocker(t, "network", "connect", "cfc", "cfcl")
+	for _, from := range []string{"cfca", "cfcl"} {
+		fnReach(t, from, "cfcb", "cfcb")
+		fnReach(t, from, "cfcalias", "cfcb")
+	}
+	// And the other way: the member on host 2 reaches them by name.
+	fnReach(t, "cfcb", "cfca", "cfca")
+	fnReach(t, "cfcb", "cfcl", "cfcl")
+
+	t.Run("a member of another network does not resolve them", func(t *testing.T) {
+		// cfco is on host 1 too, which is now a member of both networks.
+		fnHTTPD(t, "cfco", 0, "cfo")
+		fnHTTPD(t, "cfob", 1, "cfo")
+		fnReach(t, "cfco", "cfob", "cfob") // its own network's names work
+		for _, name := range []string{"cfcb", "cfcalias", "cfca"} {
+			if fnResolves(t, "cfco", name) {
+				t.Errorf("cfco (on cfo) resolves %s of cfc", name)
+			}
+		}
+		if fnResolves(t, "cfca", "cfob") {
+			t.Error("cfca (on cfc) resolves cfob of cfo")
+		}
+	})
+	t.Run("metrics", func(t *testing.T) {
+		if v := fnMetric(t, `clocker_fleetnet_network_hosts{network="cfc"}`); v != 2 {
+			t.Errorf("cfc member hosts: %v, want 2", v)
+		}
+		if v := fnMetric(t, `clocker_fleetnet_network_containers{network="cfc"}`); v != 3 {
+			t.Errorf("cfc containers: %v, want 3", v)
+		}
+		// The agents report every few seconds.
+		series := `clocker_fleetnet_dns_queries_total{host="` + fnHost(0) + `",result="answered"}`
+		waitFor(t, 30*time.Second, series, func() bool { return fnMetric(t, series) > 0 })
+	})
+	t.Run("after disconnect the names are gone", func(t *testing.T) {
+		mustDocker(t, "network", "disconnect", "cfc", "cfcl")
+		waitFor(t, 20*time.Second, "cfcl to stop resolving cfcb", func() bool { return !fnResolves(t, "cfcl", "cfcb") })
+		if !fnResolves(t, "cfca", "cfcb") {
+			t.Error("cfca lost cfcb when cfcl left")
+		}
+	})
+}
+
+// Members of an internal network have no route to their host's DNS
+// address: they get their gateway in the network as second server, which
+// Docker's resolver falls back to at once (the first is unreachable).
+func TestE2EFleetNetInternalResolves(t *testing.T) {
+	fnCleanupNets(t, "cfint")
+	cleanup(t, "cfint1", "cfint2")
+	mustDocker(t, "network", "create", "--internal", "cfint")
+	fnWaitHostDNS(t, 0)
+	fnHTTPD(t, "cfint1", 0, "cfint", "--network-alias", "intalias")
+	fnHTTPD(t, "cfint2", 1, "cfint")
+	want := "[" + fnHostDNS(t, 0) + " " + fnGateway(t, 0, "cfint") + "]"
+	if got := mustDocker(t, "inspect", "-f", "{{.HostConfig.Dns}}", "cfint1"); got != want {
+		t.Errorf("DNS of a member of an internal network: %s, want %s", got, want)
+	}
+	fnReach(t, "cfint1", "cfint2", "cfint2")
+	fnReach(t, "cfint2", "intalias", "cfint1")
+}
+
+// --ip outside the slice of the host a container lands on is a 400 and
+// makes nothing.
+func TestE2EFleetNetIPOutsideSlice(t *testing.T) {
+	fnCleanupNets(t, "cfip")
+	cleanup(t, "cfip1", "cfip2")
+	mustDocker(t, "network", "create", "--subnet", "10.202.9.0/24", "cfip")
+	fnHTTPD(t, "cfip1", 0, "cfip", "--ip", "10.202.9.10") // host 1 takes the first slice, 10.202.9.0/27
+	r := docker(t, nil, "run", "-d", "--name", "cfip2", "--network", "cfip", "--ip", "10.202.9.11",
+		"-e", "constraint:node=="+fnHost(1), "busybox", "sleep", "60")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "10.202.9.32/27") {
+		t.Fatalf("run with another host's address: %+v", r)
+	}
+	if out := mustDocker(t, "ps", "-aq", "--filter", "name=^cfip2$"); out != "" {
+		t.Errorf("the refused create left a container: %s", out)
+	}
+	if got := fnEngineNets(t, "cfip"); !slices.Equal(got, []string{fnHost(0)}) {
+		t.Errorf("cfip is on engines %v, want host 1 alone", got)
+	}
 }
 
 func TestE2EFleetNetAgentRestart(t *testing.T) {
@@ -493,32 +644,39 @@ func BenchmarkFleetNet(b *testing.B) {
 		b.ReportMetric(over/float64(b.N)/1e6, "overlay-MB/s")
 		b.ReportMetric(over/under, "overlay/underlay")
 	})
-	b.Run("dns", func(b *testing.B) {
-		var conn *dns.Conn
-		inNetns(b, fnHost(0), func() {
-			var err error
-			if conn, err = dns.Dial("udp", net.JoinHostPort(gw1, "53")); err != nil {
-				b.Fatal(err)
+	// From host 1's namespace, as a member of cfbench there (source gw1):
+	// to its gateway, and to the host's DNS address that containers get.
+	hostDNS := fnHostDNS(b, 0)
+	for _, tt := range []struct{ name, server string }{{"dns", gw1}, {"dns-host-address", hostDNS}} {
+		b.Run(tt.name, func(b *testing.B) {
+			var conn *dns.Conn
+			inNetns(b, fnHost(0), func() {
+				d := net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(gw1)}}
+				c, err := d.Dial("udp", net.JoinHostPort(tt.server, "53"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				conn = &dns.Conn{Conn: c}
+			})
+			defer conn.Close()
+			var lat latencies
+			b.ResetTimer()
+			for i := range b.N {
+				m := new(dns.Msg)
+				m.SetQuestion([]string{"cfbench2.", "benchalias."}[i%2], dns.TypeA)
+				start := time.Now()
+				if err := conn.WriteMsg(m); err != nil {
+					b.Fatal(err)
+				}
+				r, err := conn.ReadMsg()
+				if err != nil || len(r.Answer) == 0 {
+					b.Fatalf("answer %v: %v", r, err)
+				}
+				lat = append(lat, time.Since(start))
 			}
+			lat.report(b)
 		})
-		defer conn.Close()
-		var lat latencies
-		b.ResetTimer()
-		for i := range b.N {
-			m := new(dns.Msg)
-			m.SetQuestion([]string{"cfbench2.", "benchalias."}[i%2], dns.TypeA)
-			start := time.Now()
-			if err := conn.WriteMsg(m); err != nil {
-				b.Fatal(err)
-			}
-			r, err := conn.ReadMsg()
-			if err != nil || len(r.Answer) == 0 {
-				b.Fatalf("answer %v: %v", r, err)
-			}
-			lat = append(lat, time.Since(start))
-		}
-		lat.report(b)
-	})
+	}
 	b.Run("run-to-reachable", func(b *testing.B) {
 		var conn *dns.Conn
 		inNetns(b, fnHost(0), func() {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/clocker/clocker/internal/store"
 	"github.com/clocker/clocker/proxy"
 	"github.com/clocker/clocker/sdn/ipam"
@@ -50,6 +52,12 @@ func (f *fleetNetFlags) networks(st *store.Store) (*proxy.FleetNets, error) {
 // very binary. Without them fleet networks do not cross hosts, but
 // everything else is served: a failure is logged, not fatal.
 func startAgents(ctx context.Context, srv *proxy.Server, log *slog.Logger) {
+	// The server's gatherer is serve's registry (NewServer was given it).
+	if reg, ok := srv.Gatherer.(prometheus.Registerer); ok {
+		if err := srv.RegisterFleetNetMetrics(reg); err != nil {
+			log.Warn("fleet network metrics", "err", err)
+		}
+	}
 	self, err := os.Executable()
 	if err == nil {
 		err = srv.StartAgents(ctx, self, 90*time.Second)

@@ -1,13 +1,15 @@
 // Package agent is the per-host side of fleet networks (`clocker agent`):
 // it reads the state the manager wrote for this host, makes the data plane
-// match it through an SDN provider, and answers fleet names on each
-// network's gateway address.
+// match it through an SDN provider, and answers fleet names on the host's
+// DNS address and on each network's gateway address.
 //
 //	manager ──PUT /containers/{agent}/archive──▶ /state/desired.json
 //	                                               │ read every Interval
 //	                                               ▼
 //	             sdn.Reconcile(provider, state.Networks)   (VXLAN devices, FDB)
-//	             one dns.Server per network on gateway:53  (state.Records)
+//	             dns.Server on state.DNS:53 and each gateway:53, every one
+//	             answering by the querier's address (state.Clients, the
+//	             networks' subnets) from state.Records
 //
 // The state file is the only input, and the kernel and the listeners the
 // only output: the agent keeps no state of its own, so a restart re-reads
@@ -27,6 +29,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,6 +61,12 @@ type Config struct {
 	Interval time.Duration
 	// Resync is how often an unchanged state is applied again. Default 30s.
 	Resync time.Duration
+	// StatsPath is where the name servers' counts (dns.Stats as JSON) are
+	// written when they change, at most every StatsInterval, for the
+	// manager's metrics. Default /state/stats.json.
+	StatsPath string
+	// StatsInterval: default 5s.
+	StatsInterval time.Duration
 	// Log receives what the agent does.
 	Log *slog.Logger
 }
@@ -78,6 +87,12 @@ func (c Config) withDefaults() Config {
 	if c.Resync == 0 {
 		c.Resync = DefaultResync
 	}
+	if c.StatsPath == "" {
+		c.StatsPath = sdn.AgentStateDir + "/" + sdn.AgentStatsFile
+	}
+	if c.StatsInterval == 0 {
+		c.StatsInterval = 5 * time.Second
+	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -88,14 +103,11 @@ func (c Config) withDefaults() Config {
 type Agent struct {
 	cfg      Config
 	provider sdn.Provider
-	servers  map[string]*dnsServer // by network ID
-}
-
-// dnsServer is one network's name server on this host.
-type dnsServer struct {
-	addr   string
-	table  *dns.Table
-	server *dns.Server
+	// views says which names each querier sees; every server answers
+	// from it, whatever address the query came to.
+	views    *dns.Views
+	counters *dns.Counters          // of all the servers, across restarts of them
+	servers  map[string]*dns.Server // by listen address (host:port)
 }
 
 // New opens the provider; Run does the work.
@@ -105,7 +117,7 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg, provider: p, servers: map[string]*dnsServer{}}, nil
+	return &Agent{cfg: cfg, provider: p, views: &dns.Views{}, counters: &dns.Counters{}, servers: map[string]*dns.Server{}}, nil
 }
 
 // Run reads the state file every Interval and applies it when it changed,
@@ -118,6 +130,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		applied   time.Time
 		failed    bool
 		lastTried time.Time
+		stats     dns.Stats
+		statsAt   time.Time
 	)
 	tick := time.NewTicker(a.cfg.Interval)
 	defer tick.Stop()
@@ -140,9 +154,15 @@ func (a *Agent) Run(ctx context.Context) error {
 			if failed {
 				a.cfg.Log.Warn("apply state", "err", err)
 			} else if !bytes.Equal(data, last) {
-				a.cfg.Log.Info("state applied", "networks", len(st.Networks))
+				a.cfg.Log.Info("state applied", "networks", len(st.Networks), "dns", st.DNS)
 			}
 			last, applied = data, time.Now()
+		}
+		if now := a.counters.Stats(); now != stats && time.Since(statsAt) >= a.cfg.StatsInterval {
+			if err := writeStats(a.cfg.StatsPath, now); err != nil {
+				a.cfg.Log.Debug("write stats", "err", err)
+			}
+			stats, statsAt = now, time.Now()
 		}
 		select {
 		case <-ctx.Done():
@@ -152,54 +172,121 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-// Apply makes the data plane and the name servers match st.
+// Apply makes the data plane and the name servers match st: a server on
+// the host's DNS address and on each network's gateway, all answering
+// each querier the names of its own networks.
 func (a *Agent) Apply(ctx context.Context, st sdn.AgentState) error {
 	errs := []error{sdn.Reconcile(ctx, a.provider, st.Networks)}
+	a.views.Set(Views(st, hostAddrs()))
 	upstreams := a.upstreams(st)
 	want := map[string]bool{}
-	for _, hn := range st.Networks {
-		want[hn.NetworkID] = true
-		addr := net.JoinHostPort(hn.Gateway.String(), fmt.Sprint(a.cfg.DNSPort))
-		s := a.servers[hn.NetworkID]
-		if s != nil && s.addr != addr {
-			a.stop(hn.NetworkID)
-			s = nil
+	listen := func(ip netip.Addr, what string) {
+		if !ip.IsValid() {
+			return
 		}
-		if s == nil {
-			t := dns.NewTable()
-			srv := dns.NewServer(t, dns.Config{Addr: addr, Upstreams: upstreams})
-			if err := srv.Start(); err != nil {
-				// The bridge may not hold the gateway yet: retried.
-				errs = append(errs, fmt.Errorf("network %s: DNS on %s: %w", hn.Name, addr, err))
-				continue
-			}
-			s = &dnsServer{addr: addr, table: t, server: srv}
-			a.servers[hn.NetworkID] = s
+		addr := net.JoinHostPort(ip.String(), strconv.Itoa(a.cfg.DNSPort))
+		if want[addr] {
+			return
 		}
-		s.table.Replace(Names(st, hn.NetworkID))
+		want[addr] = true
+		if a.servers[addr] != nil {
+			return
+		}
+		srv := dns.NewServer(a.views, dns.Config{Addr: addr, Upstreams: upstreams, Counters: a.counters})
+		if err := srv.Start(); err != nil {
+			// The bridge may not hold the gateway yet: retried.
+			errs = append(errs, fmt.Errorf("%s: DNS on %s: %w", what, addr, err))
+			return
+		}
+		a.servers[addr] = srv
 	}
-	for id := range a.servers {
-		if !want[id] {
-			a.stop(id)
+	listen(st.DNS, "host")
+	for _, hn := range st.Networks {
+		listen(hn.Gateway, "network "+hn.Name)
+	}
+	for addr := range a.servers {
+		if !want[addr] {
+			a.stop(addr)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// Names is what the name server of network id answers: its own members'
-// names first, then those of the host's other networks that it does not
-// name itself (so that a container on several networks, which has one of
-// them as its DNS server, finds the members of all).
-func Names(st sdn.AgentState, id string) map[string][]netip.Addr {
-	out := map[string][]netip.Addr{}
-	for name, addrs := range st.Records[id] {
-		out[name] = addrs
+// Views is who sees which names on this host. A listed client sees the
+// names of its networks; any other querier inside a network's subnet
+// sees that network's (the manager may not know it yet: it just
+// started); the rest see none. Networks do not see each other's names.
+// The host itself sees the names of all its networks, as it reaches
+// them all: from self, its own addresses (Docker masquerades what the
+// host sends from a bridge's address to itself, so it arrives from
+// another of them), 127.0.0.1, its DNS address and its gateways.
+func Views(st sdn.AgentState, self []netip.Addr) (map[netip.Addr]*dns.Table, []dns.Subnet) {
+	all := dns.NewTable()
+	ids := make([]string, 0, len(st.Networks))
+	for _, hn := range st.Networks {
+		ids = append(ids, hn.NetworkID)
+	}
+	all.Replace(Names(st, ids...))
+	tables := map[string]*dns.Table{}
+	var subnets []dns.Subnet
+	for _, hn := range st.Networks {
+		t := dns.NewTable()
+		t.Replace(st.Records[hn.NetworkID])
+		tables[hn.NetworkID] = t
+		if hn.Subnet.IsValid() {
+			subnets = append(subnets, dns.Subnet{Prefix: hn.Subnet, Table: t})
+		}
+	}
+	merged := map[string]*dns.Table{} // by the networks' IDs in order
+	clients := make(map[netip.Addr]*dns.Table, len(st.Clients)+len(st.Networks)+len(self)+2)
+	clients[loopback] = all
+	for _, a := range self {
+		clients[a.Unmap()] = all
 	}
 	for _, hn := range st.Networks {
-		if hn.NetworkID == id {
-			continue
+		clients[hn.Gateway] = all
+	}
+	if st.DNS.IsValid() {
+		clients[st.DNS] = all
+	}
+	for src, ids := range st.Clients {
+		// The network the query comes from first (its names win), then
+		// the others in the state's order.
+		var order []string
+		for _, hn := range st.Networks {
+			if slices.Contains(ids, hn.NetworkID) && hn.Subnet.Contains(src) {
+				order = append(order, hn.NetworkID)
+			}
 		}
-		for name, addrs := range st.Records[hn.NetworkID] {
+		for _, hn := range st.Networks {
+			if slices.Contains(ids, hn.NetworkID) && !slices.Contains(order, hn.NetworkID) {
+				order = append(order, hn.NetworkID)
+			}
+		}
+		switch len(order) {
+		case 0:
+		case 1:
+			clients[src] = tables[order[0]]
+		default:
+			key := strings.Join(order, ",")
+			t := merged[key]
+			if t == nil {
+				t = dns.NewTable()
+				t.Replace(Names(st, order...))
+				merged[key] = t
+			}
+			clients[src] = t
+		}
+	}
+	return clients, subnets
+}
+
+// Names merges the names of the networks ids: where two networks have a
+// name, the earlier one's addresses win.
+func Names(st sdn.AgentState, ids ...string) map[string][]netip.Addr {
+	out := map[string][]netip.Addr{}
+	for _, id := range ids {
+		for name, addrs := range st.Records[id] {
 			if _, ok := out[name]; !ok {
 				out[name] = addrs
 			}
@@ -208,15 +295,33 @@ func Names(st sdn.AgentState, id string) map[string][]netip.Addr {
 	return out
 }
 
+// Stats are the name servers' counts since the agent started.
+func (a *Agent) Stats() dns.Stats { return a.counters.Stats() }
+
+// writeStats replaces the stats file whole (the manager may read it at
+// any time).
+func writeStats(path string, st dns.Stats) error {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path+".tmp", data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
+}
+
 // upstreams are the name servers of the host's resolv.conf, less the
-// agent's own addresses and loopback (Docker's embedded resolver).
+// agent's own addresses and Docker's embedded resolver. Other loopback
+// servers stay: the agent shares the host's namespace, so a local
+// resolver (systemd-resolved's 127.0.0.53) is its upstream as the host's.
 func (a *Agent) upstreams(st sdn.AgentState) []string {
 	f, err := os.Open(a.cfg.ResolvConf)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
-	own := map[netip.Addr]bool{}
+	own := map[netip.Addr]bool{st.DNS: true, embeddedResolver: true}
 	for _, hn := range st.Networks {
 		own[hn.Gateway] = true
 	}
@@ -228,7 +333,7 @@ func (a *Agent) upstreams(st sdn.AgentState) []string {
 			continue
 		}
 		ip, err := netip.ParseAddr(fields[1])
-		if err != nil || ip.IsLoopback() || own[ip] {
+		if err != nil || own[ip.Unmap()] {
 			continue
 		}
 		if s := net.JoinHostPort(ip.String(), "53"); !slices.Contains(out, s) {
@@ -238,20 +343,41 @@ func (a *Agent) upstreams(st sdn.AgentState) []string {
 	return out
 }
 
-func (a *Agent) stop(id string) {
-	s := a.servers[id]
-	delete(a.servers, id)
+// hostAddrs are the addresses of the agent's namespace (the host's).
+func hostAddrs() []netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	out := make([]netip.Addr, 0, len(addrs))
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr())
+		}
+	}
+	return out
+}
+
+var (
+	// embeddedResolver is Docker's resolver inside containers.
+	embeddedResolver = netip.MustParseAddr("127.0.0.11")
+	loopback         = netip.MustParseAddr("127.0.0.1")
+)
+
+func (a *Agent) stop(addr string) {
+	s := a.servers[addr]
+	delete(a.servers, addr)
 	if s == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = s.server.Shutdown(ctx)
+	_ = s.Shutdown(ctx)
 }
 
 func (a *Agent) close() {
-	for id := range a.servers {
-		a.stop(id)
+	for addr := range a.servers {
+		a.stop(addr)
 	}
 	_ = a.provider.Close()
 }

@@ -17,6 +17,7 @@ import (
 	mdns "github.com/miekg/dns"
 
 	"github.com/clocker/clocker/sdn"
+	"github.com/clocker/clocker/sdn/dns"
 )
 
 // fakeProvider keeps "applied" networks in memory.
@@ -91,21 +92,6 @@ func writeState(t *testing.T, path string, st sdn.AgentState) {
 	}
 }
 
-func lookup(t *testing.T, addr, name string) []string {
-	t.Helper()
-	m := new(mdns.Msg)
-	m.SetQuestion(name, mdns.TypeA)
-	r, err := mdns.Exchange(m, addr)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, rr := range r.Answer {
-		out = append(out, rr.(*mdns.A).A.String())
-	}
-	return out
-}
-
 func eventually(t *testing.T, what string, fn func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -127,11 +113,14 @@ func TestAgentFollowsState(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "desired.json")
 	resolv := filepath.Join(dir, "resolv.conf")
-	if err := os.WriteFile(resolv, []byte("nameserver 127.0.0.11\nnameserver 127.0.0.1\n"), 0o644); err != nil {
+	// No upstream: what the agent does not answer is NXDOMAIN, at once.
+	if err := os.WriteFile(resolv, []byte("nameserver 127.0.0.11\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	port := freeUDPPort(t)
-	a, err := New(Config{StatePath: path, Provider: "fake-agent-test", ResolvConf: resolv, DNSPort: port, Interval: 10 * time.Millisecond})
+	statsPath := filepath.Join(dir, "stats.json")
+	a, err := New(Config{StatePath: path, Provider: "fake-agent-test", ResolvConf: resolv, DNSPort: port,
+		Interval: 10 * time.Millisecond, StatsPath: statsPath, StatsInterval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,67 +139,202 @@ func TestAgentFollowsState(t *testing.T) {
 		t.Fatalf("without state: applied %v after %d calls", ids, calls)
 	}
 
-	gw := netip.MustParseAddr("127.0.0.1")
+	// Loopback stands in for the host: the host's DNS address and each
+	// network's gateway, and queriers from every network's subnet.
+	a1, a2 := netip.MustParseAddr("127.0.1.2"), netip.MustParseAddr("127.0.2.2")
 	st := sdn.AgentState{
 		Host: "h1",
+		DNS:  netip.MustParseAddr("127.0.3.1"),
 		Networks: []sdn.HostNetwork{
-			{NetworkID: "n1", Name: "one", Gateway: gw},
-			{NetworkID: "n2", Name: "two", Gateway: gw},
+			{NetworkID: "n1", Name: "one", Gateway: netip.MustParseAddr("127.0.1.1"), Subnet: netip.MustParsePrefix("127.0.1.0/24")},
+			{NetworkID: "n2", Name: "two", Gateway: netip.MustParseAddr("127.0.2.1"), Subnet: netip.MustParsePrefix("127.0.2.0/24")},
 		},
 		Records: map[string]map[string][]netip.Addr{
-			"n1": {"web": {netip.MustParseAddr("10.200.0.2")}, "both": {netip.MustParseAddr("10.200.0.3")}},
-			"n2": {"db": {netip.MustParseAddr("10.200.1.34")}, "both": {netip.MustParseAddr("10.200.1.35")}},
+			"n1": {"web": {a1}, "both": {a1}},
+			"n2": {"db": {a2}, "both": {a2}},
 		},
+		// A container on the default bridge connected to both networks.
+		Clients: map[netip.Addr][]string{netip.MustParseAddr("127.0.4.2"): {"n1", "n2"}},
 	}
-	// Two networks cannot share one gateway address on a real host; here
-	// the second server fails to bind and is retried, which is fine: the
-	// first answers the names of both.
 	writeState(t, path, st)
-	addr := net.JoinHostPort(gw.String(), strconv.Itoa(port))
+	hostDNS := net.JoinHostPort("127.0.3.1", strconv.Itoa(port))
+	gw1 := net.JoinHostPort("127.0.1.1", strconv.Itoa(port))
 	eventually(t, "networks applied", func() bool { ids, _ := fake.snapshot(); return slices.Equal(ids, []string{"n1", "n2"}) })
-	eventually(t, "web resolves", func() bool { return slices.Equal(lookup(t, addr, "web."), []string{"10.200.0.2"}) })
-	if got := lookup(t, addr, "db."); !slices.Equal(got, []string{"10.200.1.34"}) {
-		t.Errorf("a name of the host's other network: %v", got)
-	}
-	if got := lookup(t, addr, "both."); !slices.Equal(got, []string{"10.200.0.3"}) {
-		t.Errorf("the server's own network first: %v", got)
+	eventually(t, "web resolves", func() bool { return slices.Equal(lookupFrom(t, "127.0.1.2", hostDNS, "web."), []string{a1.String()}) })
+	for _, tt := range []struct {
+		from, server, name string
+		want               []string
+	}{
+		{"127.0.1.2", hostDNS, "db.", nil}, // one's member: not two's names
+		{"127.0.2.2", hostDNS, "db.", []string{"127.0.2.2"}},
+		{"127.0.2.2", gw1, "db.", []string{"127.0.2.2"}}, // whichever address it asks
+		{"127.0.2.2", hostDNS, "web.", nil},
+		{"127.0.4.2", hostDNS, "web.", []string{"127.0.1.2"}}, // the client on both
+		{"127.0.4.2", hostDNS, "db.", []string{"127.0.2.2"}},
+		{"127.0.4.2", hostDNS, "both.", []string{"127.0.1.2"}}, // the first network wins
+		{"127.0.5.2", hostDNS, "web.", nil},                    // a container on no fleet network
+		{"127.0.0.1", hostDNS, "web.", []string{"127.0.1.2"}},  // the host itself sees all
+		{"127.0.0.1", gw1, "db.", []string{"127.0.2.2"}},
+	} {
+		if got := lookupFrom(t, tt.from, tt.server, tt.name); !slices.Equal(got, tt.want) {
+			t.Errorf("%s from %s at %s: %v, want %v", tt.name, tt.from, tt.server, got, tt.want)
+		}
 	}
 
-	// Names change with the state; a network gone is removed.
+	// Names and clients change with the state; a network gone is
+	// removed, its gateway's server with it; the host's address stays.
 	st.Networks = st.Networks[:1]
 	st.Records = map[string]map[string][]netip.Addr{"n1": {"web2": {netip.MustParseAddr("10.200.0.4")}}}
+	st.Clients = map[netip.Addr][]string{netip.MustParseAddr("127.0.5.2"): {"n1"}}
 	writeState(t, path, st)
 	eventually(t, "n2 removed", func() bool { ids, _ := fake.snapshot(); return slices.Equal(ids, []string{"n1"}) })
-	eventually(t, "web2 resolves", func() bool { return slices.Equal(lookup(t, addr, "web2."), []string{"10.200.0.4"}) })
-	if got := lookup(t, addr, "web."); got != nil {
+	eventually(t, "web2 resolves", func() bool { return slices.Equal(lookupFrom(t, "127.0.5.2", hostDNS, "web2."), []string{"10.200.0.4"}) })
+	if got := lookupFrom(t, "127.0.1.2", hostDNS, "web."); got != nil {
 		t.Errorf("a forgotten name still resolves: %v", got)
+	}
+	if got := lookupFrom(t, "127.0.4.2", hostDNS, "web2."); got != nil {
+		t.Errorf("a client no longer on n1 resolves its names: %v", got)
+	}
+	if r := exchangeFrom(t, "127.0.2.2", net.JoinHostPort("127.0.2.1", strconv.Itoa(port)), "db."); r != nil {
+		t.Errorf("the removed network's gateway still answers: %v", r)
+	}
+
+	// With no network at all the host's address still answers (every
+	// container of the host has it as DNS server).
+	st.Networks, st.Records, st.Clients = nil, nil, nil
+	writeState(t, path, st)
+	eventually(t, "n1 removed", func() bool { ids, _ := fake.snapshot(); return len(ids) == 0 })
+	if r := exchangeFrom(t, "127.0.5.2", hostDNS, "web2."); r == nil || r.Rcode != mdns.RcodeNameError {
+		t.Errorf("the host's address without networks: %v", r)
+	}
+
+	// The counts of all servers, those stopped included, reach the file
+	// the manager reads: the last query was forwarded (NXDOMAIN).
+	want := a.Stats()
+	if want.Answered < 7 || want.Forwarded < 5 {
+		t.Errorf("stats %+v: fewer than the queries above", want)
+	}
+	eventually(t, "stats written", func() bool {
+		var got dns.Stats
+		data, err := os.ReadFile(statsPath)
+		return err == nil && json.Unmarshal(data, &got) == nil && got == want
+	})
+}
+
+// exchangeFrom asks addr for name's A records from source address src; nil
+// when no answer comes.
+func exchangeFrom(t *testing.T, src, addr, name string) *mdns.Msg {
+	t.Helper()
+	c := &mdns.Client{Net: "udp", Timeout: time.Second, Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(src)}}}
+	m := new(mdns.Msg)
+	m.SetQuestion(name, mdns.TypeA)
+	r, _, err := c.Exchange(m, addr)
+	if err != nil {
+		return nil
+	}
+	return r
+}
+
+// lookupFrom is the A answers exchangeFrom gets.
+func lookupFrom(t *testing.T, src, addr, name string) []string {
+	t.Helper()
+	r := exchangeFrom(t, src, addr, name)
+	if r == nil {
+		return nil
+	}
+	var out []string
+	for _, rr := range r.Answer {
+		out = append(out, rr.(*mdns.A).A.String())
+	}
+	return out
+}
+
+func TestViews(t *testing.T) {
+	a1, a2 := netip.MustParseAddr("10.200.0.2"), netip.MustParseAddr("10.200.1.2")
+	st := sdn.AgentState{
+		Networks: []sdn.HostNetwork{ // b sorts after a, but the state lists it first
+			{NetworkID: "b", Subnet: netip.MustParsePrefix("10.200.1.0/24"), Gateway: netip.MustParseAddr("10.200.1.1")},
+			{NetworkID: "a", Subnet: netip.MustParsePrefix("10.200.0.0/24"), Gateway: netip.MustParseAddr("10.200.0.1")},
+		},
+		Records: map[string]map[string][]netip.Addr{
+			"a": {"x": {a1}},
+			"b": {"x": {a2}, "y": {a2}},
+			"c": {"z": {a2}}, // not on this host
+		},
+		Clients: map[netip.Addr][]string{
+			netip.MustParseAddr("172.17.0.2"): {"a", "b"}, // on the default bridge too
+			netip.MustParseAddr("10.200.1.3"): {"a", "b"}, // asks from its address in b
+			netip.MustParseAddr("10.200.0.3"): {"a", "b"}, // asks from its address in a
+			netip.MustParseAddr("10.200.1.4"): {"b"},
+			netip.MustParseAddr("172.17.0.3"): {"c"}, // a network the host does not serve
+		},
+	}
+	clients, subnets := Views(st, []netip.Addr{netip.MustParseAddr("10.213.0.1")})
+	look := func(t *dns.Table, name string) []netip.Addr {
+		if t == nil {
+			return nil
+		}
+		a, _ := t.Lookup(name)
+		return a
+	}
+	for _, tt := range []struct {
+		src, name string
+		want      []netip.Addr
+	}{
+		{"172.17.0.2", "x", []netip.Addr{a2}}, // in the order of the host's networks: b first
+		{"172.17.0.2", "y", []netip.Addr{a2}},
+		{"10.200.1.3", "x", []netip.Addr{a2}}, // the network it asks from first
+		{"10.200.0.3", "x", []netip.Addr{a1}},
+		{"10.200.0.3", "y", []netip.Addr{a2}},
+		{"10.200.1.4", "x", []netip.Addr{a2}},
+		{"10.200.0.9", "y", nil}, // unknown, in a's subnet: a's names
+		{"10.200.0.9", "x", []netip.Addr{a1}},
+		{"172.17.0.3", "z", nil},
+		{"172.17.0.9", "x", nil},
+		{"127.0.0.1", "x", []netip.Addr{a2}}, // the host itself: all the host's networks
+		{"127.0.0.1", "y", []netip.Addr{a2}},
+		{"127.0.0.1", "z", nil},
+		{"10.200.1.1", "x", []netip.Addr{a2}}, // from a gateway: the host too
+		{"10.213.0.1", "y", []netip.Addr{a2}}, // from another of its addresses
+	} {
+		src := netip.MustParseAddr(tt.src)
+		var v dns.Views
+		v.Set(clients, subnets)
+		if got := look(v.TableFor(src), tt.name); !slices.Equal(got, tt.want) {
+			t.Errorf("%s from %s: %v, want %v", tt.name, tt.src, got, tt.want)
+		}
+	}
+	if _, ok := clients[netip.MustParseAddr("172.17.0.3")]; ok {
+		t.Error("a client of no served network has a view")
 	}
 }
 
 func TestNames(t *testing.T) {
 	a1, a2 := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.1.1")
 	st := sdn.AgentState{
-		Networks: []sdn.HostNetwork{{NetworkID: "a"}, {NetworkID: "b"}},
 		Records: map[string]map[string][]netip.Addr{
 			"a": {"x": {a1}},
 			"b": {"x": {a2}, "y": {a2}},
-			"c": {"z": {a2}}, // not on this host
 		},
 	}
-	got := Names(st, "a")
-	want := map[string][]netip.Addr{"x": {a1}, "y": {a2}}
-	if !maps.EqualFunc(got, want, slices.Equal) {
-		t.Errorf("Names: %v, want %v", got, want)
+	if got, want := Names(st, "a", "b"), map[string][]netip.Addr{"x": {a1}, "y": {a2}}; !maps.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("Names(a, b): %v, want %v", got, want)
+	}
+	if got, want := Names(st, "b", "a"), map[string][]netip.Addr{"x": {a2}, "y": {a2}}; !maps.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("Names(b, a): %v, want %v", got, want)
 	}
 }
 
 func TestUpstreams(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "resolv.conf")
-	_ = os.WriteFile(p, []byte("# c\nnameserver 10.0.0.53\nnameserver 127.0.0.11\nnameserver 10.200.0.1\nnameserver 10.0.0.53\nsearch x\n"), 0o644)
+	_ = os.WriteFile(p, []byte("# c\nnameserver 10.0.0.53\nnameserver 127.0.0.11\nnameserver 10.200.0.1\n"+
+		"nameserver 10.0.0.53\nnameserver 172.17.0.1\nnameserver 127.0.0.53\nsearch x\n"), 0o644)
 	a := &Agent{cfg: Config{ResolvConf: p}.withDefaults()}
-	got := a.upstreams(sdn.AgentState{Networks: []sdn.HostNetwork{{Gateway: netip.MustParseAddr("10.200.0.1")}}})
-	if !slices.Equal(got, []string{"10.0.0.53:53"}) {
+	got := a.upstreams(sdn.AgentState{DNS: netip.MustParseAddr("172.17.0.1"), Networks: []sdn.HostNetwork{{Gateway: netip.MustParseAddr("10.200.0.1")}}})
+	// Its own addresses and Docker's resolver are left out; a resolver on
+	// the host's loopback stays (the agent shares the host's namespace).
+	if !slices.Equal(got, []string{"10.0.0.53:53", "127.0.0.53:53"}) {
 		t.Errorf("upstreams %v", got)
 	}
 }

@@ -1,9 +1,12 @@
-// Package dns answers fleet names on a host: the per-host agent runs one
-// Server per fleet network on that host's gateway address, and containers
-// get that address as their DNS server. Docker's embedded resolver
-// (127.0.0.11) answers what it knows and forwards the rest here.
+// Package dns answers fleet names on a host: the per-host agent listens on
+// the host's DNS address (its default bridge's gateway) and on each fleet
+// network's gateway, and containers get those as their DNS servers.
+// Docker's embedded resolver (127.0.0.11) answers what it knows and
+// forwards the rest here.
 //
-//	query ──▶ name in the Table?
+//	query ──▶ Scope: the querier's address picks its Table (the names of
+//	          the fleet networks it is on; none for a stranger)
+//	      ──▶ name in the Table?
 //	            ├ yes: A → its IPv4 addresses (rotated per answer);
 //	            │      AAAA and other types → empty NOERROR answer
 //	            │      (not REFUSED: resolvers slow down on that)
@@ -46,11 +49,21 @@ type Config struct {
 	TTL uint32
 	// ForwardTimeout bounds each forwarded query. Default 2s.
 	ForwardTimeout time.Duration
+	// Counters count the queries served; several servers may share one.
+	// Default: the server's own.
+	Counters *Counters
 }
 
-// Server answers DNS queries from a Table.
+// Scope picks the table that answers a query by the querier's address,
+// so that a container resolves the names of its own networks only. A nil
+// table means no fleet names for that querier: everything is forwarded.
+type Scope interface {
+	TableFor(src netip.Addr) *Table
+}
+
+// Server answers DNS queries from the tables of a Scope.
 type Server struct {
-	table *Table
+	scope Scope
 	cfg   Config
 	udp   *dns.Client
 	tcp   *dns.Client
@@ -61,17 +74,21 @@ type Server struct {
 	addr    netip.AddrPort
 }
 
-// NewServer returns a server over table; Start makes it listen. Its
-// ServeDNS can also be mounted on a dns.Server of the caller's.
-func NewServer(table *Table, cfg Config) *Server {
+// NewServer returns a server over scope (a *Table answers everyone the
+// same); Start makes it listen. Its ServeDNS can also be mounted on a
+// dns.Server of the caller's.
+func NewServer(scope Scope, cfg Config) *Server {
 	if cfg.TTL == 0 {
 		cfg.TTL = DefaultTTL
 	}
 	if cfg.ForwardTimeout == 0 {
 		cfg.ForwardTimeout = DefaultForwardTimeout
 	}
+	if cfg.Counters == nil {
+		cfg.Counters = &Counters{}
+	}
 	return &Server{
-		table: table,
+		scope: scope,
 		cfg:   cfg,
 		udp:   &dns.Client{Net: "udp", Timeout: cfg.ForwardTimeout, UDPSize: dns.DefaultMsgSize},
 		tcp:   &dns.Client{Net: "tcp", Timeout: cfg.ForwardTimeout},
@@ -162,6 +179,27 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Stats counts the queries served so far.
+type Stats struct {
+	// Answered from a table (fleet names, their PTRs).
+	Answered uint64 `json:"answered"`
+	// Forwarded upstream, or refused with NXDOMAIN for want of upstreams.
+	Forwarded uint64 `json:"forwarded"`
+}
+
+// Counters count queries, for one server or several.
+type Counters struct {
+	answered, forwarded atomic.Uint64
+}
+
+// Stats are the counts so far.
+func (c *Counters) Stats() Stats {
+	return Stats{Answered: c.answered.Load(), Forwarded: c.forwarded.Load()}
+}
+
+// Stats are the server's counts (those of its Counters).
+func (s *Server) Stats() Stats { return s.cfg.Counters.Stats() }
+
 // ServeDNS answers one query (dns.Handler).
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	m := s.answer(w, r)
@@ -184,17 +222,19 @@ func (s *Server) answer(w dns.ResponseWriter, r *dns.Msg) *dns.Msg {
 		return m.SetRcode(r, dns.RcodeNotImplemented)
 	}
 	q := r.Question[0]
-	if q.Qclass == dns.ClassINET {
+	t := s.scope.TableFor(remoteAddr(w))
+	if t != nil && q.Qclass == dns.ClassINET {
 		if q.Qtype == dns.TypePTR {
-			if names := s.reverse(q.Name); len(names) > 0 {
+			if names := reverse(t, q.Name); len(names) > 0 {
 				m.SetReply(r)
 				m.Authoritative = true
 				for _, n := range names {
 					m.Answer = append(m.Answer, &dns.PTR{Hdr: s.hdr(q.Name, dns.TypePTR), Ptr: dns.Fqdn(n)})
 				}
+				s.cfg.Counters.answered.Add(1)
 				return m
 			}
-		} else if addrs, ok := s.table.Lookup(q.Name); ok {
+		} else if addrs, ok := t.Lookup(q.Name); ok {
 			m.SetReply(r)
 			m.Authoritative = true
 			m.RecursionAvailable = len(s.cfg.Upstreams) > 0
@@ -215,9 +255,11 @@ func (s *Server) answer(w dns.ResponseWriter, r *dns.Msg) *dns.Msg {
 				}
 			}
 			// AAAA and every other type of a fleet name: NOERROR, no answer.
+			s.cfg.Counters.answered.Add(1)
 			return m
 		}
 	}
+	s.cfg.Counters.forwarded.Add(1)
 	if len(s.cfg.Upstreams) == 0 {
 		m.SetRcode(r, dns.RcodeNameError)
 		m.RecursionAvailable = false
@@ -230,8 +272,19 @@ func (s *Server) hdr(name string, t uint16) dns.RR_Header {
 	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: s.cfg.TTL}
 }
 
-// reverse answers a PTR name (in-addr.arpa) from the table.
-func (s *Server) reverse(name string) []string {
+// remoteAddr is the querier's address (invalid when unknown).
+func remoteAddr(w dns.ResponseWriter) netip.Addr {
+	switch a := w.RemoteAddr().(type) {
+	case *net.UDPAddr:
+		return a.AddrPort().Addr().Unmap()
+	case *net.TCPAddr:
+		return a.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// reverse answers a PTR name (in-addr.arpa) from table t.
+func reverse(t *Table, name string) []string {
 	const suffix = ".in-addr.arpa"
 	n := Normalize(name)
 	if !strings.HasSuffix(n, suffix) {
@@ -245,7 +298,7 @@ func (s *Server) reverse(name string) []string {
 	if err != nil {
 		return nil
 	}
-	return s.table.Names(a)
+	return t.Names(a)
 }
 
 // forward asks the upstreams in order, over the protocol the query came

@@ -16,8 +16,9 @@ import (
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
-// start runs a server over table on a random port of 127.0.0.1.
-func start(t testing.TB, table *Table, cfg Config) *Server {
+// start runs a server over table (or any Scope) on a random port of
+// 127.0.0.1.
+func start(t testing.TB, table Scope, cfg Config) *Server {
 	t.Helper()
 	cfg.Addr = "127.0.0.1:0"
 	s := NewServer(table, cfg)
