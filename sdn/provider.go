@@ -4,12 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
-	"strings"
-	"sync"
 
-	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/registry"
 )
 
 // Provider is an SDN data plane on one host: it makes a host's part of a
@@ -62,35 +58,20 @@ func (c ProviderConfig) withDefaults() ProviderConfig {
 // NewProviderFunc builds a provider from its configuration.
 type NewProviderFunc func(ProviderConfig) (Provider, error)
 
-var (
-	providersMu sync.RWMutex
-	providers   = map[string]NewProviderFunc{
-		"vxlan": func(c ProviderConfig) (Provider, error) { return NewVXLAN(c) },
-	}
-)
+// providers are the registered SDN providers; vxlan is built in.
+var providers = func() *registry.Registry[NewProviderFunc] {
+	r := registry.New[NewProviderFunc]("SDN provider")
+	_ = r.Register("vxlan", func(c ProviderConfig) (Provider, error) { return NewVXLAN(c) })
+	return r
+}()
 
 // RegisterProvider adds a provider under name (e.g. from an init function
 // of a package that implements Weave, Calico or Docker's overlay). A name
 // already taken is a conflict.
-func RegisterProvider(name string, fn NewProviderFunc) error {
-	if name == "" || fn == nil {
-		return errdefs.New(errdefs.ErrInvalid, "SDN provider: empty name or constructor")
-	}
-	providersMu.Lock()
-	defer providersMu.Unlock()
-	if _, ok := providers[name]; ok {
-		return errdefs.New(errdefs.ErrConflict, fmt.Sprintf("SDN provider %q is already registered", name))
-	}
-	providers[name] = fn
-	return nil
-}
+func RegisterProvider(name string, fn NewProviderFunc) error { return providers.Register(name, fn) }
 
 // Providers lists the registered provider names in order.
-func Providers() []string {
-	providersMu.RLock()
-	defer providersMu.RUnlock()
-	return slices.Sorted(maps.Keys(providers))
-}
+func Providers() []string { return providers.Names() }
 
 // NewProvider builds the provider registered under name ("" means
 // DefaultProvider). An unknown name is an invalid-argument error that lists
@@ -99,12 +80,9 @@ func NewProvider(name string, cfg ProviderConfig) (Provider, error) {
 	if name == "" {
 		name = DefaultProvider
 	}
-	providersMu.RLock()
-	fn, ok := providers[name]
-	providersMu.RUnlock()
-	if !ok {
-		return nil, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("unknown SDN provider %q (known: %s)",
-			name, strings.Join(Providers(), ", ")))
+	fn, err := providers.Get(name)
+	if err != nil {
+		return nil, err
 	}
 	return fn(cfg.withDefaults())
 }

@@ -87,8 +87,4 @@ func TestReconcile(t *testing.T) {
 }
 
 // unregisterProvider lets a test run again in the same process (-count).
-func unregisterProvider(name string) {
-	providersMu.Lock()
-	defer providersMu.Unlock()
-	delete(providers, name)
-}
+func unregisterProvider(name string) { providers.Unregister(name) }

@@ -91,8 +91,10 @@ func engineName(i int) string { return fleet.Engines[i].Name }
 func engineCounts(t *testing.T) []int {
 	out := make([]int, len(fleet.Engines))
 	for i := range fleet.Engines {
-		if s := engineDocker(t, i, "ps", "-aq"); s != "" {
-			out[i] = len(strings.Split(s, "\n"))
+		for _, labels := range strings.Split(engineDocker(t, i, "ps", "-a", "--format", "c {{.Labels}}"), "\n") {
+			if labels != "" && !strings.Contains(labels, "io.clocker.agent=") {
+				out[i]++ // the user's: Clocker's agent takes no slot
+			}
 		}
 	}
 	return out

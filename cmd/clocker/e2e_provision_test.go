@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,7 +30,25 @@ type ownServer struct {
 	dataDir string
 	args    []string
 	cmd     *exec.Cmd
-	log     *bytes.Buffer
+	log     *syncBuffer
+}
+
+// syncBuffer is a server's output, written by exec while a test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func startOwnServer(t *testing.T, dataDir string, args ...string) *ownServer {
@@ -46,14 +65,15 @@ func startOwnServer(t *testing.T, dataDir string, args ...string) *ownServer {
 func (s *ownServer) start() {
 	s.t.Helper()
 	args := append([]string{"serve", "--listen", s.url, "--data", s.dataDir, "--log-level", "debug"}, s.args...)
-	s.cmd = exec.Command(clockerBin, args...)
-	s.log = &bytes.Buffer{}
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	if err := s.cmd.Start(); err != nil {
+	cmd := exec.Command(clockerBin, args...)
+	s.cmd = cmd
+	s.log = &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = s.log, s.log
+	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
 	exited := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(exited) }()
+	go func() { _ = cmd.Wait(); close(exited) }()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		resp, err := http.Get("http://" + strings.TrimPrefix(s.url, "tcp://") + "/_ping")

@@ -46,13 +46,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/registry"
 )
 
 // Provisioner makes Docker hosts of one kind.
@@ -111,24 +110,11 @@ type Config struct {
 // Factory builds a driver from its configuration.
 type Factory func(Config) (Provisioner, error)
 
-var (
-	registryMu sync.RWMutex
-	registry   = map[string]Factory{}
-)
+// drivers are the registered provisioners.
+var drivers = registry.New[Factory]("provisioner")
 
 // Register adds a driver; a name can be registered once.
-func Register(name string, f Factory) error {
-	if name == "" || f == nil {
-		return errdefs.New(errdefs.ErrInvalid, "provisioner: empty name or factory")
-	}
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if _, ok := registry[name]; ok {
-		return errdefs.New(errdefs.ErrConflict, fmt.Sprintf("provisioner %q is already registered", name))
-	}
-	registry[name] = f
-	return nil
-}
+func Register(name string, f Factory) error { return drivers.Register(name, f) }
 
 // mustRegister is for the built-in drivers.
 func mustRegister(name string, f Factory) {
@@ -138,19 +124,13 @@ func mustRegister(name string, f Factory) {
 }
 
 // Names lists the registered drivers in order.
-func Names() []string {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	return slices.Sorted(maps.Keys(registry))
-}
+func Names() []string { return drivers.Names() }
 
 // New builds the driver registered under name.
 func New(name string, cfg Config) (Provisioner, error) {
-	registryMu.RLock()
-	f, ok := registry[name]
-	registryMu.RUnlock()
-	if !ok {
-		return nil, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("unknown provisioner %q (known: %s)", name, strings.Join(Names(), ", ")))
+	f, err := drivers.Get(name)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
