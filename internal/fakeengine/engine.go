@@ -1,9 +1,9 @@
 // Package fakeengine is an in-process Docker engine for tests and
 // benchmarks: enough of the Engine API for the fleet's cache (ping, info,
 // version, the event stream, list, inspect) and for the proxy's common
-// paths (create, start, stop, kill, restart, wait, delete, images, named
-// volumes and networks), with version-prefixed paths and Docker's error
-// bodies.
+// paths (create, start, stop, kill, restart, wait, delete, images with
+// pull, load, tag and remove, named volumes and networks), with
+// version-prefixed paths and Docker's error bodies.
 //
 //	Engine (state, http.Handler) ──► Server (one listener each: tcp or unix)
 //

@@ -385,3 +385,43 @@ func TestSplitVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestLoad(t *testing.T) {
+	s, cli := start(t, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream := cli.Events(ctx, client.EventsListOptions{Filters: make(client.Filters).Add("type", "image")})
+	waitSubscribers(t, s.Engine, 1)
+	refs := []string{"busybox", "team/app:1.2", "registry.local:5000/x:y"}
+	resp, err := http.Post("http://"+strings.TrimPrefix(s.URL, "tcp://")+"/v1.41/images/load", "application/x-tar",
+		strings.NewReader(string(ImageArchive(refs...))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.Count(string(body), "Loaded image: ") != len(refs) {
+		t.Fatalf("load = %d %s", resp.StatusCode, body)
+	}
+	for _, ref := range refs {
+		if status, body := get(t, s, "/images/"+ref+"/json"); status != 200 {
+			t.Errorf("loaded %s: %d %s", ref, status, body)
+		}
+		select {
+		case m := <-stream.Messages:
+			if m.Type != events.ImageEventType || m.Action != "load" {
+				t.Errorf("event = %+v, want an image load", m)
+			}
+		case <-ctx.Done():
+			t.Fatalf("no load event for %s", ref)
+		}
+	}
+	resp, err = http.Post("http://"+strings.TrimPrefix(s.URL, "tcp://")+"/images/load", "application/x-tar", strings.NewReader("not a tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 400 {
+		t.Errorf("load of garbage = %d, want an error", resp.StatusCode)
+	}
+}

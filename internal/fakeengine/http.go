@@ -140,6 +140,10 @@ func (e *Engine) route(w http.ResponseWriter, r *http.Request, p string) error {
 		if post {
 			return e.pull(w, r)
 		}
+	case "/images/load":
+		if post {
+			return e.load(w, r)
+		}
 	case "/volumes":
 		if get {
 			return e.listVolumes(w)
