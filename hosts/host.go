@@ -91,6 +91,9 @@ type Host struct {
 	// change must not be written after it, or a removed container would
 	// come back.
 	syncMu sync.Mutex
+	// imgRefresh runs the image list re-reads one at a time (its own lock:
+	// waiters block on it).
+	imgRefresh imageRefresh
 
 	mu         sync.RWMutex
 	containers map[string]*Container // by full ID
@@ -122,6 +125,7 @@ func newHost(rec Record, ep Endpoint, log *slog.Logger, m *Metrics) (*Host, erro
 		metrics:    m,
 		containers: map[string]*Container{},
 		suspect:    make(chan struct{}, 1),
+		imgRefresh: imageRefresh{wake: make(chan struct{}, 1), ended: make(chan struct{})},
 	}
 	dial := tr.DialContext
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -319,9 +323,10 @@ func (h *Host) setFacts(ctx context.Context, raw []byte, version bool) error {
 
 // run keeps the host's health and cache current until ctx ends.
 func (h *Host) run(ctx context.Context, interval, timeout time.Duration) {
-	var health sync.WaitGroup
-	health.Go(func() { h.watchHealth(ctx, interval, timeout) })
-	defer health.Wait() // a removed host's gauges must stay removed
+	var bg sync.WaitGroup
+	bg.Go(func() { h.watchHealth(ctx, interval, timeout) })
+	bg.Go(h.startImageRefresh(ctx))
+	defer bg.Wait() // a removed host's gauges must stay removed
 	backoff := 200 * time.Millisecond
 	for ctx.Err() == nil {
 		started := time.Now()
@@ -537,9 +542,9 @@ func (h *Host) apply(ctx context.Context, msg events.Message) {
 		}
 		return
 	case events.ImageEventType:
-		if err := h.RefreshImages(ctx); err != nil {
-			h.log.Debug("image list after event", "action", msg.Action, "err", err)
-		}
+		// Coalesced: a burst of image events lists the images once or
+		// twice, not once per event, and the stream is not held meanwhile.
+		h.requestImageRefresh()
 		return
 	}
 	id := msg.Actor.ID

@@ -4,10 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/distribution/reference"
+
+	"github.com/clocker/clocker/internal/errdefs"
 )
 
 // imageIndex is what a host holds, by ID and by normalized reference
@@ -19,11 +25,140 @@ type imageIndex struct {
 	refs  map[string]bool
 }
 
-// RefreshImages re-reads the engine's image list into the index. The
-// event stream calls it on every image event; the proxy after its own
-// pulls, loads, builds, tags and removals, so that the next create sees
-// them without waiting for the event.
+// imageListTimeout bounds one GET /images/json of the refresh loop: a hung
+// engine must not hold every later refresh of its host.
+const imageListTimeout = time.Minute
+
+// imageRefresh coalesces the re-reads of a host's image list: at most one
+// GET /images/json is in flight, and every request made while one runs is
+// served by a single run after it. A burst of image events (docker load
+// of N images, a pull with many tags) thus lists at most twice, and the
+// index is never older than the last request.
+type imageRefresh struct {
+	mu      sync.Mutex
+	wake    chan struct{} // capacity 1: wakes the loop for a pending run
+	running bool          // the loop serves requests
+	pending bool          // a run is requested and has not started
+	started uint64        // runs started
+	done    uint64        // runs ended (the loop runs them in order)
+	err     error         // how the last run ended
+	waiters int           // RefreshImages calls waiting
+	ended   chan struct{} // closed and replaced whenever a run ends
+}
+
+// startImageRefresh marks the loop as serving before it runs, so that the
+// resync that follows already goes through it.
+func (h *Host) startImageRefresh(ctx context.Context) func() {
+	r := &h.imgRefresh
+	r.mu.Lock()
+	r.running = true
+	r.mu.Unlock()
+	return func() { h.imageRefreshLoop(ctx) }
+}
+
+// imageRefreshLoop runs the requested refreshes one at a time until ctx
+// ends.
+func (h *Host) imageRefreshLoop(ctx context.Context) {
+	r := &h.imgRefresh
+	defer func() {
+		r.mu.Lock()
+		r.running, r.pending = false, false
+		close(r.ended) // waiters see the loop gone
+		r.ended = make(chan struct{})
+		r.mu.Unlock()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wake:
+		}
+		r.mu.Lock()
+		if !r.pending {
+			r.mu.Unlock()
+			continue
+		}
+		// Requests from now on need the run after this one.
+		r.pending = false
+		r.started++
+		n := r.started
+		r.mu.Unlock()
+		lctx, cancel := context.WithTimeout(ctx, imageListTimeout)
+		err := h.listImages(lctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			h.log.Debug("image list", "err", err)
+		}
+		r.mu.Lock()
+		r.done, r.err = n, err
+		close(r.ended)
+		r.ended = make(chan struct{})
+		r.mu.Unlock()
+	}
+}
+
+// requestImageRefresh asks the loop for a run that starts after this call
+// and returns its number and the channel closed when the current run ends.
+// ok is false when no loop serves the host (not started yet, or removed).
+func (h *Host) requestImageRefresh() (target uint64, ended chan struct{}, ok bool) {
+	r := &h.imgRefresh
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.running {
+		return 0, nil, false
+	}
+	if !r.pending {
+		r.pending = true
+		select {
+		case r.wake <- struct{}{}:
+		default: // the loop has not taken the last wake-up yet
+		}
+	}
+	// A pending run has not started: started+1 is it, after this call.
+	return r.started + 1, r.ended, true
+}
+
+// RefreshImages re-reads the engine's image list into the index and
+// returns once a read that started after the call has ended (with its
+// error), so that the next placement sees what the engine held at the
+// call. The proxy calls it after its own pulls, loads, builds, tags and
+// removals on the hosts they touched; concurrent calls and image events
+// share one read.
 func (h *Host) RefreshImages(ctx context.Context) error {
+	target, ended, ok := h.requestImageRefresh()
+	if !ok {
+		return h.listImages(ctx) // no loop to coalesce with
+	}
+	r := &h.imgRefresh
+	r.mu.Lock()
+	r.waiters++
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.waiters--
+		r.mu.Unlock()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err() // the run goes on and fills the index
+		case <-ended:
+		}
+		r.mu.Lock()
+		done, err, running := r.done, r.err, r.running
+		ended = r.ended
+		r.mu.Unlock()
+		if done >= target {
+			return err
+		}
+		if !running {
+			return errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s left the fleet", h.Name))
+		}
+	}
+}
+
+// listImages reads GET /images/json into the index.
+func (h *Host) listImages(ctx context.Context) error {
 	body, status, err := h.getJSON(ctx, "/images/json", nil)
 	if err != nil {
 		return err
@@ -49,8 +184,12 @@ func (h *Host) RefreshImages(ctx context.Context) error {
 		}
 	}
 	h.mu.Lock()
-	h.images = idx
-	h.changedLocked()
+	// Placement rebuilds its snapshot when the generation moves: an
+	// unchanged list (the proxy's read and the event's) moves nothing.
+	if !h.images.known || !slices.Equal(h.images.ids, idx.ids) || !maps.Equal(h.images.refs, idx.refs) {
+		h.images = idx
+		h.changedLocked()
+	}
 	h.mu.Unlock()
 	return nil
 }
