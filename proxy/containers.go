@@ -208,6 +208,7 @@ func (s *Server) commitContainer(w http.ResponseWriter, r *http.Request) error {
 	}
 	q.Set("container", c.ID())
 	r.URL.RawQuery = q.Encode()
+	touchImages(r.Context(), h)
 	return s.forward(w, r, h, forwardOptions{path: "/commit"})
 }
 

@@ -59,6 +59,7 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		_ = http.NewResponseController(w).EnableFullDuplex()
+		touchImages(r.Context(), hs[0])
 		return s.forward(w, r, hs[0], forwardOptions{path: "/build"})
 	}
 	var bases []string
@@ -86,6 +87,7 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.Log.Debug("build placed", "host", h.Name, "bases", bases)
 	_ = http.NewResponseController(w).EnableFullDuplex()
+	touchImages(r.Context(), h)
 	return s.forward(w, r, h, forwardOptions{path: "/build"})
 }
 
@@ -437,6 +439,7 @@ func (s *Server) imagePruneEverywhere(w http.ResponseWriter, r *http.Request, pa
 	}
 	bodies := make([][]byte, len(hs))
 	err = imageFanout(hs, func(i int, h *hosts.Host) error {
+		touchImages(r.Context(), h)
 		b, err := s.imageHostCall(r.Context(), r, h, http.MethodPost, path, http.StatusOK)
 		bodies[i] = b
 		return err

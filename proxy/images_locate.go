@@ -258,6 +258,7 @@ func (s *Server) tagImage(w http.ResponseWriter, r *http.Request) error {
 	err = imageFanout(imageHosts(found), func(i int, h *hosts.Host) error {
 		// By ID: the very image found there, whatever the name resolves to
 		// by now.
+		touchImages(r.Context(), h)
 		_, err := s.imageHostCall(r.Context(), r, h, http.MethodPost, "/images/"+found[i].id+"/tag", http.StatusCreated)
 		return err
 	})
@@ -299,6 +300,7 @@ func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) error {
 	err = imageFanout(imageHosts(found), func(i int, h *hosts.Host) error {
 		// By the name the client gave: a tag is untagged, not the image
 		// removed.
+		touchImages(r.Context(), h)
 		body, err := s.imageHostCall(r.Context(), r, h, http.MethodDelete, "/images/"+name, http.StatusOK)
 		if err != nil {
 			return err

@@ -362,6 +362,7 @@ func (s *Server) createImage(w http.ResponseWriter, r *http.Request) error {
 	sources := make([]progressSource, len(hs))
 	for i, h := range hs {
 		sources[i] = progressSource{host: h.Name, open: func(ctx context.Context) (*http.Response, error) {
+			touchImages(r.Context(), h)
 			return s.hostRequest(ctx, r, h, http.MethodPost, "/images/create", q, nil)
 		}}
 	}
@@ -388,6 +389,7 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	_ = http.NewResponseController(w).EnableFullDuplex()
+	touchImages(r.Context(), h)
 	return s.forward(w, r, h, forwardOptions{path: "/images/create"})
 }
 
@@ -409,6 +411,7 @@ func (s *Server) loadImages(w http.ResponseWriter, r *http.Request) error {
 		sources[i] = progressSource{
 			host: h.Name,
 			open: func(ctx context.Context) (*http.Response, error) {
+				touchImages(r.Context(), h)
 				return s.hostRequest(ctx, r, h, http.MethodPost, "/images/load", q, readers[i])
 			},
 			done: func() { _ = readers[i].CloseWithError(errLoadHostDone) },

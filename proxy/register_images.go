@@ -3,6 +3,8 @@ package proxy
 import (
 	"context"
 	"net/http"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -33,21 +35,55 @@ func (s *Server) registerImages(r *mux.Router) {
 	)
 }
 
-// imagesChanged re-reads the image lists of the healthy hosts once the
-// handler is done, so that a create right after a pull, load, build, tag
-// or removal is placed on what the hosts hold now, not on what their event
-// streams have delivered so far.
+// imagesChanged re-reads the image lists of the hosts the handler touched
+// (see touchImages) once it is done, so that a create right after a pull,
+// load, build, commit, tag or removal is placed on what those hosts hold
+// now, not on what their event streams have delivered so far. The other
+// hosts changed nothing: their lists are not read.
 func (s *Server) imagesChanged(next handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		touched := &touchedHosts{}
+		r = r.WithContext(context.WithValue(r.Context(), touchedKey{}, touched))
 		err := next(w, r)
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 		defer cancel()
-		_ = imageFanout(s.Fleet.Hosts(), func(_ int, h *hosts.Host) error {
+		var wg sync.WaitGroup
+		for _, h := range touched.list() {
 			if h.Healthy() {
-				_ = h.RefreshImages(ctx) // the event stream catches up if this fails
+				// The event stream catches up if this fails.
+				wg.Go(func() { _ = h.RefreshImages(ctx) })
 			}
-			return nil
-		})
+		}
+		wg.Wait()
 		return err
+	}
+}
+
+type touchedKey struct{}
+
+// touchedHosts are the hosts an image operation sent a changing request to.
+type touchedHosts struct {
+	mu    sync.Mutex
+	hosts []*hosts.Host
+}
+
+func (t *touchedHosts) list() []*hosts.Host {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.hosts)
+}
+
+// touchImages notes that the request may change h's images (marked before
+// the call: a failed or cut answer may still have changed them). Outside
+// imagesChanged it does nothing.
+func touchImages(ctx context.Context, h *hosts.Host) {
+	t, ok := ctx.Value(touchedKey{}).(*touchedHosts)
+	if !ok {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !slices.Contains(t.hosts, h) {
+		t.hosts = append(t.hosts, h)
 	}
 }
