@@ -104,6 +104,9 @@ const (
 //	install      shell command run when dockerd is missing (default: apt-get
 //	             install docker.io, then disable the docker.service it
 //	             starts); empty: never install, fail instead
+//	pool         machines the headroom policy may take, comma-separated
+//	             [user@]address[:port]: a request without a target gets the
+//	             first one no machine of this driver uses
 //
 // Errors name the target and carry errdefs kinds: ErrInvalid for a bad
 // target, option or refused key, ErrUnavailable for a machine that does not
@@ -130,6 +133,12 @@ type SSH struct {
 	// making of the CA and client certificate.
 	khMu  sync.Mutex
 	pkiMu sync.Mutex
+
+	// pool lists the targets of the pool option; used holds the targets
+	// of this driver's machines (made, adopted or being made).
+	pool   []string
+	usedMu sync.Mutex
+	used   map[string]string // target → host name
 }
 
 // sshState is Machine.State of an ssh machine.
@@ -149,7 +158,7 @@ type sshState struct {
 }
 
 func newSSH(cfg Config) (Provisioner, error) {
-	known := []string{"user", "identity", "known-hosts", "dir", "port", "install"}
+	known := []string{"user", "identity", "known-hosts", "dir", "port", "install", "pool"}
 	if err := checkOptions("ssh", cfg.Options, known...); err != nil {
 		return nil, err
 	}
@@ -179,6 +188,17 @@ func newSSH(cfg Config) (Provisioner, error) {
 		log:        log,
 		engineWait: sshEngineWait,
 		dockerd:    "dockerd",
+		used:       map[string]string{},
+	}
+	for _, raw := range strings.Split(opt("pool", ""), ",") {
+		if raw = strings.TrimSpace(raw); raw == "" {
+			continue
+		}
+		t, err := parseTarget(raw, s.user)
+		if err != nil {
+			return nil, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("provisioner ssh: option pool: %v", err))
+		}
+		s.pool = append(s.pool, t.String())
 	}
 	if !sshUserRE.MatchString(s.user) {
 		return nil, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("provisioner ssh: option user=%q is not a user name", s.user))
@@ -336,13 +356,26 @@ func (s *SSH) Create(ctx context.Context, req Request) (Machine, error) {
 	if req.Name == "" || !sshHostRE.MatchString(req.Name) {
 		return Machine{}, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("provisioner ssh: host name %q: want letters, digits, dots and dashes", req.Name))
 	}
-	if req.Target == "" {
-		return Machine{}, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("provisioner ssh: host %s: no target machine ([user@]address[:port])", req.Name))
+	target := req.Target
+	if target == "" {
+		if target = s.takeFromPool(req.Name); target == "" {
+			return Machine{}, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("provisioner ssh: host %s: no target machine ([user@]address[:port]) and no free one in the pool option", req.Name))
+		}
 	}
-	t, err := parseTarget(req.Target, s.user)
+	t, err := parseTarget(target, s.user)
 	if err != nil {
+		s.release(target)
 		return Machine{}, err
 	}
+	if !s.claim(t.String(), req.Name) {
+		return Machine{}, errdefs.New(errdefs.ErrConflict, fmt.Sprintf("provisioner ssh: %s is already a host of this fleet", t))
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			s.release(t.String())
+		}
+	}()
 	for k, v := range req.Labels {
 		if k == "" || strings.ContainsAny(k+v, "\n\x00") {
 			return Machine{}, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("provisioner ssh: host %s: bad label %q", req.Name, k))
@@ -423,7 +456,7 @@ func (s *SSH) Create(ctx context.Context, req Request) (Machine, error) {
 	if err != nil {
 		return Machine{}, err
 	}
-	made = true
+	made, keep = true, true
 	s.log.Info("ssh provisioner: engine up", "host", req.Name, "target", t.String(), "url", rec.URL, "took", time.Since(start).Round(time.Millisecond))
 	return Machine{Name: req.Name, Provisioner: "ssh", Record: rec, State: state}, nil
 }
@@ -434,6 +467,7 @@ func (s *SSH) Adopt(ctx context.Context, m Machine) (Machine, error) {
 	if err != nil {
 		return m, err
 	}
+	s.claim(t.String(), m.Name)
 	c, err := s.connect(ctx, t, st.HostKey)
 	if err != nil {
 		return m, err
@@ -472,7 +506,35 @@ func (s *SSH) Destroy(ctx context.Context, m Machine) error {
 	if err := os.RemoveAll(filepath.Dir(st.ServerCert)); err != nil {
 		s.log.Warn("ssh provisioner: removing the machine's certificate", "host", m.Name, "err", err)
 	}
+	s.release(t.String())
 	return nil
+}
+
+// takeFromPool claims the first pool target no machine uses ("" if none).
+func (s *SSH) takeFromPool(name string) string {
+	for _, t := range s.pool {
+		if s.claim(t, name) {
+			return t
+		}
+	}
+	return ""
+}
+
+// claim marks a target as this host's; false if another host has it.
+func (s *SSH) claim(target, name string) bool {
+	s.usedMu.Lock()
+	defer s.usedMu.Unlock()
+	if owner, ok := s.used[target]; ok && owner != name {
+		return false
+	}
+	s.used[target] = name
+	return true
+}
+
+func (s *SSH) release(target string) {
+	s.usedMu.Lock()
+	defer s.usedMu.Unlock()
+	delete(s.used, target)
 }
 
 func (s *SSH) state(m Machine) (sshState, sshTarget, error) {
