@@ -368,7 +368,7 @@ func (s *SSH) Create(ctx context.Context, req Request) (Machine, error) {
 		return Machine{}, err
 	}
 	if !s.claim(t.String(), req.Name) {
-		return Machine{}, errdefs.New(errdefs.ErrConflict, fmt.Sprintf("provisioner ssh: %s is already a host of this fleet", t))
+		return Machine{}, errdefs.New(errdefs.ErrConflict, fmt.Sprintf("provisioner ssh: %s is already a host of this fleet (its engine in %s)", t, s.dir))
 	}
 	keep := false
 	defer func() {

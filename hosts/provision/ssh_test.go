@@ -333,9 +333,21 @@ func TestSSHProvisioner(t *testing.T) {
 		t.Fatal("no engine pid")
 	}
 	t.Run("dir in use", func(t *testing.T) {
+		// This driver knows the machine is a host already.
 		_, err := drv.Create(ctx, Request{Name: "sshhost2", Target: target})
+		if !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), "already a host") {
+			t.Fatalf("second Create on the same machine = %v; want ErrConflict", err)
+		}
+		// Another manager's driver finds the engine running in the dir.
+		other, err := New("ssh", Config{DataDir: t.TempDir(), Options: map[string]string{"dir": remoteDir}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lab.authorize(other.(*SSH).PublicKey())
+		_, err = other.Create(ctx, Request{Name: "sshhost2", Target: target})
+		lab.authorize(drv.PublicKey())
 		if !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), remoteDir) {
-			t.Fatalf("second Create on the same machine and dir = %v; want ErrConflict", err)
+			t.Fatalf("Create on a machine whose dir has an engine = %v; want ErrConflict", err)
 		}
 		if got := lab.enginePids(remoteDir); len(got) != 1 || got[0] != pid {
 			t.Fatalf("engines after a refused Create: %v; want only %d", got, pid)
