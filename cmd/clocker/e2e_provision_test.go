@@ -344,3 +344,40 @@ func TestE2ELocalProvisionerHeadroom(t *testing.T) {
 	}
 	s.must("rm", "-f", "p1", "p2", "p3", "p4")
 }
+
+// Scale in and out with local hosts: two hosts and no container are a
+// host's worth of slots too many, so after --scale-in-after the newest
+// empty one is drained and destroyed (never the last); filling the one
+// left makes a host again.
+func TestE2ELocalProvisionerScaleIn(t *testing.T) {
+	machineHasBusybox(t)
+	dataDir := t.TempDir()
+	opts := map[string]string{"subnet": freeLocalSubnet(t), "bridge": "clke2es"}
+	s := startOwnServer(t, dataDir, "--local-hosts", "2", "--local-subnet", opts["subnet"], "--local-bridge", opts["bridge"],
+		"--max-containers-per-host", "2", "--headroom", "1", "--scale-in", "--scale-in-after", "2s")
+	defer func() {
+		s.kill()
+		if t.Failed() {
+			t.Logf("server log:\n%s", tail(s.log.String(), 60))
+		}
+		destroyLocalMachines(t, dataDir, opts)
+	}()
+	waitFor(t, 60*time.Second, "local2 removed as idle", func() bool {
+		hs := s.hosts()
+		_, has2 := hs["local2"]
+		return len(hs) == 1 && !has2 && hs["local1"].State == "healthy"
+	})
+	if _, err := os.Stat("/run/netns/clke2es-2"); err == nil {
+		t.Error("local2's namespace left after scale-in")
+	}
+	// 2 slots, headroom 1: the second container leaves none free.
+	s.must("run", "-d", "--name", "si1", "busybox", "sleep", "600")
+	s.must("run", "-d", "--name", "si2", "busybox", "sleep", "600")
+	waitFor(t, 90*time.Second, "a host made again", func() bool { return len(s.hosts()) == 2 })
+	// Busy hosts are never scaled in, whatever the wait.
+	time.Sleep(3 * time.Second) // longer than --scale-in-after: nothing may go
+	if hs := s.hosts(); len(hs) != 2 || hs["local1"].Containers != 2 {
+		t.Fatalf("after the wait: %+v", hs)
+	}
+	s.must("rm", "-f", "si1", "si2")
+}
