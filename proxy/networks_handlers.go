@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -71,20 +70,9 @@ func (s *Server) createNetwork(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	labels := maps.Clone(req.Labels)
-	if labels == nil {
-		labels = map[string]string{}
+	if err := createBodyFor(r, body, h, name, req.Name, req.Labels); err != nil {
+		return err
 	}
-	labels[HostLabel] = h.Name
-	set := map[string]json.RawMessage{"Labels": marshalLabels(labels)}
-	if name != req.Name {
-		set["Name"], _ = json.Marshal(name)
-	}
-	out, err := setFields(body, set)
-	if err != nil {
-		return errdefs.New(errdefs.ErrInvalid, "invalid JSON: "+err.Error())
-	}
-	setBody(r, out)
 	return s.forward(w, r, h, forwardOptions{path: "/networks/create"})
 }
 

@@ -69,13 +69,23 @@ func (s *Server) createVolume(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	labels := maps.Clone(req.Labels)
+	if err := createBodyFor(r, body, h, name, req.Name, req.Labels); err != nil {
+		return err
+	}
+	return s.forward(w, r, h, forwardOptions{path: "/volumes/create", modify: labelAnswer(h.Name)})
+}
+
+// createBodyFor makes a volume or network create body the host's: the
+// label io.clocker.host added, the name without its HOST/ prefix, every
+// other field as the client sent it.
+func createBodyFor(r *http.Request, body []byte, h *hosts.Host, name, asked string, askedLabels map[string]string) error {
+	labels := maps.Clone(askedLabels)
 	if labels == nil {
 		labels = map[string]string{}
 	}
 	labels[HostLabel] = h.Name
 	set := map[string]json.RawMessage{"Labels": marshalLabels(labels)}
-	if name != req.Name {
+	if name != asked {
 		set["Name"], _ = json.Marshal(name)
 	}
 	out, err := setFields(body, set)
@@ -83,7 +93,7 @@ func (s *Server) createVolume(w http.ResponseWriter, r *http.Request) error {
 		return errdefs.New(errdefs.ErrInvalid, "invalid JSON: "+err.Error())
 	}
 	setBody(r, out)
-	return s.forward(w, r, h, forwardOptions{path: "/volumes/create", modify: labelAnswer(h.Name)})
+	return nil
 }
 
 // labelAnswer gives the object an engine answered with its host's label.
