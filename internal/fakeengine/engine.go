@@ -99,16 +99,17 @@ type ctr struct {
 }
 
 type image struct {
-	id   string // sha256:…
-	refs []string
+	id      string // sha256:…
+	refs    []string
+	digests []string // repo@sha256:…
 }
 
 // Engine is one fake Docker engine. Its methods and ServeHTTP may be
 // called concurrently.
 type Engine struct {
 	opts Options
-	// clock hands out creation times (strictly increasing per engine).
-	clock atomic.Int64
+	// hook, when set, sees every request first (see Intercept).
+	hook atomic.Pointer[Interceptor]
 
 	mu         sync.Mutex
 	seq        uint64
@@ -120,6 +121,8 @@ type Engine struct {
 	subs       map[*subscriber]struct{}
 	requests   map[string]int // served requests by "METHOD /path" (unversioned, IDs kept)
 	countReqs  bool
+	quiet      bool          // publish nothing (Spec.Quiet, RemoveQuietly)
+	kick       chan struct{} // closed to end the open event streams
 
 	down     chan struct{}
 	downOnce sync.Once
@@ -136,6 +139,7 @@ func New(opts Options) *Engine {
 		volumes:    map[string]bool{},
 		networks:   map[string]bool{"bridge": true, "host": true, "none": true},
 		subs:       map[*subscriber]struct{}{},
+		kick:       make(chan struct{}),
 		down:       make(chan struct{}),
 	}
 	for _, ref := range opts.Images {
@@ -181,22 +185,75 @@ func (e *Engine) Requests() map[string]int {
 	return out
 }
 
+// clock hands out creation times, strictly increasing across every engine
+// of the process, so that "newest first" is deterministic across hosts.
+var clock atomic.Int64
+
 func (e *Engine) now() int64 {
 	// Creation times must order containers: never equal, never backwards.
 	for {
-		last := e.clock.Load()
+		last := clock.Load()
 		t := time.Now().UnixNano()
 		if t <= last {
 			t = last + 1
 		}
-		if e.clock.CompareAndSwap(last, t) {
+		if clock.CompareAndSwap(last, t) {
 			return t
 		}
 	}
 }
 
+// Interceptor sees a request before the engine: it answers it itself
+// (failure injection, a hang, a delay) or passes it on to next, the
+// engine.
+type Interceptor func(w http.ResponseWriter, r *http.Request, next http.Handler)
+
+// Intercept puts fn in front of every request from now on; nil removes
+// it. Requests fn does not pass on are not counted (see CountRequests).
+func (e *Engine) Intercept(fn Interceptor) {
+	if fn == nil {
+		e.hook.Store(nil)
+		return
+	}
+	e.hook.Store(&fn)
+}
+
+// Hang makes every request but GET /events hang until its client gives
+// up, as an engine behind a partition whose streams stay open; Hang(false)
+// ends that. It replaces any Interceptor.
+func (e *Engine) Hang(on bool) {
+	if !on {
+		e.Intercept(nil)
+		return
+	}
+	e.Intercept(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if _, p := splitVersion(r.URL.Path); p == "/events" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		<-r.Context().Done()
+	})
+}
+
+// DropEventStreams ends the event streams open now (the engine stays up;
+// a client reconnects), as when a connection breaks.
+func (e *Engine) DropEventStreams() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	close(e.kick)
+	e.kick = make(chan struct{})
+}
+
+// EventStreams is how many event streams are open.
+func (e *Engine) EventStreams() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.subs)
+}
+
 // Spec is what a container is created from.
 type Spec struct {
+	ID         string // full 64-hex ID; empty: generated
 	Name       string // empty: generated
 	Image      string // must be present
 	Labels     map[string]string
@@ -206,6 +263,10 @@ type Spec struct {
 	HostConfig json.RawMessage
 	// Running starts the container at once.
 	Running bool
+	// Quiet publishes no events for the creation (and start), as if the
+	// engine's event stream lost them: only a list or inspect shows the
+	// container.
+	Quiet bool
 }
 
 // Error is an engine answer other than success: its status and Docker's
@@ -228,6 +289,10 @@ var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 func (e *Engine) Create(s Spec) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if s.Quiet {
+		e.quiet = true
+		defer func() { e.quiet = false }()
+	}
 	c, err := e.createLocked(s)
 	if err != nil {
 		return "", err
@@ -256,7 +321,12 @@ func (e *Engine) createLocked(s Spec) (*ctr, error) {
 	if prev, ok := e.names[name]; ok {
 		return nil, errf(409, "Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", "/"+name, prev.id)
 	}
-	id := hexID(e.opts.Name + "/" + strconv.FormatUint(e.seq, 10) + "/" + name)
+	id := s.ID
+	if id == "" {
+		id = hexID(e.opts.Name + "/" + strconv.FormatUint(e.seq, 10) + "/" + name)
+	} else if _, taken := e.containers[id]; taken || len(id) != 64 {
+		return nil, errf(400, "invalid or taken container ID %q", id)
+	}
 	if len(s.Labels) == 0 {
 		s.Labels = nil
 	}
@@ -290,6 +360,32 @@ func (e *Engine) Remove(ref string, force bool) error {
 	return e.removeLocked(ref, force)
 }
 
+// RemoveQuietly deletes a container, running or not, without any event,
+// as if the engine's event stream lost them.
+func (e *Engine) RemoveQuietly(ref string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.quiet = true
+	defer func() { e.quiet = false }()
+	return e.removeLocked(ref, true)
+}
+
+// Emit publishes a container event with the given action (such as
+// "exec_start: sh") and changes nothing.
+func (e *Engine) Emit(ref, action string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.resolveLocked(ref)
+	if err != nil {
+		return err
+	}
+	e.publishLocked(action, c)
+	return nil
+}
+
+// Kill kills a running container (exit code 137).
+func (e *Engine) Kill(ref string) error { return e.change(ref, "kill") }
+
 // Len is how many containers the engine holds.
 func (e *Engine) Len() int {
 	e.mu.Lock()
@@ -320,6 +416,18 @@ func (e *Engine) State(ref string) string {
 	return c.state
 }
 
+// Created is when a container was made, to the nanosecond (as inspect
+// tells it).
+func (e *Engine) Created(ref string) (time.Time, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.resolveLocked(ref)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(0, c.created).UTC(), true
+}
+
 // Labels returns a copy of a container's labels.
 func (e *Engine) Labels(ref string) (map[string]string, bool) {
 	e.mu.Lock()
@@ -341,6 +449,40 @@ func (e *Engine) AddImage(ref string) {
 	defer e.mu.Unlock()
 	im := e.addImageLocked(ref)
 	e.publishImageLocked("pull", normImage(ref), im)
+}
+
+// Image is an image to put on an engine with PutImage.
+type Image struct {
+	ID          string   // sha256:…; empty: made from the first tag
+	RepoTags    []string // references ("busybox" is busybox:latest)
+	RepoDigests []string // repo@sha256:…
+}
+
+// PutImage stores im, with its ID, tags and digests (a "pull" event
+// follows, as for AddImage).
+func (e *Engine) PutImage(im Image) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if im.ID == "" && len(im.RepoTags) > 0 {
+		im.ID = "sha256:" + hexID("image/"+normImage(im.RepoTags[0]))
+	}
+	stored := &image{id: im.ID, digests: append([]string(nil), im.RepoDigests...)}
+	for _, ref := range im.RepoTags {
+		n := normImage(ref)
+		if old, ok := e.images[n]; ok && old != stored {
+			old.refs = without(old.refs, n) // the tag moves
+		}
+		stored.refs = append(stored.refs, n)
+		e.images[n] = stored
+	}
+	for _, d := range im.RepoDigests {
+		e.images[normImage(d)] = stored
+	}
+	name := im.ID
+	if len(stored.refs) > 0 {
+		name = stored.refs[0]
+	}
+	e.publishImageLocked("pull", name, stored)
 }
 
 func (e *Engine) addImageLocked(ref string) *image {

@@ -34,7 +34,7 @@ type eventMessage struct {
 
 // publishLocked sends a container event to the streams that want it.
 func (e *Engine) publishLocked(action string, c *ctr) {
-	if len(e.subs) == 0 {
+	if len(e.subs) == 0 || e.quiet {
 		return
 	}
 	attrs := make(map[string]string, len(c.labels)+3)
@@ -52,7 +52,7 @@ func (e *Engine) publishLocked(action string, c *ctr) {
 
 // publishImageLocked sends an image event.
 func (e *Engine) publishImageLocked(action, ref string, im *image) {
-	if len(e.subs) == 0 {
+	if len(e.subs) == 0 || e.quiet {
 		return
 	}
 	e.sendLocked(eventMessage{Status: action, ID: ref, Type: "image", Action: action,
@@ -204,6 +204,7 @@ func (e *Engine) events(w http.ResponseWriter, r *http.Request) error {
 	s := &subscriber{ch: make(chan []byte, e.opts.EventBuffer), filters: filters}
 	e.mu.Lock()
 	e.subs[s] = struct{}{}
+	kick := e.kick
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
@@ -221,6 +222,8 @@ func (e *Engine) events(w http.ResponseWriter, r *http.Request) error {
 		case <-e.down:
 			return nil
 		case <-untilC:
+			return nil
+		case <-kick:
 			return nil
 		case msg := <-s.ch:
 			if _, err := w.Write(msg); err != nil {

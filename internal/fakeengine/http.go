@@ -64,8 +64,16 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, status, map[string]string{"message": err.Error()})
 }
 
-// ServeHTTP answers the Engine API.
+// ServeHTTP answers the Engine API (through the Interceptor, if any).
 func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if hook := e.hook.Load(); hook != nil {
+		(*hook)(w, r, http.HandlerFunc(e.serve))
+		return
+	}
+	e.serve(w, r)
+}
+
+func (e *Engine) serve(w http.ResponseWriter, r *http.Request) {
 	ver, p := splitVersion(r.URL.Path)
 	h := w.Header()
 	h.Set("Api-Version", e.opts.MaxAPI)
@@ -635,7 +643,7 @@ func (e *Engine) listImages(w http.ResponseWriter) error {
 			continue
 		}
 		seen[im] = true
-		out = append(out, imageSummary{ID: im.id, RepoTags: append([]string(nil), im.refs...), RepoDigests: []string{},
+		out = append(out, imageSummary{ID: im.id, RepoTags: append([]string{}, im.refs...), RepoDigests: append([]string{}, im.digests...),
 			Created: 1700000000, Size: 4_261_574, SharedSize: -1, Labels: map[string]string{}, Containers: -1})
 	}
 	e.mu.Unlock()
@@ -647,15 +655,16 @@ func (e *Engine) listImages(w http.ResponseWriter) error {
 func (e *Engine) inspectImage(w http.ResponseWriter, ref string) error {
 	e.mu.Lock()
 	im := e.findImageLocked(ref)
-	var tags []string
+	var tags, digests []string
 	if im != nil {
-		tags = append(tags, im.refs...)
+		tags = append([]string{}, im.refs...)
+		digests = append([]string{}, im.digests...)
 	}
 	e.mu.Unlock()
 	if im == nil {
 		return errf(404, "No such image: %s", ref)
 	}
-	writeJSON(w, 200, map[string]any{"Id": im.id, "RepoTags": tags, "RepoDigests": []string{},
+	writeJSON(w, 200, map[string]any{"Id": im.id, "RepoTags": tags, "RepoDigests": digests,
 		"Os": "linux", "Architecture": "amd64", "Size": 4_261_574,
 		"Config": map[string]any{"Cmd": []string{"sh"}, "Env": []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}})
 	return nil
@@ -747,6 +756,9 @@ func (e *Engine) removeImage(w http.ResponseWriter, ref string) error {
 		}
 	}
 	if len(im.refs) == 0 {
+		for _, d := range im.digests {
+			delete(e.images, normImage(d))
+		}
 		out = append(out, map[string]string{"Deleted": im.id})
 		e.publishImageLocked("delete", im.id, im)
 	}
