@@ -31,7 +31,7 @@ func TestFleetAdmin(t *testing.T) {
 		t.Errorf("bad URL: %v, want invalid", err)
 	}
 	down := newFakeEngine(t, fakeOpts{name: "down"})
-	down.shutdown()
+	down.Close()
 	if _, err := fleet.Join(testCtx(t), hosts.Record{URL: down.URL}); !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), "does not answer") {
 		t.Errorf("unreachable engine: %v", err)
 	}
@@ -106,7 +106,7 @@ func TestFleetAdmin(t *testing.T) {
 	if recs, _ := fleet.StoredRecords(); len(recs) != 1 || recs[0].Name != "two" {
 		t.Errorf("after remove the store holds %v", recs)
 	}
-	waitFor(t, "h1's event stream to end", func() bool { return f1.streams() == 0 })
+	waitFor(t, "h1's event stream to end", func() bool { return f1.EventStreams() == 0 })
 	if err := fleet.Remove("h1", nil); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("remove twice: %v", err)
 	}

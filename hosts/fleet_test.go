@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"slices"
@@ -123,14 +124,12 @@ func TestCacheFromListAndEvents(t *testing.T) {
 			t.Errorf("%s not cached after sync", want.name)
 			continue
 		}
-		pre[want.host].mu.Lock()
-		fc := *pre[want.host].containers[want.id]
-		pre[want.host].mu.Unlock()
+		created, _ := pre[want.host].Created(want.id)
 		if c.Host != want.host || string(c.Summary.State) != want.state || !slices.Equal(c.Summary.Names, []string{want.name}) {
 			t.Errorf("%s cached as host %q state %q names %v", want.name, c.Host, c.Summary.State, c.Summary.Names)
 		}
-		if !c.Created.Equal(fc.Created) {
-			t.Errorf("%s Created %v, want the precise %v", want.name, c.Created, fc.Created)
+		if !c.Created.Equal(created) {
+			t.Errorf("%s Created %v, want the precise %v", want.name, c.Created, created)
 		}
 		if c.NanoCPUs != want.nanoCPUs || c.Memory != want.memory {
 			t.Errorf("%s reserves %d CPU / %d memory, want %d / %d", want.name, c.NanoCPUs, c.Memory, want.nanoCPUs, want.memory)
@@ -152,11 +151,11 @@ func TestCacheFromListAndEvents(t *testing.T) {
 	}{
 		{name: "created on an engine appears", do: func() { made = pre["h2"].add("", "late", "created", "", false) },
 			check: func() bool { c, ok := cached(fleet, made); return ok && c.Host == "h2" && c.Summary.State == "created" }},
-		{name: "started", do: func() { pre["h2"].setState(made, "running", "start") },
+		{name: "started", do: func() { pre["h2"].Start(made) },
 			check: func() bool { c, _ := cached(fleet, made); return c.Summary.State == "running" }},
-		{name: "stopped", do: func() { pre["h2"].setState(made, "exited", "die") },
+		{name: "stopped", do: func() { pre["h2"].Kill(made) },
 			check: func() bool { c, _ := cached(fleet, made); return c.Summary.State == "exited" }},
-		{name: "exec events change nothing", do: func() { pre["h2"].setState(made, "exited", "exec_start: sh") },
+		{name: "exec events change nothing", do: func() { pre["h2"].Emit(made, "exec_start: sh") },
 			check: func() bool { c, _ := cached(fleet, made); return c.Summary.State == "exited" }},
 		{name: "removed disappears", do: func() { pre["h2"].remove(made, false) },
 			check: func() bool { _, ok := cached(fleet, made); return !ok }},
@@ -316,7 +315,7 @@ func TestReserveNameConcurrent(t *testing.T) {
 					break
 				}
 			}
-			if got := fakes["h2"].createCount(); got != 1 {
+			if got := fakes["h2"].served("POST /containers/create"); got != 1 {
 				t.Errorf("the engine saw %d creates, want 1", got)
 			}
 		})
@@ -373,7 +372,7 @@ func TestAddChecks(t *testing.T) {
 	fleet, fakes := newFleet(t, fakeOpts{name: "h1"}, fakeOpts{name: "h2"})
 	extra := newFakeEngine(t, fakeOpts{name: "engine-three"})
 	gone := newFakeEngine(t, fakeOpts{name: "gone"})
-	gone.shutdown()
+	gone.Close()
 	h1, _ := fleet.Host("h1")
 	tests := []struct {
 		name     string
@@ -438,7 +437,7 @@ func TestAPIVersion(t *testing.T) {
 		t.Errorf("APIVersion = %q, want the lowest maximum 1.41", got)
 	}
 	h2, _ := fleet.Host("h2")
-	fakes["h2"].shutdown()
+	fakes["h2"].Close()
 	waitFor(t, "h2 unhealthy", func() bool { return !h2.Healthy() })
 	if got := fleet.APIVersion("1.40"); got != "1.43" {
 		t.Errorf("APIVersion with h2 down = %q, want 1.43 (healthy hosts only)", got)
@@ -527,8 +526,8 @@ func TestStoredRecordsSurviveReopen(t *testing.T) {
 func TestMetricsGauges(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	f1 := newFakeEngine(t, fakeOpts{name: "h1"})
-	f1.add("", "a", "running", "", false)
-	f1.add("", "b", "created", "", false)
+	f1.add("", "ca", "running", "", false)
+	f1.add("", "cb", "created", "", false)
 	fleet := hosts.NewFleet(nil, testLogger(), hosts.NewMetrics(reg))
 	t.Cleanup(fleet.Close)
 	if _, err := fleet.Add(testCtx(t), hosts.Record{Name: "h1", URL: f1.URL}, false); err != nil {
@@ -561,12 +560,44 @@ func TestMetricsGauges(t *testing.T) {
 	if v, ok := gauge("clocker_host_containers"); !ok || v != 2 {
 		t.Errorf("clocker_host_containers{host=h1} = %v (%v), want 2", v, ok)
 	}
-	f1.shutdown()
+	f1.Close()
 	waitFor(t, "healthy gauge to drop", func() bool { v, _ := gauge("clocker_host_healthy"); return v == 0 })
 }
 
 // A refresh that read the engine before a container was removed must not
 // put it back into the cache after the removal's event was applied.
+// holdNextRefresh makes the engine's next id-filtered list compute its
+// answer, close held, and wait for hold to close before answering (to
+// order a refresh against other changes).
+func holdNextRefresh(f *fakeEngine, hold, held chan struct{}) {
+	var once sync.Once
+	f.Intercept(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if !strings.HasSuffix(r.URL.Path, "/containers/json") || !strings.Contains(r.URL.Query().Get("filters"), `"id"`) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		first := false
+		once.Do(func() { first = true })
+		if !first {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		close(held)
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+			return
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	})
+}
+
 func TestRefreshDoesNotResurrect(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -585,9 +616,7 @@ func TestRefreshDoesNotResurrect(t *testing.T) {
 				waitFor(t, "cache to know victim", func() bool { _, ok := cached(fleet, id); return ok })
 			}
 			hold, held := make(chan struct{}), make(chan struct{})
-			f.mu.Lock()
-			f.holdList, f.listHeld = hold, held
-			f.mu.Unlock()
+			holdNextRefresh(f, hold, held)
 			done := make(chan error, 1)
 			go func() { done <- h1.Refresh(testCtx(t), id) }() // e.g. the proxy after a start
 			select {
@@ -635,7 +664,7 @@ func TestResyncAfterStreamBreak(t *testing.T) {
 	// Changes without events: only a resync can reveal them.
 	missed := f.add("", "missed", "created", "", true)
 	f.remove(old, true)
-	f.dropStreams()
+	f.DropEventStreams()
 	waitFor(t, "resync", func() bool {
 		_, hasOld := cached(fleet, old)
 		_, hasMissed := cached(fleet, missed)
@@ -650,12 +679,12 @@ func TestResyncAfterStreamBreak(t *testing.T) {
 func TestCloseEndsStreams(t *testing.T) {
 	fleet, fakes := newFleet(t, fakeOpts{name: "h1"}, fakeOpts{name: "h2"})
 	for name, f := range fakes {
-		if f.streams() != 1 {
-			t.Errorf("%s has %d event streams, want 1", name, f.streams())
+		if f.EventStreams() != 1 {
+			t.Errorf("%s has %d event streams, want 1", name, f.EventStreams())
 		}
 	}
 	fleet.Close()
 	for name, f := range fakes {
-		waitFor(t, name+" streams to end", func() bool { return f.streams() == 0 })
+		waitFor(t, name+" streams to end", func() bool { return f.EventStreams() == 0 })
 	}
 }

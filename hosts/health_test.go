@@ -26,7 +26,7 @@ func TestPassiveFailureChecksAtOnce(t *testing.T) {
 	if err := fleet.WaitSynced(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	f.hung.Store(true)
+	f.Hang(true)
 	time.Sleep(300 * time.Millisecond)
 	if !h.Healthy() {
 		t.Fatal("unhealthy without a failed call or a check")
@@ -34,7 +34,7 @@ func TestPassiveFailureChecksAtOnce(t *testing.T) {
 	h.ReportFailure(errors.New("i/o timeout"))
 	waitFor(t, "unhealthy after a failed call", func() bool { return !h.Healthy() })
 
-	f.hung.Store(false)
+	f.Hang(false)
 	h.ReportFailure(errors.New("i/o timeout")) // the next failed call checks again
 	waitFor(t, "healthy once it answers", func() bool { return h.Healthy() })
 }
@@ -90,14 +90,14 @@ func TestTrafficDefersPings(t *testing.T) {
 	const interval = 500 * time.Millisecond
 	f, h := healthFleet(t, interval, 0)
 	stop := traffic(t, h, 10*time.Millisecond)
-	before := f.pings.Load()
+	before := f.served("GET /_ping")
 	// Four intervals: an idle host would have been pinged about four times.
 	time.Sleep(4 * interval)
-	if n := f.pings.Load() - before; n != 0 {
+	if n := f.served("GET /_ping") - before; n != 0 {
 		t.Errorf("%d pings while the host answered calls every 10ms, want none", n)
 	}
 	stop()
-	waitFor(t, "a ping once the calls stopped", func() bool { return f.pings.Load() > before })
+	waitFor(t, "a ping once the calls stopped", func() bool { return f.served("GET /_ping") > before })
 	if !h.Healthy() {
 		t.Error("host answering calls and pings is not healthy")
 	}
@@ -107,8 +107,8 @@ func TestTrafficDefersPings(t *testing.T) {
 func TestIdleHostIsPinged(t *testing.T) {
 	const interval = 100 * time.Millisecond
 	f, h := healthFleet(t, interval, 0)
-	before := f.pings.Load()
-	waitFor(t, "three pings", func() bool { return f.pings.Load()-before >= 3 })
+	before := f.served("GET /_ping")
+	waitFor(t, "three pings", func() bool { return f.served("GET /_ping")-before >= 3 })
 	if !h.Healthy() {
 		t.Error("host answering pings is not healthy")
 	}
@@ -126,7 +126,7 @@ func TestHungHostDetectedDespiteTraffic(t *testing.T) {
 	f, h := healthFleet(t, interval, timeout)
 	stop := traffic(t, h, 10*time.Millisecond)
 	hungAt := time.Now()
-	f.hung.Store(true) // the calls now time out; nothing reports them
+	f.Hang(true) // the calls now time out; nothing reports them
 	waitFor(t, "unhealthy", func() bool { return !h.Healthy() })
 	took := time.Since(hungAt)
 	stop()
@@ -137,6 +137,6 @@ func TestHungHostDetectedDespiteTraffic(t *testing.T) {
 	}
 	t.Logf("unhealthy %v after the engine hung", took)
 
-	f.hung.Store(false)
+	f.Hang(false)
 	waitFor(t, "healthy once it answers", func() bool { return h.Healthy() })
 }

@@ -3,18 +3,20 @@ package hosts_test
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/clocker/clocker/internal/fakeengine"
 )
 
 // The image index answers by name, tag, digest, ID and ID prefix, and
 // follows image events.
 func TestHasImage(t *testing.T) {
-	fleet, fakes := newFleet(t, fakeOpts{name: "h1"})
+	fleet, fakes := newFleet(t, fakeOpts{name: "h1", images: []string{}})
 	h1, _ := fleet.Host("h1")
 	if has, known := h1.HasImage("busybox"); has || !known {
 		t.Fatalf("empty engine: HasImage(busybox) = %v, %v; want false, true", has, known)
 	}
 	const id = "sha256:3f57d9401f8d42f986df300f0c69192fc41da28ccc8d797829467780db3dd741"
-	fakes["h1"].addImage(fakeImage{ID: id, RepoTags: []string{"busybox:latest", "registry.local:5000/team/app:1.2"},
+	fakes["h1"].PutImage(fakeengine.Image{ID: id, RepoTags: []string{"busybox:latest", "registry.local:5000/team/app:1.2"},
 		RepoDigests: []string{"busybox@sha256:1111111111111111111111111111111111111111111111111111111111111111"}})
 	waitFor(t, "image event", func() bool { has, _ := h1.HasImage("busybox"); return has })
 	for ref, want := range map[string]bool{
@@ -59,7 +61,7 @@ func TestInspectCache(t *testing.T) {
 	waitFor(t, "inspect cached as created", func() bool { return state() == "created" })
 	h1, _ := fleet.Host("h1")
 	gen := h1.Generation()
-	f.setState(id, "running", "start")
+	_ = f.Start(id)
 	waitFor(t, "inspect cached as running", func() bool { return state() == "running" })
 	if h1.Generation() == gen {
 		t.Error("generation did not move with a start")

@@ -40,9 +40,9 @@ func TestSampleUsage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.add("", "a", "running", "", false)
-	f.add("", "b", "running", "", false)
-	f.add("", "c", "exited", "", false)
+	f.add("", "ca", "running", "", false)
+	f.add("", "cb", "running", "", false)
+	f.add("", "cc", "exited", "", false)
 	waitFor(t, "three containers cached", func() bool { return len(h.Containers()) == 3 })
 	if _, ok := h.Usage(); ok {
 		t.Fatal("usage known before any sample")
