@@ -1,9 +1,9 @@
 // Package fakeengine is an in-process Docker engine for tests and
 // benchmarks: enough of the Engine API for the fleet's cache (ping, info,
-// version, the event stream, list, inspect) and for the proxy's common
-// paths (create, start, stop, kill, restart, wait, delete, images with
-// pull, load, tag and remove, named volumes and networks), with
-// version-prefixed paths and Docker's error bodies.
+// version, the event stream, list, inspect) and for the proxy's paths
+// (create, start, stop, kill, restart, wait, delete, logs, attach, exec,
+// images with pull, load, tag and remove, volumes and networks), with version-prefixed paths and Docker's
+// error bodies.
 //
 //	Engine (state, http.Handler) ──► Server (one listener each: tcp or unix)
 //
@@ -12,9 +12,12 @@
 // are indexed, answers are encoded from typed structs, and an event stream
 // costs one goroutine and one buffered channel.
 //
-// It runs nothing: "running" is a state, logs, attach and exec are not
-// served (404), and the event stream keeps no history (since is ignored;
-// until ends the stream).
+// It runs nothing: "running" is a state; a container's output is what a
+// test writes (WriteLog); attached processes echo their stdin (see
+// streams.go); the event stream keeps no history (since is ignored; until
+// ends the stream). Tests steer it with hooks no real engine has:
+// Intercept and Hang (failure injection), Quiet creations and
+// RemoveQuietly (lost events), Emit, DropEventStreams, RecordCalls.
 package fakeengine
 
 import (
@@ -23,6 +26,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -96,6 +100,9 @@ type ctr struct {
 	state           string
 	exitCode        int
 	exited          chan struct{} // made by wait while running; closed on stop
+	logs            []logLine     // what the container wrote (WriteLog)
+	logged          chan struct{} // closed and renewed when a line is written
+	execIDs         []string
 }
 
 type image struct {
@@ -121,11 +128,14 @@ type Engine struct {
 	subs       map[*subscriber]struct{}
 	requests   map[string]int // served requests by "METHOD /path" (unversioned, IDs kept)
 	countReqs  bool
+	calls      []Call // served requests, when recording (RecordCalls)
+	recordCall bool
+	execs      map[string]*execInst
+	followers  int           // open logs?follow=1 streams
 	quiet      bool          // publish nothing (Spec.Quiet, RemoveQuietly)
 	kick       chan struct{} // closed to end the open event streams
 
-	down     chan struct{}
-	downOnce sync.Once
+	down chan struct{} // closed by Shutdown; renewed by Serve (under mu)
 }
 
 // New returns an engine holding opts' images, volumes and networks.
@@ -139,6 +149,7 @@ func New(opts Options) *Engine {
 		volumes:    map[string]bool{},
 		networks:   map[string]bool{"bridge": true, "host": true, "none": true},
 		subs:       map[*subscriber]struct{}{},
+		execs:      map[string]*execInst{},
 		kick:       make(chan struct{}),
 		down:       make(chan struct{}),
 	}
@@ -160,7 +171,123 @@ func (e *Engine) Name() string { return e.opts.Name }
 // Shutdown ends every event stream and wait; the engine answers nothing
 // more through a Server (close that too).
 func (e *Engine) Shutdown() {
-	e.downOnce.Do(func() { close(e.down) })
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	select {
+	case <-e.down:
+	default:
+		close(e.down)
+	}
+}
+
+// up brings a shut-down engine back, with what it held (a rebooted host
+// with its disk).
+func (e *Engine) up() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	select {
+	case <-e.down:
+		e.down = make(chan struct{})
+	default:
+	}
+}
+
+// downC is closed when the engine shuts down.
+func (e *Engine) downC() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.down
+}
+
+// Call is one request an engine served (see RecordCalls).
+type Call struct {
+	Method  string
+	Path    string // without the /vX.Y prefix
+	Version string // the path's version, "" when unversioned
+	Query   url.Values
+	Body    string // a request body of known length up to 1 MiB
+}
+
+func (c Call) String() string { return c.Method + " " + c.Path }
+
+// RecordCalls starts keeping every served request (see Calls).
+func (e *Engine) RecordCalls() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.recordCall = true
+}
+
+// Calls returns the requests served since RecordCalls, in order; with
+// method "", of any method; with prefix, those whose path starts so.
+func (e *Engine) Calls(method, prefix string) []Call {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Call
+	for _, c := range e.calls {
+		if (method == "" || c.Method == method) && strings.HasPrefix(c.Path, prefix) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Called reports whether the engine served method path (unversioned,
+// exactly) since RecordCalls.
+func (e *Engine) Called(method, path string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, c := range e.calls {
+		if c.Method == method && c.Path == path {
+			return true
+		}
+	}
+	return false
+}
+
+// Container is what a test may read of a container.
+type Container struct {
+	ID, Name, Image string
+	Labels          map[string]string
+	Cmd, Env        []string
+	Tty             bool
+	HostConfig      json.RawMessage // as the client sent it; nil when none
+	State           string
+	ExitCode        int
+	Created         time.Time
+}
+
+// Container returns a copy of a container by reference (full ID, name or
+// unique ID prefix).
+func (e *Engine) Container(ref string) (Container, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.resolveLocked(ref)
+	if err != nil {
+		return Container{}, false
+	}
+	labels := make(map[string]string, len(c.labels))
+	for k, v := range c.labels {
+		labels[k] = v
+	}
+	return Container{ID: c.id, Name: c.name, Image: c.image, Labels: labels, Cmd: c.cmd, Env: c.env, Tty: c.tty,
+		HostConfig: append(json.RawMessage(nil), c.hostConfig...), State: c.state, ExitCode: c.exitCode,
+		Created: time.Unix(0, c.created).UTC()}, true
+}
+
+// Exit ends a running container's process with code, as when it exits
+// by itself (a "die" event; waits answer).
+func (e *Engine) Exit(ref string, code int) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.resolveLocked(ref)
+	if err != nil {
+		return err
+	}
+	if c.state != StateRunning {
+		return errf(409, "Container %s is not running", c.id)
+	}
+	e.stopLocked(c, code, "die")
+	return nil
 }
 
 // CountRequests starts counting served requests (see Requests).
@@ -573,6 +700,7 @@ func (e *Engine) stopLocked(c *ctr, code int, actions ...string) {
 		close(c.exited)
 		c.exited = nil
 	}
+	wakeLocked(c)
 	for _, a := range actions {
 		e.publishLocked(a, c)
 	}
@@ -591,6 +719,10 @@ func (e *Engine) removeLocked(ref string, force bool) error {
 	}
 	delete(e.containers, c.id)
 	delete(e.names, c.name)
+	for _, id := range c.execIDs {
+		delete(e.execs, id)
+	}
+	wakeLocked(c)
 	e.publishLocked("destroy", c)
 	return nil
 }

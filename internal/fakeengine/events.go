@@ -34,10 +34,18 @@ type eventMessage struct {
 
 // publishLocked sends a container event to the streams that want it.
 func (e *Engine) publishLocked(action string, c *ctr) {
+	e.publishAttrsLocked(action, c, nil)
+}
+
+// publishAttrsLocked sends a container event with extra attributes.
+func (e *Engine) publishAttrsLocked(action string, c *ctr, extra map[string]string) {
 	if len(e.subs) == 0 || e.quiet {
 		return
 	}
-	attrs := make(map[string]string, len(c.labels)+3)
+	attrs := make(map[string]string, len(c.labels)+len(extra)+3)
+	for k, v := range extra {
+		attrs[k] = v
+	}
 	for k, v := range c.labels {
 		attrs[k] = v
 	}
@@ -204,7 +212,7 @@ func (e *Engine) events(w http.ResponseWriter, r *http.Request) error {
 	s := &subscriber{ch: make(chan []byte, e.opts.EventBuffer), filters: filters}
 	e.mu.Lock()
 	e.subs[s] = struct{}{}
-	kick := e.kick
+	kick, down := e.kick, e.down
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
@@ -219,7 +227,7 @@ func (e *Engine) events(w http.ResponseWriter, r *http.Request) error {
 		select {
 		case <-r.Context().Done():
 			return nil
-		case <-e.down:
+		case <-down:
 			return nil
 		case <-untilC:
 			return nil

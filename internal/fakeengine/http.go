@@ -1,6 +1,7 @@
 package fakeengine
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -84,7 +85,19 @@ func (e *Engine) serve(w http.ResponseWriter, r *http.Request) {
 	if e.countReqs {
 		e.requests[r.Method+" "+p]++
 	}
+	record := e.recordCall
 	e.mu.Unlock()
+	if record {
+		call := Call{Method: r.Method, Path: p, Version: ver, Query: r.URL.Query()}
+		if r.Body != nil && r.ContentLength > 0 && r.ContentLength <= 1<<20 {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			call.Body = string(body)
+		}
+		e.mu.Lock()
+		e.calls = append(e.calls, call)
+		e.mu.Unlock()
+	}
 	if ver != "" && CompareVersions(ver, e.opts.MaxAPI) > 0 {
 		writeError(w, errf(400, "client version %s is too new. Maximum supported API version is %s", ver, e.opts.MaxAPI))
 		return
@@ -167,6 +180,30 @@ func (e *Engine) route(w http.ResponseWriter, r *http.Request, p string) error {
 		return e.inspect(w, seg[1])
 	case len(seg) == 3 && seg[0] == "containers" && seg[2] == "wait" && post:
 		return e.wait(w, r, seg[1])
+	case len(seg) == 3 && seg[0] == "containers" && seg[2] == "logs" && get:
+		return e.logs(w, r, seg[1])
+	case len(seg) == 3 && seg[0] == "containers" && seg[2] == "attach" && post:
+		return e.attach(w, r, seg[1])
+	case len(seg) == 3 && seg[0] == "containers" && seg[2] == "exec" && post:
+		return e.createExec(w, r, seg[1])
+	case len(seg) == 3 && seg[0] == "containers" && seg[2] == "resize" && post:
+		e.mu.Lock()
+		_, err := e.resolveLocked(seg[1])
+		e.mu.Unlock()
+		if err == nil {
+			err = checkSize(r)
+		}
+		if err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	case len(seg) == 3 && seg[0] == "exec" && seg[2] == "json" && get:
+		return e.inspectExec(w, seg[1])
+	case len(seg) == 3 && seg[0] == "exec" && seg[2] == "start" && post:
+		return e.startExec(w, r, seg[1])
+	case len(seg) == 3 && seg[0] == "exec" && seg[2] == "resize" && post:
+		return e.resizeExec(w, r, seg[1])
 	case len(seg) == 3 && seg[0] == "containers" && post &&
 		(seg[2] == "start" || seg[2] == "stop" || seg[2] == "kill" || seg[2] == "restart"):
 		if err := e.change(seg[1], seg[2]); err != nil {
@@ -283,7 +320,7 @@ type summary struct {
 	ImageID         string
 	Command         string
 	Created         int64
-	Ports           []struct{}
+	Ports           []portSummary
 	SizeRw          *int64 `json:",omitempty"`
 	SizeRootFs      *int64 `json:",omitempty"`
 	Labels          map[string]string
@@ -312,6 +349,75 @@ func network(c *ctr) endpointSettings {
 		MacAddress: "02:42:ac:11:" + b[:2] + ":" + b[2:4]}
 }
 
+type portSummary struct {
+	IP          string `json:",omitempty"`
+	PrivatePort int
+	PublicPort  int `json:",omitempty"`
+	Type        string
+}
+
+type binding struct {
+	port, proto string
+	hostPort    int
+}
+
+// bindings are a running container's published ports with a host port
+// (PortBindings of its HostConfig).
+func bindings(c *ctr) []binding {
+	if c.state != StateRunning || c.hostConfig == nil {
+		return nil
+	}
+	var hc struct {
+		PortBindings map[string][]struct{ HostIp, HostPort string }
+	}
+	_ = json.Unmarshal(c.hostConfig, &hc)
+	keys := make([]string, 0, len(hc.PortBindings))
+	for k := range hc.PortBindings {
+		keys = append(keys, k)
+	}
+	sortSlice(keys, func(a, b string) bool { return a < b })
+	var out []binding
+	for _, k := range keys {
+		port, proto, _ := strings.Cut(k, "/")
+		if proto == "" {
+			proto = "tcp"
+		}
+		for _, b := range hc.PortBindings[k] {
+			if n, err := strconv.Atoi(b.HostPort); err == nil && n > 0 {
+				out = append(out, binding{port, proto, n})
+			}
+		}
+	}
+	return out
+}
+
+// listPorts are the bindings as a list shows them: 0.0.0.0 and :: apart,
+// as an engine with IPv6 does.
+func listPorts(c *ctr) []portSummary {
+	out := []portSummary{}
+	for _, b := range bindings(c) {
+		priv, _ := strconv.Atoi(b.port)
+		for _, ip := range []string{"0.0.0.0", "::"} {
+			out = append(out, portSummary{IP: ip, PrivatePort: priv, PublicPort: b.hostPort, Type: b.proto})
+		}
+	}
+	return out
+}
+
+// inspectPorts are the bindings as inspect shows them.
+func inspectPorts(c *ctr) map[string]any {
+	out := map[string]any{}
+	for _, b := range bindings(c) {
+		key := b.port + "/" + b.proto
+		list, _ := out[key].([]map[string]string)
+		for _, ip := range []string{"0.0.0.0", "::"} {
+			list = append(list, map[string]string{"HostIp": ip, "HostPort": strconv.Itoa(b.hostPort)})
+		}
+		out[key] = list
+	}
+	return out
+}
+
 func status(c *ctr) string {
 	switch c.state {
 	case StateRunning:
@@ -335,7 +441,7 @@ func networkMode(c *ctr) string {
 
 func (e *Engine) summaryLocked(c *ctr, size bool) summary {
 	s := summary{ID: c.id, Names: []string{"/" + c.name}, Image: c.image, ImageID: e.imageIDLocked(c.image),
-		Command: strings.Join(c.cmd, " "), Created: c.created / int64(time.Second), Ports: []struct{}{},
+		Command: strings.Join(c.cmd, " "), Created: c.created / int64(time.Second), Ports: listPorts(c),
 		Labels: c.labels, State: c.state, Status: status(c), Mounts: []struct{}{}}
 	if s.Labels == nil {
 		s.Labels = map[string]string{}
@@ -546,7 +652,7 @@ func (e *Engine) inspect(w http.ResponseWriter, ref string) error {
 		HostnamePath:   "/var/lib/docker/containers/" + c.id + "/hostname",
 		HostsPath:      "/var/lib/docker/containers/" + c.id + "/hosts",
 		LogPath:        "/var/lib/docker/containers/" + c.id + "/" + c.id + "-json.log",
-		Name:           "/" + c.name, Driver: "overlay2", Platform: "linux",
+		Name:           "/" + c.name, Driver: "overlay2", Platform: "linux", ExecIDs: c.execIDs,
 		HostConfig: c.hostConfig, Mounts: []struct{}{},
 		Config: configAnswer{Hostname: c.id[:12], Tty: c.tty, Env: c.env, Cmd: c.cmd, Image: c.image,
 			Labels: c.labels, AttachStdout: true, AttachStderr: true},
@@ -566,7 +672,7 @@ func (e *Engine) inspect(w http.ResponseWriter, ref string) error {
 	a.GraphDriver.Name = "overlay2"
 	a.GraphDriver.Data = map[string]string{"MergedDir": "/var/lib/docker/overlay2/" + c.id + "/merged"}
 	a.NetworkSettings.SandboxKey = "/var/run/docker/netns/" + c.id[:12]
-	a.NetworkSettings.Ports = map[string]any{}
+	a.NetworkSettings.Ports = inspectPorts(c)
 	a.NetworkSettings.Networks = map[string]endpointSettings{}
 	if networkMode(c) == "bridge" {
 		a.NetworkSettings.Networks["bridge"] = network(c)
@@ -592,6 +698,7 @@ func (e *Engine) wait(w http.ResponseWriter, r *http.Request, ref string) error 
 		}
 		exited = c.exited
 	}
+	down := e.down
 	e.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
@@ -601,7 +708,7 @@ func (e *Engine) wait(w http.ResponseWriter, r *http.Request, ref string) error 
 		case <-exited:
 		case <-r.Context().Done():
 			return nil
-		case <-e.down:
+		case <-down:
 			return nil
 		}
 	}

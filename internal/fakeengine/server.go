@@ -20,8 +20,11 @@ type Server struct {
 	ln  net.Listener
 }
 
-// Serve answers e's API on ln until Close.
+// Serve answers e's API on ln until Close. An engine whose Server was
+// closed comes back up with what it held, as a rebooted host with its
+// disk.
 func Serve(e *Engine, ln net.Listener) *Server {
+	e.up()
 	s := &Server{Engine: e, ln: ln,
 		srv: &http.Server{Handler: e, ErrorLog: log.New(io.Discard, "", 0), IdleTimeout: e.opts.IdleTimeout}}
 	switch ln.Addr().Network() {
