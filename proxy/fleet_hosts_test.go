@@ -119,7 +119,7 @@ func TestFleetHostsAPI(t *testing.T) {
 	if r := e3.do("DELETE", "/v1/fleet/hosts/h3", nil); r.status != http.StatusNoContent {
 		t.Errorf("remove a host with only its agent: %s", r)
 	}
-	if n := len(e3.fakes["h3"].containers); n != 0 {
+	if n := e3.fakes["h3"].Len(); n != 0 {
 		t.Errorf("the removed host's agent is still on its engine (%d containers)", n)
 	}
 
@@ -131,7 +131,7 @@ func TestFleetHostsAPI(t *testing.T) {
 	if hs := e.fleetHosts(); len(hs) != 1 {
 		t.Errorf("after remove: %+v", hs)
 	}
-	if n := len(e.fakes["h2"].containers); n != 3 {
+	if n := e.fakes["h2"].Len(); n != 3 {
 		t.Errorf("h2's engine holds %d containers after the remove, want its 3", n)
 	}
 }

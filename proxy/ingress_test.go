@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,68 +15,6 @@ import (
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/proxy"
 )
-
-// The fake engines publish what a real engine does for a running
-// container's bindings with a host port: 0.0.0.0 and :: apart.
-func fakeBindings(c *fakeContainer) (out []struct {
-	port, proto string
-	hostPort    int
-}) {
-	var hc struct {
-		PortBindings map[string][]struct{ HostIp, HostPort string }
-	}
-	_ = json.Unmarshal(c.HostConfig, &hc)
-	keys := make([]string, 0, len(hc.PortBindings))
-	for k := range hc.PortBindings {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		port, proto, _ := strings.Cut(k, "/")
-		if proto == "" {
-			proto = "tcp"
-		}
-		for _, b := range hc.PortBindings[k] {
-			if n, err := strconv.Atoi(b.HostPort); err == nil && n > 0 {
-				out = append(out, struct {
-					port, proto string
-					hostPort    int
-				}{port, proto, n})
-			}
-		}
-	}
-	return out
-}
-
-func fakeListPorts(c *fakeContainer) []any {
-	out := []any{}
-	if c.State != "running" {
-		return out
-	}
-	for _, b := range fakeBindings(c) {
-		priv, _ := strconv.Atoi(b.port)
-		for _, ip := range []string{"0.0.0.0", "::"} {
-			out = append(out, map[string]any{"IP": ip, "PrivatePort": priv, "PublicPort": b.hostPort, "Type": b.proto})
-		}
-	}
-	return out
-}
-
-func fakeInspectPorts(c *fakeContainer) map[string]any {
-	out := map[string]any{}
-	if c.State != "running" {
-		return out
-	}
-	for _, b := range fakeBindings(c) {
-		key := b.port + "/" + b.proto
-		list, _ := out[key].([]map[string]string)
-		for _, ip := range []string{"0.0.0.0", "::"} {
-			list = append(list, map[string]string{"HostIp": ip, "HostPort": strconv.Itoa(b.hostPort)})
-		}
-		out[key] = list
-	}
-	return out
-}
 
 // ingressAddr is where the tests' ingress listens: another loopback
 // address than the fake hosts' 127.0.0.1, so that a forward to a "host"
@@ -122,7 +59,7 @@ func hostConfigOf(t *testing.T, e *env, id string) struct {
 	PortBindings    map[string][]struct{ HostIp, HostPort string }
 } {
 	t.Helper()
-	c, ok := e.fakes[e.owner(id)].container(id)
+	c, ok := e.fakes[e.owner(id)].Container(id)
 	if !ok {
 		t.Fatalf("no container %s", id)
 	}
@@ -427,7 +364,7 @@ func TestIngressHostDownClosesItsForwards(t *testing.T) {
 	waitFor(t, "the listener", listening)
 	owner := e.owner(id)
 	h, _ := e.fleet.Host(owner)
-	e.fakes[owner].shutdown()
+	e.fakes[owner].Close()
 	waitFor(t, owner+" unhealthy", func() bool { return !h.Healthy() })
 	waitFor(t, "the forward of the down host to go", func() bool { return !listening() })
 }

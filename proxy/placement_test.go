@@ -180,7 +180,7 @@ func TestConcurrentCreatesNeverDoubleBook(t *testing.T) {
 	}
 	wg.Wait()
 	for name, f := range e.fakes {
-		if k := len(f.containerIDs()); k != 3 {
+		if k := len(f.IDs()); k != 3 {
 			t.Errorf("%s holds %d containers, want 3", name, k)
 		}
 	}
@@ -278,7 +278,7 @@ func TestPlacementMetrics(t *testing.T) {
 
 func TestNoHealthyHostIs503(t *testing.T) {
 	e := newEnv(t, fakeOpts{name: "h1", images: []string{"busybox"}})
-	e.fakes["h1"].shutdown()
+	e.fakes["h1"].Close()
 	waitFor(t, "h1 unhealthy", func() bool { h, _ := e.fleet.Host("h1"); return !h.Healthy() })
 	r := e.do("POST", "/v1.41/containers/create", map[string]any{"Image": "busybox"})
 	if r.status != 503 {

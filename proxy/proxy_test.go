@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clocker/clocker/internal/fakeengine"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clocker/clocker/hosts"
@@ -164,7 +166,7 @@ func (e *env) create(name string, spec map[string]any) string {
 // owner returns the name of the fake that holds container id.
 func (e *env) owner(id string) string {
 	for name, f := range e.fakes {
-		if _, ok := f.container(id); ok {
+		if _, ok := f.Container(id); ok {
 			return name
 		}
 	}
@@ -174,7 +176,7 @@ func (e *env) owner(id string) string {
 func (e *env) createCalls() int {
 	n := 0
 	for _, f := range e.fakes {
-		n += len(f.callsMatching("POST", "/containers/create"))
+		n += len(f.Calls("POST", "/containers/create"))
 	}
 	return n
 }
@@ -425,7 +427,7 @@ func TestForwardRaisesOldClientVersion(t *testing.T) {
 	if r := e.do("POST", "/v1.18/containers/old/start", nil); r.status != http.StatusNoContent {
 		t.Fatalf("start: %s", r)
 	}
-	calls := e.fakes["h1"].callsMatching("POST", "/containers/"+id+"/start")
+	calls := e.fakes["h1"].Calls("POST", "/containers/"+id+"/start")
 	if len(calls) != 1 || calls[0].Version != "1.24" {
 		t.Fatalf("engine saw %+v, want one start under /v1.24", calls)
 	}
@@ -475,14 +477,14 @@ func TestCreatePlacement(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			// Keep h1 the emptier host, so a pin to h2 is what puts a
 			// container there.
-			for len(e.fakes["h1"].containerIDs()) >= len(e.fakes["h2"].containerIDs()) {
+			for len(e.fakes["h1"].IDs()) >= len(e.fakes["h2"].IDs()) {
 				e.waitCached(e.fakes["h2"].addContainer("", "", "busybox", "created", nil))
 			}
 			id := e.create("", tt.spec)
 			if got := e.owner(id); got != tt.wantHost {
 				t.Fatalf("placed on %q, want %q", got, tt.wantHost)
 			}
-			c, _ := e.fakes[tt.wantHost].container(id)
+			c, _ := e.fakes[tt.wantHost].Container(id)
 			if c.Labels[proxy.HostLabel] != tt.wantHost {
 				t.Errorf("label %s = %q, want %q", proxy.HostLabel, c.Labels[proxy.HostLabel], tt.wantHost)
 			}
@@ -583,7 +585,7 @@ func TestCreateSpreads(t *testing.T) {
 	for i := range 9 {
 		id := e.create(fmt.Sprintf("c%d", i), map[string]any{"Image": "busybox"})
 		host := e.owner(id)
-		c, _ := e.fakes[host].container(id)
+		c, _ := e.fakes[host].Container(id)
 		if c.Labels[proxy.HostLabel] != host {
 			t.Errorf("%s on %s labelled %q", id, host, c.Labels[proxy.HostLabel])
 		}
@@ -710,7 +712,7 @@ func TestListMergedAndFiltered(t *testing.T) {
 		t.Errorf("size=1: %v, want %v", got, newestFirst)
 	}
 	for name, f := range e.fakes {
-		sized := slices.ContainsFunc(f.callsMatching("GET", "/containers/json"), func(c fakeCall) bool { return c.Query.Get("size") == "1" })
+		sized := slices.ContainsFunc(f.Calls("GET", "/containers/json"), func(c fakeengine.Call) bool { return c.Query.Get("size") == "1" })
 		if !sized {
 			t.Errorf("%s was not asked for sizes", name)
 		}
@@ -753,7 +755,7 @@ func TestInspectAddsNode(t *testing.T) {
 				in.Node.Cpus != 8 || in.Node.Labels["zone"] != "b" {
 				t.Errorf("Node = %+v, want h2 at %s", in.Node, e.fakes["h2"].Addr)
 			}
-			if !e.fakes["h2"].calledWith("GET", "/containers/"+id+"/json") {
+			if !e.fakes["h2"].Called("GET", "/containers/"+id+"/json") {
 				t.Errorf("h2 was not asked by full ID")
 			}
 		})
@@ -770,6 +772,9 @@ func TestContainerCallsRouted(t *testing.T) {
 	e := newEnv(t, fakeOpts{name: "h1", images: []string{"busybox"}}, fakeOpts{name: "h2", images: []string{"busybox"}})
 	alpha := e.fakes["h1"].addContainer("", "alpha", "busybox", "created", nil)
 	beta := e.fakes["h2"].addContainer("", "beta", "busybox", "created", nil)
+	if err := e.fakes["h2"].WriteLog(beta, fakeengine.Stdout, "log of beta\n"); err != nil {
+		t.Fatal(err)
+	}
 	e.waitCached(alpha)
 	e.waitCached(beta)
 	state := func(id string) string {
@@ -796,7 +801,7 @@ func TestContainerCallsRouted(t *testing.T) {
 			wantHost: "h2", wantCall: "/containers/" + beta + "/start", wantState: "running", id: beta},
 		{name: "start again", method: "POST", path: "/containers/alpha/start", wantStatus: 304, id: alpha, wantState: "running"},
 		{name: "logs by name", method: "GET", path: "/containers/beta/logs?stdout=1", wantStatus: 200,
-			wantHost: "h2", wantCall: "/containers/" + beta + "/logs", wantBody: string(muxFrame(1, "log of beta\n"))},
+			wantHost: "h2", wantCall: "/containers/" + beta + "/logs", wantBody: string(fakeengine.MuxFrame(1, "log of beta\n"))},
 		{name: "stop by full ID", method: "POST", path: "/containers/" + alpha + "/stop", wantStatus: 204,
 			wantHost: "h1", wantCall: "/containers/" + alpha + "/stop", wantState: "exited", id: alpha},
 		{name: "wait a stopped container", method: "POST", path: "/containers/alpha/wait", wantStatus: 200,
@@ -817,11 +822,11 @@ func TestContainerCallsRouted(t *testing.T) {
 				t.Fatalf("status: %s, want %d", r, tt.wantStatus)
 			}
 			if tt.wantCall != "" {
-				if !e.fakes[tt.wantHost].calledWith(tt.method, tt.wantCall) {
+				if !e.fakes[tt.wantHost].Called(tt.method, tt.wantCall) {
 					t.Errorf("%s did not see %s %s", tt.wantHost, tt.method, tt.wantCall)
 				}
 				for name, f := range e.fakes {
-					if name != tt.wantHost && f.calledWith(tt.method, tt.wantCall) {
+					if name != tt.wantHost && f.Called(tt.method, tt.wantCall) {
 						t.Errorf("%s saw %s %s too", name, tt.method, tt.wantCall)
 					}
 				}
@@ -847,14 +852,14 @@ func TestExecRouting(t *testing.T) {
 	e.waitCached(worker)
 	e.waitCached(idle)
 
-	r := e.do("POST", "/v1.41/containers/worker/exec", map[string]any{"Cmd": []string{"cat"}, "AttachStdin": true, "AttachStdout": true})
+	r := e.do("POST", "/v1.41/containers/worker/exec", map[string]any{"Cmd": []string{"cat"}, "AttachStdin": true, "AttachStdout": true, "Tty": true})
 	if r.status != http.StatusCreated {
 		t.Fatalf("exec create: %s", r)
 	}
 	var created struct{ Id string }
 	_ = json.Unmarshal(r.body, &created)
 	execID := created.Id
-	if !e.fakes["h2"].calledWith("POST", "/containers/"+worker+"/exec") {
+	if !e.fakes["h2"].Called("POST", "/containers/"+worker+"/exec") {
 		t.Fatalf("h2 did not see the exec create by full ID")
 	}
 
@@ -897,7 +902,7 @@ func TestExecRouting(t *testing.T) {
 		})
 	}
 	// An attached start on another proxy that never saw the exec made.
-	r = e.do("POST", "/containers/worker/exec", map[string]any{"Cmd": []string{"cat"}, "AttachStdin": true, "AttachStdout": true})
+	r = e.do("POST", "/containers/worker/exec", map[string]any{"Cmd": []string{"cat"}, "AttachStdin": true, "AttachStdout": true, "Tty": true})
 	var second struct{ Id string }
 	if r.status != http.StatusCreated || json.Unmarshal(r.body, &second) != nil {
 		t.Fatalf("exec create: %s", r)
@@ -910,14 +915,14 @@ func TestExecRouting(t *testing.T) {
 	if out, err := io.ReadAll(br); err != nil || string(out) != "hi\n" {
 		t.Errorf("start on the fresh proxy: %q, %v", out, err)
 	}
-	if !e.fakes["h2"].calledWith("POST", "/exec/"+second.Id+"/start") {
+	if !e.fakes["h2"].Called("POST", "/exec/"+second.Id+"/start") {
 		t.Errorf("h2 did not see the start")
 	}
 
-	if calls := e.fakes["h1"].callsMatching("POST", "/exec/"+execID); len(calls) > 0 {
+	if calls := e.fakes["h1"].Calls("POST", "/exec/"+execID); len(calls) > 0 {
 		t.Errorf("h1 saw %v", calls)
 	}
-	if n := len(e.fakes["h2"].callsMatching("POST", "/exec/"+execID+"/start")); n != 1 {
+	if n := len(e.fakes["h2"].Calls("POST", "/exec/"+execID+"/start")); n != 1 {
 		t.Errorf("h2 saw %d exec starts, want 1", n)
 	}
 }
@@ -968,10 +973,10 @@ func readN(t *testing.T, r io.Reader, n int) string {
 
 func TestHijackRoundTrip(t *testing.T) {
 	e := newEnv(t, fakeOpts{name: "h1", images: []string{"busybox"}}, fakeOpts{name: "h2", images: []string{"busybox"}})
-	id := e.fakes["h2"].addContainer("", "sh", "busybox", "running", nil)
+	id := e.fakes["h2"].addTTYContainer("sh", "busybox", "running") // raw streams
 	e.waitCached(id)
 	newExec := func() string {
-		r := e.do("POST", "/containers/sh/exec", map[string]any{"Cmd": []string{"cat"}, "AttachStdin": true, "AttachStdout": true})
+		r := e.do("POST", "/containers/sh/exec", map[string]any{"Cmd": []string{"cat"}, "AttachStdin": true, "AttachStdout": true, "Tty": true})
 		var out struct{ Id string }
 		if r.status != http.StatusCreated || json.Unmarshal(r.body, &out) != nil {
 			t.Fatalf("exec create: %s", r)
@@ -1004,7 +1009,7 @@ func TestHijackRoundTrip(t *testing.T) {
 				path, body = "/v1.41/exec/"+ex+"/start", startBody
 				wantPath = "/exec/" + ex + "/start"
 			}
-			before := len(e.fakes["h2"].callsMatching("POST", wantPath))
+			before := len(e.fakes["h2"].Calls("POST", wantPath))
 			conn, br, resp := rawSession(t, addr, "POST", path, body, tt.upgrade, []byte(tt.early))
 			wantStatus := http.StatusOK
 			if tt.upgrade {
@@ -1022,7 +1027,7 @@ func TestHijackRoundTrip(t *testing.T) {
 			if resp.Header.Get("Api-Version") != "1.41" {
 				t.Errorf("Api-Version %q", resp.Header.Get("Api-Version"))
 			}
-			if n := len(e.fakes["h2"].callsMatching("POST", wantPath)); n != before+1 {
+			if n := len(e.fakes["h2"].Calls("POST", wantPath)); n != before+1 {
 				t.Errorf("h2 saw %d calls of %s, want %d", n, wantPath, before+1)
 			}
 			if tt.early != "" {
@@ -1125,12 +1130,12 @@ func TestUnservedRoutes(t *testing.T) {
 
 func TestHostDown(t *testing.T) {
 	e := newEnv(t, fakeOpts{name: "h1", images: []string{"busybox"}}, fakeOpts{name: "h2", images: []string{"busybox"}})
-	a := e.fakes["h1"].addContainer("", "a", "busybox", "created", nil)
-	b := e.fakes["h2"].addContainer("", "b", "busybox", "running", nil)
+	a := e.fakes["h1"].addContainer("", "ca", "busybox", "created", nil)
+	b := e.fakes["h2"].addContainer("", "cb", "busybox", "running", nil)
 	e.waitCached(a)
 	e.waitCached(b)
 	h2, _ := e.fleet.Host("h2")
-	e.fakes["h2"].shutdown()
+	e.fakes["h2"].Close()
 	waitFor(t, "h2 unhealthy", func() bool { return !h2.Healthy() })
 
 	tests := []struct {
@@ -1139,14 +1144,14 @@ func TestHostDown(t *testing.T) {
 		wantStatus         int
 		wantHost           string // named in the 503 message
 	}{
-		{name: "start on the down host", method: "POST", path: "/containers/b/start", wantStatus: 503, wantHost: "h2"},
-		{name: "inspect on the down host", method: "GET", path: "/containers/b/json", wantStatus: 503, wantHost: "h2"},
+		{name: "start on the down host", method: "POST", path: "/containers/cb/start", wantStatus: 503, wantHost: "h2"},
+		{name: "inspect on the down host", method: "GET", path: "/containers/cb/json", wantStatus: 503, wantHost: "h2"},
 		{name: "logs on the down host", method: "GET", path: "/containers/" + b[:12] + "/logs", wantStatus: 503, wantHost: "h2"},
-		{name: "remove on the down host", method: "DELETE", path: "/containers/b", wantStatus: 503, wantHost: "h2"},
-		{name: "exec on the down host", method: "POST", path: "/containers/b/exec", body: map[string]any{"Cmd": []string{"sh"}}, wantStatus: 503, wantHost: "h2"},
-		{name: "attach on the down host", method: "POST", path: "/containers/b/attach?stream=1", wantStatus: 503, wantHost: "h2"},
-		{name: "the other host works", method: "POST", path: "/containers/a/start", wantStatus: 204},
-		{name: "inspect on the other host", method: "GET", path: "/containers/a/json", wantStatus: 200},
+		{name: "remove on the down host", method: "DELETE", path: "/containers/cb", wantStatus: 503, wantHost: "h2"},
+		{name: "exec on the down host", method: "POST", path: "/containers/cb/exec", body: map[string]any{"Cmd": []string{"sh"}}, wantStatus: 503, wantHost: "h2"},
+		{name: "attach on the down host", method: "POST", path: "/containers/cb/attach?stream=1", wantStatus: 503, wantHost: "h2"},
+		{name: "the other host works", method: "POST", path: "/containers/ca/start", wantStatus: 204},
+		{name: "inspect on the other host", method: "GET", path: "/containers/ca/json", wantStatus: 200},
 		{name: "list answers", method: "GET", path: "/containers/json?all=1", wantStatus: 200},
 		{name: "ping answers", method: "GET", path: "/_ping", wantStatus: 200},
 		{name: "version answers", method: "GET", path: "/version", wantStatus: 200},
@@ -1244,10 +1249,9 @@ func TestWaitStreamsAndRefreshes(t *testing.T) {
 		t.Fatalf("wait: %s", resp.Status)
 	}
 	// Stop it behind the proxy's back: the body follows.
-	e.fakes["h1"].mu.Lock()
-	c := e.fakes["h1"].containers[id]
-	e.fakes["h1"].stopLocked(c, 3, "die")
-	e.fakes["h1"].mu.Unlock()
+	if err := e.fakes["h1"].Exit(id, 3); err != nil {
+		t.Fatal(err)
+	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
@@ -1264,7 +1268,7 @@ func TestWaitStreamsAndRefreshes(t *testing.T) {
 // State-changing calls check their JSON body before it reaches a host.
 func TestChangeBodyChecked(t *testing.T) {
 	e := newEnv(t, fakeOpts{name: "h1", images: []string{"busybox"}})
-	id := e.fakes["h1"].addContainer("", "c", "busybox", "created", nil)
+	id := e.fakes["h1"].addContainer("", "cc", "busybox", "created", nil)
 	e.waitCached(id)
 	tests := []struct {
 		name       string
@@ -1276,10 +1280,10 @@ func TestChangeBodyChecked(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if r := e.do("POST", "/containers/c/update", tt.body); r.status != tt.wantStatus {
+			if r := e.do("POST", "/containers/cc/update", tt.body); r.status != tt.wantStatus {
 				t.Errorf("update: %s, want %d", r, tt.wantStatus)
 			}
-			if e.fakes["h1"].calledWith("POST", "/containers/"+id+"/update") {
+			if e.fakes["h1"].Called("POST", "/containers/"+id+"/update") {
 				t.Errorf("the bad body reached the engine")
 			}
 		})
@@ -1310,11 +1314,11 @@ func TestNewServerNilRegistry(t *testing.T) {
 // without reading): the client gets the output and EOF at once.
 func TestHijackOutputEndsFirst(t *testing.T) {
 	e := newEnv(t, fakeOpts{name: "h1", images: []string{"busybox"}})
-	id := e.fakes["h1"].addContainer("", "c1", "busybox", "running", nil)
+	id := e.fakes["h1"].addTTYContainer("c1", "busybox", "running") // raw streams
 	e.waitCached(id)
 	for _, upgrade := range []bool{true, false} {
 		t.Run(fmt.Sprintf("upgrade=%v", upgrade), func(t *testing.T) {
-			r := e.do("POST", "/containers/c1/exec", map[string]any{"Cmd": []string{"echo", "hello", "world"}, "AttachStdin": true, "AttachStdout": true})
+			r := e.do("POST", "/containers/c1/exec", map[string]any{"Cmd": []string{"echo", "hello", "world"}, "AttachStdin": true, "AttachStdout": true, "Tty": true})
 			var ex struct{ Id string }
 			if r.status != http.StatusCreated || json.Unmarshal(r.body, &ex) != nil {
 				t.Fatalf("exec create: %s", r)
@@ -1338,7 +1342,7 @@ func TestHijackOutputEndsFirst(t *testing.T) {
 // A large stdin round-trips while both directions are busy.
 func TestHijackLargePayload(t *testing.T) {
 	e := newEnv(t, fakeOpts{name: "h1", images: []string{"busybox"}})
-	id := e.fakes["h1"].addContainer("", "c1", "busybox", "running", nil)
+	id := e.fakes["h1"].addTTYContainer("c1", "busybox", "running") // raw streams
 	e.waitCached(id)
 	payload := make([]byte, 4<<20)
 	for i := range payload {

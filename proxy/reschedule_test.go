@@ -4,11 +4,11 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/clocker/clocker/internal/fakeengine"
 )
 
 // restart brings a shut-down fake engine back on the same address, with
@@ -19,15 +19,7 @@ func (f *fakeEngine) restart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("listen again on %s: %v", f.Addr, err)
 	}
-	f.mu.Lock()
-	f.down = make(chan struct{})
-	f.downOnce = sync.Once{}
-	f.mu.Unlock()
-	srv := httptest.NewUnstartedServer(f)
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	f.srv = srv
+	f.Server = fakeengine.Serve(f.Engine, ln)
 }
 
 // named returns the listed containers called name.
@@ -56,7 +48,7 @@ func TestRescheduleOnNodeFailure(t *testing.T) {
 		t.Fatalf("start: %s", r)
 	}
 	for _, id := range []string{web, swarmy} {
-		if c, _ := e.fakes["h1"].container(id); c.Labels["io.clocker.reschedule"] != "on-node-failure" {
+		if c, _ := e.fakes["h1"].Container(id); c.Labels["io.clocker.reschedule"] != "on-node-failure" {
 			t.Errorf("%s created with labels %v", id, c.Labels)
 		}
 	}
@@ -74,7 +66,7 @@ func TestRescheduleOnNodeFailure(t *testing.T) {
 	go func() { rs.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 
-	e.fakes["h1"].shutdown()
+	e.fakes["h1"].Close()
 	waitFor(t, "web and swarmy recreated on h2", func() bool {
 		ls := e.list("?all=1")
 		w, s := named(ls, "web"), named(ls, "swarmy")
@@ -87,15 +79,15 @@ func TestRescheduleOnNodeFailure(t *testing.T) {
 
 	e.fakes["h1"].restart(t)
 	waitFor(t, "the stale copies removed from h1", func() bool {
-		_, w := e.fakes["h1"].container(web)
-		_, s := e.fakes["h1"].container(swarmy)
+		_, w := e.fakes["h1"].Container(web)
+		_, s := e.fakes["h1"].Container(swarmy)
 		return !w && !s
 	})
 	ls := e.list("?all=1")
 	if len(named(ls, "web")) != 1 || len(named(ls, "swarmy")) != 1 || len(named(ls, "plain")) != 1 {
 		t.Errorf("after the host came back: %+v", ls)
 	}
-	if _, ok := e.fakes["h1"].container(plain); !ok {
+	if _, ok := e.fakes["h1"].Container(plain); !ok {
 		t.Error("plain was removed from h1")
 	}
 }

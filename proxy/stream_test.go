@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/clocker/clocker/internal/fakeengine"
 )
 
 // logs and export are relayed byte for byte: every frame of a long,
@@ -20,7 +22,11 @@ func TestLogsRelayedWhole(t *testing.T) {
 	const lines = 20000
 	var want bytes.Buffer
 	for i := range lines {
-		want.Write(muxFrame(1+byte(i%2), fmt.Sprintf("line %d of chatty\n", i)))
+		line := fmt.Sprintf("line %d of chatty\n", i)
+		if err := e.fakes["h1"].WriteLog(id, 1+i%2, line); err != nil {
+			t.Fatal(err)
+		}
+		want.Write(fakeengine.MuxFrame(1+byte(i%2), line))
 	}
 	for _, q := range []string{"stdout=1&stderr=1&tail=20000", "stdout=1&stderr=1&tail=20000&follow=0"} {
 		r := e.do("GET", "/v1.41/containers/chatty/logs?"+q, nil)
@@ -45,6 +51,9 @@ func TestLogsFollowEndsWithClient(t *testing.T) {
 	e := newEnv(t, fakeOpts{name: "h1", images: []string{"busybox"}})
 	f := e.fakes["h1"]
 	id := f.addContainer("", "web", "busybox", "running", nil)
+	if err := f.WriteLog(id, fakeengine.Stdout, "log of web\n"); err != nil {
+		t.Fatal(err)
+	}
 	e.waitCached(id)
 	conn, err := net.Dial("tcp", e.ts.Listener.Addr().String())
 	if err != nil {
@@ -58,14 +67,14 @@ func TestLogsFollowEndsWithClient(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("follow: %v %v", resp, err)
 	}
-	frame := muxFrame(1, "log of web\n")
+	frame := fakeengine.MuxFrame(1, "log of web\n")
 	got := make([]byte, len(frame))
 	if _, err := io.ReadFull(resp.Body, got); err != nil || !bytes.Equal(got, frame) {
 		t.Fatalf("first frame %q (%v), want %q", got, err, frame)
 	}
-	if n := f.followsEnded.Load(); n != 0 {
-		t.Fatalf("%d follows ended while the client reads", n)
+	if n := f.LogFollowers(); n != 1 {
+		t.Fatalf("%d follows open while the client reads, want 1", n)
 	}
 	conn.Close()
-	waitFor(t, "the engine's stream to end", func() bool { return f.followsEnded.Load() == 1 })
+	waitFor(t, "the engine's stream to end", func() bool { return f.LogFollowers() == 0 })
 }
