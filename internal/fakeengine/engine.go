@@ -103,6 +103,7 @@ type ctr struct {
 	logs            []logLine     // what the container wrote (WriteLog)
 	logged          chan struct{} // closed and renewed when a line is written
 	execIDs         []string
+	volumes         []string // named volumes in use (HostConfig Binds and Mounts)
 }
 
 type image struct {
@@ -120,11 +121,11 @@ type Engine struct {
 
 	mu         sync.Mutex
 	seq        uint64
-	containers map[string]*ctr   // by full ID
-	names      map[string]*ctr   // by name without the slash
-	images     map[string]*image // by normalised reference
-	volumes    map[string]bool
-	networks   map[string]bool
+	containers map[string]*ctr    // by full ID
+	names      map[string]*ctr    // by name without the slash
+	images     map[string]*image  // by normalised reference
+	volumes    map[string]*volume // by name
+	networks   map[string]*netw   // by ID
 	subs       map[*subscriber]struct{}
 	requests   map[string]int // served requests by "METHOD /path" (unversioned, IDs kept)
 	countReqs  bool
@@ -146,8 +147,8 @@ func New(opts Options) *Engine {
 		containers: map[string]*ctr{},
 		names:      map[string]*ctr{},
 		images:     map[string]*image{},
-		volumes:    map[string]bool{},
-		networks:   map[string]bool{"bridge": true, "host": true, "none": true},
+		volumes:    map[string]*volume{},
+		networks:   map[string]*netw{},
 		subs:       map[*subscriber]struct{}{},
 		execs:      map[string]*execInst{},
 		kick:       make(chan struct{}),
@@ -156,11 +157,12 @@ func New(opts Options) *Engine {
 	for _, ref := range opts.Images {
 		e.addImageLocked(ref)
 	}
+	e.initNetworksLocked()
 	for _, v := range opts.Volumes {
-		e.volumes[v] = true
+		e.addVolumeLocked(v, "local", nil)
 	}
 	for _, n := range opts.Networks {
-		e.networks[n] = true
+		e.addNetworkLocked(n, "bridge", nil)
 	}
 	return e
 }
@@ -205,7 +207,9 @@ type Call struct {
 	Path    string // without the /vX.Y prefix
 	Version string // the path's version, "" when unversioned
 	Query   url.Values
-	Body    string // a request body of known length up to 1 MiB
+	// RawQuery is the query as sent.
+	RawQuery string
+	Body     string // a request body of known length up to 1 MiB
 }
 
 func (c Call) String() string { return c.Method + " " + c.Path }
@@ -461,7 +465,11 @@ func (e *Engine) createLocked(s Spec) (*ctr, error) {
 		s.HostConfig = nil
 	}
 	c := &ctr{id: id, name: name, image: s.Image, labels: s.Labels, cmd: s.Cmd, env: s.Env,
-		tty: s.Tty, hostConfig: s.HostConfig, created: e.now(), state: StateCreated}
+		tty: s.Tty, hostConfig: s.HostConfig, created: e.now(), state: StateCreated,
+		volumes: containerVolumes(s.HostConfig)}
+	for _, v := range c.volumes {
+		e.addVolumeLocked(v, "local", nil) // a named volume is made on first use
+	}
 	e.containers[id] = c
 	e.names[name] = c
 	e.publishLocked("create", c)
@@ -721,6 +729,9 @@ func (e *Engine) removeLocked(ref string, force bool) error {
 	delete(e.names, c.name)
 	for _, id := range c.execIDs {
 		delete(e.execs, id)
+	}
+	for _, n := range e.networks {
+		delete(n.members, c.id)
 	}
 	wakeLocked(c)
 	e.publishLocked("destroy", c)

@@ -67,6 +67,14 @@ func (e *Engine) publishImageLocked(action, ref string, im *image) {
 		Actor: eventActor{ID: im.id, Attributes: map[string]string{"name": ref}}}, nil)
 }
 
+// publishObjectLocked sends a volume or network event.
+func (e *Engine) publishObjectLocked(typ, action, id string, attrs map[string]string) {
+	if len(e.subs) == 0 || e.quiet {
+		return
+	}
+	e.sendLocked(eventMessage{Type: typ, Action: action, Actor: eventActor{ID: id, Attributes: attrs}}, nil)
+}
+
 func (e *Engine) sendLocked(m eventMessage, c *ctr) {
 	now := time.Now()
 	m.Scope, m.Time, m.TimeNano = "local", now.Unix(), now.UnixNano()

@@ -88,7 +88,7 @@ func (e *Engine) serve(w http.ResponseWriter, r *http.Request) {
 	record := e.recordCall
 	e.mu.Unlock()
 	if record {
-		call := Call{Method: r.Method, Path: p, Version: ver, Query: r.URL.Query()}
+		call := Call{Method: r.Method, Path: p, Version: ver, Query: r.URL.Query(), RawQuery: r.URL.RawQuery}
 		if r.Body != nil && r.ContentLength > 0 && r.ContentLength <= 1<<20 {
 			body, _ := io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(body))
@@ -165,16 +165,11 @@ func (e *Engine) route(w http.ResponseWriter, r *http.Request, p string) error {
 		if post {
 			return e.load(w, r)
 		}
-	case "/volumes":
-		if get {
-			return e.listVolumes(w)
-		}
-	case "/networks":
-		if get {
-			return e.listNetworks(w)
-		}
 	}
 	seg := strings.Split(strings.Trim(p, "/"), "/")
+	if ok, err := e.routeVolNet(w, r, p, seg); ok {
+		return err
+	}
 	switch {
 	case len(seg) == 3 && seg[0] == "containers" && seg[2] == "json" && get:
 		return e.inspect(w, seg[1])
@@ -224,24 +219,6 @@ func (e *Engine) route(w http.ResponseWriter, r *http.Request, p string) error {
 		return e.tagImage(w, r, strings.TrimSuffix(strings.TrimPrefix(p, "/images/"), "/tag"))
 	case len(seg) >= 2 && seg[0] == "images" && del:
 		return e.removeImage(w, strings.TrimPrefix(p, "/images/"))
-	case len(seg) == 2 && seg[0] == "volumes" && get:
-		e.mu.Lock()
-		ok := e.volumes[seg[1]]
-		e.mu.Unlock()
-		if !ok {
-			return errf(404, "get %s: no such volume", seg[1])
-		}
-		writeJSON(w, 200, volumeAnswer(seg[1]))
-		return nil
-	case len(seg) == 2 && seg[0] == "networks" && get:
-		e.mu.Lock()
-		ok := e.networks[seg[1]]
-		e.mu.Unlock()
-		if !ok {
-			return errf(404, "network %s not found", seg[1])
-		}
-		writeJSON(w, 200, networkAnswer(seg[1]))
-		return nil
 	}
 	return errf(404, "page not found")
 }
@@ -340,11 +317,11 @@ func (e *Engine) imageIDLocked(ref string) string {
 
 // network is the container's endpoint on the default bridge, made up from
 // its ID.
-func network(c *ctr) endpointSettings {
+func (e *Engine) network(c *ctr) endpointSettings {
 	b := c.id
 	n, _ := strconv.ParseUint(b[:4], 16, 32)
 	ip := "172.17." + strconv.Itoa(int(n>>8)) + "." + strconv.Itoa(int(n&0xff)|1)
-	return endpointSettings{NetworkID: hexID("net/bridge"), EndpointID: hexID("ep/" + c.id),
+	return endpointSettings{NetworkID: hexID(e.opts.Name + "/net/bridge"), EndpointID: hexID("ep/" + c.id),
 		Gateway: "172.17.0.1", IPAddress: ip, IPPrefixLen: 16,
 		MacAddress: "02:42:ac:11:" + b[:2] + ":" + b[2:4]}
 }
@@ -449,7 +426,7 @@ func (e *Engine) summaryLocked(c *ctr, size bool) summary {
 	s.HostConfig.NetworkMode = networkMode(c)
 	s.NetworkSettings.Networks = map[string]endpointSettings{}
 	if s.HostConfig.NetworkMode == "bridge" {
-		s.NetworkSettings.Networks["bridge"] = network(c)
+		s.NetworkSettings.Networks["bridge"] = e.network(c)
 	}
 	if size {
 		var zero int64
@@ -675,7 +652,7 @@ func (e *Engine) inspect(w http.ResponseWriter, ref string) error {
 	a.NetworkSettings.Ports = inspectPorts(c)
 	a.NetworkSettings.Networks = map[string]endpointSettings{}
 	if networkMode(c) == "bridge" {
-		a.NetworkSettings.Networks["bridge"] = network(c)
+		a.NetworkSettings.Networks["bridge"] = e.network(c)
 	}
 	e.mu.Unlock()
 	writeJSON(w, 200, a)
@@ -870,43 +847,5 @@ func (e *Engine) removeImage(w http.ResponseWriter, ref string) error {
 		e.publishImageLocked("delete", im.id, im)
 	}
 	writeJSON(w, 200, out)
-	return nil
-}
-
-func volumeAnswer(name string) map[string]any {
-	return map[string]any{"Name": name, "Driver": "local", "Mountpoint": "/var/lib/docker/volumes/" + name + "/_data",
-		"Scope": "local", "Labels": map[string]string{}, "Options": map[string]string{}}
-}
-
-func networkAnswer(name string) map[string]any {
-	driver := "bridge"
-	if name == "host" || name == "none" {
-		driver = name
-	}
-	return map[string]any{"Name": name, "Id": hexID("net/" + name), "Driver": driver, "Scope": "local",
-		"Labels": map[string]string{}, "Options": map[string]string{}, "Containers": map[string]any{}}
-}
-
-func (e *Engine) listVolumes(w http.ResponseWriter) error {
-	e.mu.Lock()
-	vols := []map[string]any{}
-	for v := range e.volumes {
-		vols = append(vols, volumeAnswer(v))
-	}
-	e.mu.Unlock()
-	sortSlice(vols, func(a, b map[string]any) bool { return a["Name"].(string) < b["Name"].(string) })
-	writeJSON(w, 200, map[string]any{"Volumes": vols, "Warnings": []string{}})
-	return nil
-}
-
-func (e *Engine) listNetworks(w http.ResponseWriter) error {
-	e.mu.Lock()
-	nets := []map[string]any{}
-	for n := range e.networks {
-		nets = append(nets, networkAnswer(n))
-	}
-	e.mu.Unlock()
-	sortSlice(nets, func(a, b map[string]any) bool { return a["Name"].(string) < b["Name"].(string) })
-	writeJSON(w, 200, nets)
 	return nil
 }

@@ -14,8 +14,13 @@ import (
 	"time"
 )
 
-// do sends a request and returns status and body.
+// do sends a request (a JSON body when any) and returns status and body.
 func do(t *testing.T, s *Server, method, path, body string) (int, string) {
+	t.Helper()
+	return doType(t, s, method, path, "application/json", body)
+}
+
+func doType(t *testing.T, s *Server, method, path, contentType, body string) (int, string) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -26,7 +31,7 @@ func do(t *testing.T, s *Server, method, path, body string) (int, string) {
 		t.Fatal(err)
 	}
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
