@@ -120,13 +120,11 @@ func TestFleetNetworkCreate(t *testing.T) {
 			t.Error("a local network became a fleet network")
 		}
 		for _, f := range e.fakes {
-			f.mu.Lock()
-			for _, b := range f.bodies {
+			for _, b := range f.bodies() {
 				if strings.Contains(b, `"loc"`) && strings.Contains(b, "clocker.scope") {
 					t.Errorf("the engine got Clocker's option: %s", b)
 				}
 			}
-			f.mu.Unlock()
 		}
 		r = e.do("POST", "/v1.41/networks/create", "application/json", `{"Name":"f1","Options":{"clocker.scope":"local"}}`)
 		if r.status != 409 {

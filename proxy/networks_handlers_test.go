@@ -66,10 +66,7 @@ func TestNetworkCreate(t *testing.T) {
 					if n := f.networkByName("n1"); n != nil && f.name != "h3" {
 						t.Errorf("%s made n1", f.name)
 					}
-					f.mu.Lock()
-					n := len(f.networks)
-					f.mu.Unlock()
-					if n > 4 {
+					if n := len(f.Networks()); n > 4 {
 						t.Errorf("%s has %d networks", f.name, n)
 					}
 				}
@@ -119,11 +116,11 @@ func TestNetworkListInspect(t *testing.T) {
 		want        []string
 	}{
 		{name: "built-ins once, user networks with their host", query: "",
-			want: []string{"bridge#" + ids["h1/bridge"], "host#" + objHash("h1/host"), "n1@h1", "n2@h2", "none#" + objHash("h1/none")}},
+			want: []string{"bridge#" + ids["h1/bridge"], "host#" + e.fakes["h1"].networkByName("host").ID, "n1@h1", "n2@h2", "none#" + e.fakes["h1"].networkByName("none").ID}},
 		{name: "filters passed to the engines", query: filters(`{"label":{"tier=db":true}}`), want: []string{"n2@h2"}},
 		{name: "a built-in of another host by ID", query: filters(`{"id":{"` + ids["h2/bridge"][:12] + `":true}}`), want: []string{"bridge#" + ids["h2/bridge"]}},
 		{name: "host filter", query: filters(`{"label":{"io.clocker.host=h2":true}}`), want: []string{"n2@h2"}},
-		{name: "legacy filter form", query: filters(`{"name":["n"]}`), want: []string{"n1@h1", "n2@h2", "none#" + objHash("h1/none")}},
+		{name: "legacy filter form", query: filters(`{"name":["n"]}`), want: []string{"n1@h1", "n2@h2", "none#" + e.fakes["h1"].networkByName("none").ID}},
 	}
 	for _, tt := range lists {
 		t.Run("list/"+tt.name, func(t *testing.T) {
@@ -235,9 +232,7 @@ func TestNetworkConnect(t *testing.T) {
 	// The engine got the container's full ID, not the name to resolve again,
 	// and the rest of the body as the client sent it.
 	f := e.fakes["h1"]
-	f.mu.Lock()
-	first := f.bodies[0]
-	f.mu.Unlock()
+	first := f.bodies()[0]
 	if first != `{"Container":"`+ids["c1"]+`","EndpointConfig":{"Aliases":["a"]}}` {
 		t.Errorf("connect body on h1: %s", first)
 	}

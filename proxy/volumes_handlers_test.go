@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/clocker/clocker/internal/fakeengine"
 )
 
 func TestVolumeCreate(t *testing.T) {
@@ -134,10 +136,14 @@ func TestVolumeCreateLabelsTheVolume(t *testing.T) {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}
 	f := e.fakes["h1"]
-	f.mu.Lock()
-	v := f.volumes["v1"]
-	body := f.bodies[len(f.bodies)-1]
-	f.mu.Unlock()
+	var v *fakeengine.Volume
+	for _, vol := range f.Volumes() {
+		if vol.Name == "v1" {
+			v = &vol
+		}
+	}
+	bodies := f.bodies()
+	body := bodies[len(bodies)-1]
 	if v == nil || v.Labels["a"] != "b" || v.Labels[HostLabel] != "h1" {
 		t.Fatalf("volume on h1: %+v", v)
 	}
