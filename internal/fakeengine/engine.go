@@ -51,6 +51,10 @@ type Options struct {
 	// EventBuffer is each event stream's queue; a reader that falls further
 	// behind loses events, as with a real engine. Default 256.
 	EventBuffer int
+	// EventHistory is how many past events an engine keeps for a stream's
+	// since (dockerd keeps 256). Default 0: none, as befits a thousand
+	// engines in one process.
+	EventHistory int
 	// IdleTimeout closes a Server's keep-alive connections idle that long
 	// (0: never, as dockerd), to shed a client's idle pool.
 	IdleTimeout time.Duration
@@ -132,9 +136,9 @@ type Engine struct {
 	calls      []Call // served requests, when recording (RecordCalls)
 	recordCall bool
 	execs      map[string]*execInst
-	followers  int           // open logs?follow=1 streams
-	quiet      bool          // publish nothing (Spec.Quiet, RemoveQuietly)
-	kick       chan struct{} // closed to end the open event streams
+	followers  int         // open logs?follow=1 streams
+	quiet      bool        // publish nothing (Spec.Quiet, RemoveQuietly)
+	history    []histEntry // the last EventHistory events
 
 	down chan struct{} // closed by Shutdown; renewed by Serve (under mu)
 }
@@ -151,7 +155,6 @@ func New(opts Options) *Engine {
 		networks:   map[string]*netw{},
 		subs:       map[*subscriber]struct{}{},
 		execs:      map[string]*execInst{},
-		kick:       make(chan struct{}),
 		down:       make(chan struct{}),
 	}
 	for _, ref := range opts.Images {
@@ -366,13 +369,25 @@ func (e *Engine) Hang(on bool) {
 	})
 }
 
-// DropEventStreams ends the event streams open now (the engine stays up;
-// a client reconnects), as when a connection breaks.
-func (e *Engine) DropEventStreams() {
+// DropEventStreams cuts the connections of the event streams open now
+// (the engine stays up; a client reconnects), as when a connection
+// breaks.
+func (e *Engine) DropEventStreams() { e.DropEventStreamsWhere(nil) }
+
+// DropEventStreamsWhere cuts the open event streams whose query drop
+// accepts (nil: all).
+func (e *Engine) DropEventStreamsWhere(drop func(query url.Values) bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	close(e.kick)
-	e.kick = make(chan struct{})
+	for s := range e.subs {
+		if drop == nil || drop(s.query) {
+			select {
+			case <-s.kick:
+			default:
+				close(s.kick)
+			}
+		}
+	}
 }
 
 // EventStreams is how many event streams are open.

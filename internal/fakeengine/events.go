@@ -3,6 +3,7 @@ package fakeengine
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +13,17 @@ import (
 type subscriber struct {
 	ch      chan []byte
 	filters map[string][]string
+	query   url.Values
+	kick    chan struct{} // closed to cut the stream
+	since   int64         // unix nanoseconds; 0: none
+	until   int64
+}
+
+// histEntry is one event kept for since/until (Options.EventHistory).
+type histEntry struct {
+	m   eventMessage
+	msg []byte
+	c   *ctr
 }
 
 // eventActor and eventMessage are the engine's event JSON.
@@ -39,7 +51,7 @@ func (e *Engine) publishLocked(action string, c *ctr) {
 
 // publishAttrsLocked sends a container event with extra attributes.
 func (e *Engine) publishAttrsLocked(action string, c *ctr, extra map[string]string) {
-	if len(e.subs) == 0 || e.quiet {
+	if e.idleLocked() {
 		return
 	}
 	attrs := make(map[string]string, len(c.labels)+len(extra)+3)
@@ -58,9 +70,51 @@ func (e *Engine) publishAttrsLocked(action string, c *ctr, extra map[string]stri
 		Actor: eventActor{ID: c.id, Attributes: attrs}}, c)
 }
 
+// idleLocked: nobody would see an event (no stream, no history), or the
+// engine is quiet.
+func (e *Engine) idleLocked() bool {
+	return e.quiet || len(e.subs) == 0 && e.opts.EventHistory == 0
+}
+
+// Event is an event a test makes an engine publish (see Publish).
+type Event struct {
+	Type       string // container, image, volume, network …
+	Action     string
+	ID         string // the actor's ID
+	Attributes map[string]string
+	Time       time.Time // zero: now
+}
+
+// Publish sends ev to the event streams (and the history) as if
+// something had happened, at ev.Time: events of containers that never
+// were, at times of the test's choosing.
+func (e *Engine) Publish(ev Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m := eventMessage{Type: ev.Type, Action: ev.Action, Actor: eventActor{ID: ev.ID, Attributes: ev.Attributes}}
+	if ev.Type == "container" {
+		m.Status, m.ID, m.From = ev.Action, ev.ID, ev.Attributes["image"]
+	}
+	if !ev.Time.IsZero() {
+		m.Time, m.TimeNano = ev.Time.Unix(), ev.Time.UnixNano()
+	}
+	e.sendLocked(m, nil)
+}
+
+// EventStreamQueries are the queries of the event streams open now.
+func (e *Engine) EventStreamQueries() []url.Values {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]url.Values, 0, len(e.subs))
+	for s := range e.subs {
+		out = append(out, s.query)
+	}
+	return out
+}
+
 // publishImageLocked sends an image event.
 func (e *Engine) publishImageLocked(action, ref string, im *image) {
-	if len(e.subs) == 0 || e.quiet {
+	if e.idleLocked() {
 		return
 	}
 	e.sendLocked(eventMessage{Status: action, ID: ref, Type: "image", Action: action,
@@ -69,18 +123,29 @@ func (e *Engine) publishImageLocked(action, ref string, im *image) {
 
 // publishObjectLocked sends a volume or network event.
 func (e *Engine) publishObjectLocked(typ, action, id string, attrs map[string]string) {
-	if len(e.subs) == 0 || e.quiet {
+	if e.idleLocked() {
 		return
 	}
 	e.sendLocked(eventMessage{Type: typ, Action: action, Actor: eventActor{ID: id, Attributes: attrs}}, nil)
 }
 
 func (e *Engine) sendLocked(m eventMessage, c *ctr) {
-	now := time.Now()
-	m.Scope, m.Time, m.TimeNano = "local", now.Unix(), now.UnixNano()
+	m.Scope = "local"
+	if m.TimeNano == 0 {
+		now := time.Now()
+		m.Time, m.TimeNano = now.Unix(), now.UnixNano()
+	}
 	var msg []byte
+	if n := e.opts.EventHistory; n > 0 {
+		msg, _ = json.Marshal(m)
+		msg = append(msg, '\n')
+		if len(e.history) >= n {
+			e.history = append(e.history[:0], e.history[len(e.history)-n+1:]...)
+		}
+		e.history = append(e.history, histEntry{m: m, msg: msg, c: c})
+	}
 	for s := range e.subs {
-		if !s.wants(&m, c) {
+		if !s.wants(&m, c) || s.since > 0 && m.TimeNano < s.since || s.until > 0 && m.TimeNano > s.until {
 			continue
 		}
 		if msg == nil {
@@ -108,15 +173,15 @@ func (s *subscriber) wants(m *eventMessage, c *ctr) bool {
 		case "event", "action":
 			ok = contains(vals, m.Action) || contains(vals, strings.SplitN(m.Action, ":", 2)[0])
 		case "container":
-			ok = c != nil && anyOf(vals, func(v string) bool {
-				return v == c.name || strings.HasPrefix(c.id, v)
+			ok = m.Type == "container" && anyOf(vals, func(v string) bool {
+				return v == m.Actor.Attributes["name"] || strings.HasPrefix(m.Actor.ID, v)
 			})
 		case "image":
 			ok = anyOf(vals, func(v string) bool {
 				return m.Actor.Attributes["image"] == v || m.Actor.Attributes["name"] == v
 			})
 		case "label":
-			ok = c != nil && labelsMatch(c.labels, vals)
+			ok = c != nil && labelsMatch(c.labels, vals) || c == nil && labelsMatch(m.Actor.Attributes, vals)
 		default:
 			ok = true // scope, daemon, network, volume …: not emitted here
 		}
@@ -203,24 +268,46 @@ func parseTime(s string) (time.Time, bool) {
 	return time.Unix(n, nsec), true
 }
 
-// events streams the events that happen from now on until the client
-// goes, until passes, or the engine shuts down.
+// events streams the events kept since since (Options.EventHistory),
+// then those that happen, until the client goes, until passes, or the
+// engine shuts down.
 func (e *Engine) events(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	filters, err := parseFilters(q.Get("filters"))
 	if err != nil {
 		return err
 	}
+	s := &subscriber{ch: make(chan []byte, e.opts.EventBuffer), filters: filters, query: q, kick: make(chan struct{})}
+	since, hasSince := parseTime(q.Get("since"))
+	until, hasUntil := parseTime(q.Get("until"))
+	if hasSince && hasUntil && since.After(until) {
+		return errf(400, "`since` time (%s) cannot be after `until` time (%s)", q.Get("since"), q.Get("until"))
+	}
+	if hasSince {
+		s.since = max(since.UnixNano(), 1)
+	}
 	var untilC <-chan time.Time
-	if until, ok := parseTime(q.Get("until")); ok {
+	if hasUntil {
+		s.until = until.UnixNano()
 		t := time.NewTimer(time.Until(until))
 		defer t.Stop()
 		untilC = t.C
 	}
-	s := &subscriber{ch: make(chan []byte, e.opts.EventBuffer), filters: filters}
 	e.mu.Lock()
-	e.subs[s] = struct{}{}
-	kick, down := e.kick, e.down
+	var past [][]byte
+	if hasSince || hasUntil { // as dockerd: either replays what is kept
+		for _, h := range e.history {
+			if h.m.TimeNano >= s.since && (s.until == 0 || h.m.TimeNano <= s.until) && s.wants(&h.m, h.c) {
+				past = append(past, h.msg)
+			}
+		}
+	}
+	if !hasUntil || until.After(time.Now()) {
+		e.subs[s] = struct{}{}
+	} else {
+		untilC = closedC // all in the past: the history, and the end
+	}
+	kick, down := s.kick, e.down
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
@@ -230,6 +317,11 @@ func (e *Engine) events(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
+	for _, msg := range past {
+		if _, err := w.Write(msg); err != nil {
+			return nil
+		}
+	}
 	_ = rc.Flush()
 	for {
 		select {
@@ -240,6 +332,10 @@ func (e *Engine) events(w http.ResponseWriter, r *http.Request) error {
 		case <-untilC:
 			return nil
 		case <-kick:
+			// The connection breaks, as when an engine goes away.
+			if conn, _, err := rc.Hijack(); err == nil {
+				conn.Close()
+			}
 			return nil
 		case msg := <-s.ch:
 			if _, err := w.Write(msg); err != nil {
@@ -257,3 +353,9 @@ func (e *Engine) events(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 }
+
+var closedC = func() <-chan time.Time {
+	c := make(chan time.Time)
+	close(c)
+	return c
+}()

@@ -157,6 +157,10 @@ func (e *Engine) route(w http.ResponseWriter, r *http.Request, p string) error {
 		if get {
 			return e.listImages(w)
 		}
+	case "/system/df":
+		if get {
+			return e.diskUsage(w)
+		}
 	case "/images/create":
 		if post {
 			return e.pull(w, r)
@@ -728,7 +732,7 @@ func (e *Engine) listImages(w http.ResponseWriter) error {
 		}
 		seen[im] = true
 		out = append(out, imageSummary{ID: im.id, RepoTags: append([]string{}, im.refs...), RepoDigests: append([]string{}, im.digests...),
-			Created: 1700000000, Size: 4_261_574, SharedSize: -1, Labels: map[string]string{}, Containers: -1})
+			Created: 1700000000, Size: imageSize, SharedSize: -1, Labels: map[string]string{}, Containers: -1})
 	}
 	e.mu.Unlock()
 	sortSlice(out, func(a, b imageSummary) bool { return a.ID < b.ID })
@@ -749,7 +753,7 @@ func (e *Engine) inspectImage(w http.ResponseWriter, ref string) error {
 		return errf(404, "No such image: %s", ref)
 	}
 	writeJSON(w, 200, map[string]any{"Id": im.id, "RepoTags": tags, "RepoDigests": digests,
-		"Os": "linux", "Architecture": "amd64", "Size": 4_261_574,
+		"Os": "linux", "Architecture": "amd64", "Size": imageSize,
 		"Config": map[string]any{"Cmd": []string{"sh"}, "Env": []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}})
 	return nil
 }
@@ -847,5 +851,51 @@ func (e *Engine) removeImage(w http.ResponseWriter, ref string) error {
 		e.publishImageLocked("delete", im.id, im)
 	}
 	writeJSON(w, 200, out)
+	return nil
+}
+
+// imageSize is every image's size: the fake holds no layers.
+const imageSize = 4_261_574
+
+// diskUsage answers GET /system/df: images (with how many containers use
+// each), containers with their sizes, volumes with their use.
+func (e *Engine) diskUsage(w http.ResponseWriter) error {
+	e.mu.Lock()
+	uses := map[*image]int64{}
+	for _, c := range e.containers {
+		if im := e.findImageLocked(c.image); im != nil {
+			uses[im]++
+		}
+	}
+	seen := map[*image]bool{}
+	images := []imageSummary{}
+	for _, im := range e.images {
+		if seen[im] {
+			continue
+		}
+		seen[im] = true
+		images = append(images, imageSummary{ID: im.id, RepoTags: append([]string{}, im.refs...), RepoDigests: append([]string{}, im.digests...),
+			Created: 1700000000, Size: imageSize, SharedSize: 0, Labels: map[string]string{}, Containers: uses[im]})
+	}
+	cs := make([]*ctr, 0, len(e.containers))
+	for _, c := range e.containers {
+		cs = append(cs, c)
+	}
+	sortNewestFirst(cs)
+	containers := make([]summary, len(cs))
+	for i, c := range cs {
+		containers[i] = e.summaryLocked(c, true)
+	}
+	volumes := []map[string]any{}
+	for name, v := range e.volumes {
+		a := e.volumeJSON(v)
+		a["UsageData"] = map[string]int64{"Size": 0, "RefCount": int64(len(e.volumeUsersLocked(name)))}
+		volumes = append(volumes, a)
+	}
+	e.mu.Unlock()
+	sortSlice(images, func(a, b imageSummary) bool { return a.ID < b.ID })
+	sortSlice(volumes, func(a, b map[string]any) bool { return a["Name"].(string) < b["Name"].(string) })
+	writeJSON(w, 200, map[string]any{"LayersSize": imageSize * int64(len(images)), "Images": images,
+		"Containers": containers, "Volumes": volumes, "BuildCache": []any{}, "BuilderSize": 0})
 	return nil
 }
