@@ -15,9 +15,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/clocker/clocker/internal/fakeengine"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -324,160 +325,84 @@ func TestMergeDiskUsage(t *testing.T) {
 
 // --- the handlers, against small fake engines ------------------------------------
 
-// evEngine is a fake engine that serves what a host needs to join the
-// fleet, a scripted event stream and /system/df.
+// evEngine is a fake engine that keeps its events (for since and until).
+// The tests look at the client-facing event streams, not the fleet's own
+// (type filters, no since or until).
 type evEngine struct {
+	*fakeengine.Server
 	name string
-	srv  *httptest.Server
-	df   string
-
-	mu      sync.Mutex
-	past    []string             // events already logged (JSON with timeNano)
-	subs    map[chan string]bool // live subscribers of GET /events
-	queries []url.Values         // queries of the client-facing subscriptions
-	refuse  string               // when set, GET /events answers 400 with it
-	breakCh chan struct{}        // closed to break the open client streams
 }
 
 func newEvEngine(t *testing.T, name string) *evEngine {
-	e := &evEngine{name: name, subs: map[chan string]bool{}, breakCh: make(chan struct{}),
-		df: `{"LayersSize":1,"Images":[],"Containers":[],"Volumes":[],"BuildCache":null,"BuilderSize":0}`}
-	e.srv = httptest.NewServer(http.HandlerFunc(e.serve))
-	t.Cleanup(e.srv.Close)
-	return e
+	e := fakeengine.New(fakeengine.Options{Name: name, EventHistory: 256, Images: []string{"busybox"}})
+	e.RecordCalls()
+	s, err := fakeengine.Listen(e, "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return &evEngine{Server: s, name: name}
 }
 
-func (e *evEngine) url() string { return "tcp://" + strings.TrimPrefix(e.srv.URL, "http://") }
+func (e *evEngine) url() string { return e.URL }
+
+func fleetOwn(q url.Values) bool {
+	return strings.Contains(q.Get("filters"), `"type"`) && q.Get("since") == "" && q.Get("until") == ""
+}
 
 // event makes an engine event at the given time.
-func event(action, id string, nano int64) string {
-	return fmt.Sprintf(`{"status":%q,"id":%q,"from":"busybox","Type":"container","Action":%q,"Actor":{"ID":%q,"Attributes":{"image":"busybox","name":%q}},"scope":"local","time":%d,"timeNano":%d}`,
-		action, id, action, id, id, nano/1e9, nano)
+func event(action, id string, nano int64) fakeengine.Event {
+	return fakeengine.Event{Type: "container", Action: action, ID: id,
+		Attributes: map[string]string{"image": "busybox", "name": id}, Time: time.Unix(0, nano)}
 }
 
-// publish sends an event to the live subscribers and keeps it.
-func (e *evEngine) publish(ev string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.past = append(e.past, ev)
-	for ch := range e.subs {
-		ch <- ev
-	}
-}
+// publish sends an event to the live streams and keeps it.
+func (e *evEngine) publish(ev fakeengine.Event) { e.Publish(ev) }
 
-// breakStreams cuts every open client-facing stream.
+// breakStreams cuts the client-facing event streams, as a dying engine
+// would.
 func (e *evEngine) breakStreams() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	close(e.breakCh)
-	e.breakCh = make(chan struct{})
+	e.DropEventStreamsWhere(func(q url.Values) bool { return !fleetOwn(q) })
 }
 
+// subscriptions are the queries of the client-facing GET /events so far.
 func (e *evEngine) subscriptions() []url.Values {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]url.Values(nil), e.queries...)
-}
-
-func (e *evEngine) serve(w http.ResponseWriter, r *http.Request) {
-	p := stripVersion(r.URL.Path)
-	w.Header().Set("Api-Version", "1.41")
-	switch p {
-	case "/_ping":
-		_, _ = io.WriteString(w, "OK")
-	case "/info":
-		fmt.Fprintf(w, `{"Name":%q,"NCPU":2,"MemTotal":1000000}`, e.name)
-	case "/version":
-		_, _ = io.WriteString(w, `{"Version":"20.10.24","ApiVersion":"1.41","MinAPIVersion":"1.12"}`)
-	case "/containers/json":
-		_, _ = io.WriteString(w, `[]`)
-	case "/system/df":
-		_, _ = io.WriteString(w, e.df)
-	case "/events":
-		e.events(w, r)
-	default:
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = io.WriteString(w, `{"message":"page not found"}`)
-	}
-}
-
-func (e *evEngine) events(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	own := strings.Contains(q.Get("filters"), `"type"`) && q.Get("since") == "" && q.Get("until") == ""
-	e.mu.Lock()
-	if !own {
-		e.queries = append(e.queries, q)
-	}
-	if e.refuse != "" && !own {
-		e.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprintf(w, `{"message":%q}`, e.refuse)
-		return
-	}
-	since, _ := eventTime(q.Get("since"))
-	until, _ := eventTime(q.Get("until"))
-	in := func(ev string) bool {
-		var m struct{ TimeNano int64 }
-		_ = json.Unmarshal([]byte(ev), &m)
-		t := time.Unix(0, m.TimeNano)
-		return !t.Before(since) && (until.IsZero() || !t.After(until))
-	}
-	var past []string
-	if !own {
-		for _, ev := range e.past {
-			if in(ev) {
-				past = append(past, ev)
-			}
+	var out []url.Values
+	for _, c := range e.Calls(http.MethodGet, "/events") {
+		if !fleetOwn(c.Query) {
+			out = append(out, c.Query)
 		}
 	}
-	ch := make(chan string, 64)
-	if !own {
-		e.subs[ch] = true
-	}
-	brk := e.breakCh
-	e.mu.Unlock()
-	defer func() {
-		e.mu.Lock()
-		delete(e.subs, ch)
-		e.mu.Unlock()
-	}()
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	_ = rc.Flush()
-	for _, ev := range past {
-		_, _ = io.WriteString(w, ev+"\n")
-		_ = rc.Flush()
-	}
-	if !until.IsZero() && until.Before(time.Now()) {
-		return
-	}
-	var timeout <-chan time.Time
-	if !until.IsZero() {
-		timeout = time.After(time.Until(until))
-	}
-	for {
-		select {
-		case ev := <-ch:
-			if in(ev) {
-				_, _ = io.WriteString(w, ev+"\n")
-				_ = rc.Flush()
-			}
-		case <-timeout:
-			return
-		case <-brk:
-			if !own {
-				// Cut the connection as a dying engine would.
-				if conn, _, err := rc.Hijack(); err == nil {
-					conn.Close()
-				}
-				return
-			}
-		case <-r.Context().Done():
-			return
+	return out
+}
+
+// liveSubscribers counts the client-facing event streams open now.
+func (e *evEngine) liveSubscribers() int {
+	n := 0
+	for _, q := range e.EventStreamQueries() {
+		if !fleetOwn(q) {
+			n++
 		}
 	}
+	return n
+}
+
+// refuse makes the client-facing GET /events answer 400 with msg ("":
+// answer again).
+func (e *evEngine) refuse(msg string) {
+	if msg == "" {
+		e.Intercept(nil)
+		return
+	}
+	e.Intercept(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if strings.HasSuffix(r.URL.Path, "/events") && !fleetOwn(r.URL.Query()) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_ = json.NewEncoder(w).Encode(map[string]string{"message": msg})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // evFleet is a proxy in front of fake engines named h1..hN.
@@ -639,9 +564,7 @@ func TestEventsHandlerBadInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			before := len(engines[0].subscriptions())
 			for _, e := range engines {
-				e.mu.Lock()
-				e.refuse = tt.refuse
-				e.mu.Unlock()
+				e.refuse(tt.refuse)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -675,10 +598,7 @@ func TestEventsHandlerLive(t *testing.T) {
 	waitSubscribed := func(e *evEngine, n int) {
 		t.Helper()
 		for time.Since(start) < 10*time.Second {
-			e.mu.Lock()
-			got := len(e.subs)
-			e.mu.Unlock()
-			if got >= n {
+			if e.liveSubscribers() >= n {
 				return
 			}
 			time.Sleep(10 * time.Millisecond)
@@ -736,8 +656,25 @@ func TestEventsHandlerLive(t *testing.T) {
 
 func TestSystemDFHandler(t *testing.T) {
 	ts, engines := evFleet(t, 2)
-	engines[0].df = `{"LayersSize":10,"Images":[{"Id":"sha256:a","Containers":1,"RepoTags":["busybox:latest"]}],"Containers":[{"Id":"c1"}],"Volumes":[],"BuildCache":null,"BuilderSize":0}`
-	engines[1].df = `{"LayersSize":10,"Images":[{"Id":"sha256:a","Containers":0,"RepoTags":["busybox:latest"]}],"Containers":[],"Volumes":[{"Name":"v"}],"BuildCache":null,"BuilderSize":0}`
+	// Both hold busybox (the same image); h1 a container of it, h2 a volume.
+	if _, err := engines[0].Create(fakeengine.Spec{Name: "c1", Image: "busybox"}); err != nil {
+		t.Fatal(err)
+	}
+	engines[1].AddVolume("v", nil)
+	var layers int64
+	for _, e := range engines {
+		resp, err := http.Get("http://" + strings.TrimPrefix(e.URL, "tcp://") + "/v1.41/system/df")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var own struct{ LayersSize int64 }
+		err = json.NewDecoder(resp.Body).Decode(&own)
+		resp.Body.Close()
+		if err != nil || own.LayersSize <= 0 {
+			t.Fatalf("%s df: %+v %v", e.name, own, err)
+		}
+		layers += own.LayersSize
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp := get(t, ctx, ts.URL, "/v1.41/system/df")
@@ -754,7 +691,7 @@ func TestSystemDFHandler(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&du); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("%d %v", resp.StatusCode, err)
 	}
-	if du.LayersSize != 20 || len(du.Images) != 1 || du.Images[0].Containers != 1 || len(du.Containers) != 1 || len(du.Volumes) != 1 {
+	if du.LayersSize != layers || len(du.Images) != 1 || du.Images[0].Containers != 1 || len(du.Containers) != 1 || len(du.Volumes) != 1 {
 		t.Fatalf("merged %+v", du)
 	}
 }
