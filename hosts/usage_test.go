@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,7 +18,8 @@ func TestSampleUsage(t *testing.T) {
 	f := newFakeEngine(t, fakeOpts{name: "h1"})
 	var round, calls atomic.Int64
 	var badQuery atomic.Value
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// The fake keeps no usage: the samples are scripted here.
+	f.Intercept(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		if strings.HasSuffix(r.URL.Path, "/stats") {
 			calls.Add(1)
 			if q := r.URL.Query(); q.Get("stream") != "false" || q.Get("one-shot") != "true" {
@@ -30,13 +30,12 @@ func TestSampleUsage(t *testing.T) {
 				"memory_stats":{"usage":%d,"stats":{"inactive_file":%d}}}`, k*1e9, k*4e9, 100<<20, 20<<20)
 			return
 		}
-		f.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
+		next.ServeHTTP(w, r)
+	})
 	fleet := hosts.NewFleet(nil, testLogger(), nil)
 	t.Cleanup(fleet.Close)
 	ctx := testCtx(t)
-	h, err := fleet.Add(ctx, hosts.Record{Name: "h1", URL: "tcp://" + srv.Listener.Addr().String()}, false)
+	h, err := fleet.Add(ctx, hosts.Record{Name: "h1", URL: f.URL}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
