@@ -407,12 +407,24 @@ type Spec struct {
 	Env        []string
 	Tty        bool
 	HostConfig json.RawMessage
+	// Networks are user networks (names or IDs) to join besides the one
+	// of HostConfig.NetworkMode; each must exist.
+	Networks []string
 	// Running starts the container at once.
 	Running bool
 	// Quiet publishes no events for the creation (and start), as if the
 	// engine's event stream lost them: only a list or inspect shows the
 	// container.
 	Quiet bool
+}
+
+// networkModeOf reads HostConfig.NetworkMode.
+func networkModeOf(hostConfig json.RawMessage) string {
+	var hc struct{ NetworkMode string }
+	if hostConfig != nil {
+		_ = json.Unmarshal(hostConfig, &hc)
+	}
+	return hc.NetworkMode
 }
 
 // Error is an engine answer other than success: its status and Docker's
@@ -459,6 +471,17 @@ func (e *Engine) createLocked(s Spec) (*ctr, error) {
 	if e.findImageLocked(s.Image) == nil {
 		return nil, errf(404, "No such image: %s", s.Image)
 	}
+	var joins []*netw
+	for _, ref := range append([]string{networkModeOf(s.HostConfig)}, s.Networks...) {
+		if _, builtin := builtinDrivers[ref]; builtin || ref == "" || ref == "default" || strings.HasPrefix(ref, "container:") {
+			continue
+		}
+		n, err := e.findNetworkLocked(ref)
+		if err != nil {
+			return nil, err
+		}
+		joins = append(joins, n)
+	}
 	e.seq++
 	name := strings.TrimPrefix(s.Name, "/")
 	if name == "" {
@@ -484,6 +507,9 @@ func (e *Engine) createLocked(s Spec) (*ctr, error) {
 		volumes: containerVolumes(s.HostConfig)}
 	for _, v := range c.volumes {
 		e.addVolumeLocked(v, "local", nil) // a named volume is made on first use
+	}
+	for _, n := range joins {
+		n.members[c.id] = true
 	}
 	e.containers[id] = c
 	e.names[name] = c

@@ -309,7 +309,7 @@ type summary struct {
 	Status          string
 	HostConfig      struct{ NetworkMode string }
 	NetworkSettings struct{ Networks map[string]endpointSettings }
-	Mounts          []struct{}
+	Mounts          []mountPoint
 }
 
 func (e *Engine) imageIDLocked(ref string) string {
@@ -328,6 +328,81 @@ func (e *Engine) network(c *ctr) endpointSettings {
 	return endpointSettings{NetworkID: hexID(e.opts.Name + "/net/bridge"), EndpointID: hexID("ep/" + c.id),
 		Gateway: "172.17.0.1", IPAddress: ip, IPPrefixLen: 16,
 		MacAddress: "02:42:ac:11:" + b[:2] + ":" + b[2:4]}
+}
+
+// endpointsLocked are a container's networks: the default bridge (by its
+// network mode) and the user networks it joined, addresses made up.
+func (e *Engine) endpointsLocked(c *ctr) map[string]endpointSettings {
+	out := map[string]endpointSettings{}
+	if networkMode(c) == "bridge" {
+		out["bridge"] = e.network(c)
+	}
+	for _, n := range e.networks {
+		if n.builtin || !n.members[c.id] {
+			continue
+		}
+		b := hexID(n.id + "/" + c.id)
+		k, _ := strconv.ParseUint(b[:4], 16, 32)
+		out[n.name] = endpointSettings{NetworkID: n.id, EndpointID: hexID("ep/" + n.id + "/" + c.id),
+			Gateway: "172.18.0.1", IPAddress: "172.18." + strconv.Itoa(int(k>>8)) + "." + strconv.Itoa(int(k&0xff)|1),
+			IPPrefixLen: 16, MacAddress: "02:42:ac:12:" + b[:2] + ":" + b[2:4]}
+	}
+	return out
+}
+
+type mountPoint struct {
+	Type        string
+	Name        string `json:",omitempty"`
+	Source      string
+	Destination string
+	Driver      string `json:",omitempty"`
+	Mode        string
+	RW          bool
+	Propagation string
+}
+
+// mounts are a container's binds and volumes (HostConfig Binds and
+// Mounts) as inspect and list show them.
+func mounts(c *ctr) []mountPoint {
+	out := []mountPoint{}
+	if c.hostConfig == nil {
+		return out
+	}
+	var hc struct {
+		Binds  []string
+		Mounts []struct {
+			Type, Source, Target string
+			ReadOnly             bool
+		}
+	}
+	_ = json.Unmarshal(c.hostConfig, &hc)
+	for _, b := range hc.Binds {
+		parts := strings.Split(b, ":")
+		if len(parts) < 2 {
+			continue
+		}
+		mode := ""
+		if len(parts) > 2 {
+			mode = parts[2]
+		}
+		rw := !strings.Contains(mode, "ro")
+		if strings.HasPrefix(parts[0], "/") {
+			out = append(out, mountPoint{Type: "bind", Source: parts[0], Destination: parts[1], Mode: mode, RW: rw, Propagation: "rprivate"})
+		} else {
+			out = append(out, mountPoint{Type: "volume", Name: parts[0], Source: "/var/lib/docker/volumes/" + parts[0] + "/_data",
+				Destination: parts[1], Driver: "local", Mode: "z", RW: rw})
+		}
+	}
+	for _, m := range hc.Mounts {
+		switch m.Type {
+		case "volume":
+			out = append(out, mountPoint{Type: "volume", Name: m.Source, Source: "/var/lib/docker/volumes/" + m.Source + "/_data",
+				Destination: m.Target, Driver: "local", Mode: "z", RW: !m.ReadOnly})
+		case "bind":
+			out = append(out, mountPoint{Type: "bind", Source: m.Source, Destination: m.Target, RW: !m.ReadOnly, Propagation: "rprivate"})
+		}
+	}
+	return out
 }
 
 type portSummary struct {
@@ -423,15 +498,12 @@ func networkMode(c *ctr) string {
 func (e *Engine) summaryLocked(c *ctr, size bool) summary {
 	s := summary{ID: c.id, Names: []string{"/" + c.name}, Image: c.image, ImageID: e.imageIDLocked(c.image),
 		Command: strings.Join(c.cmd, " "), Created: c.created / int64(time.Second), Ports: listPorts(c),
-		Labels: c.labels, State: c.state, Status: status(c), Mounts: []struct{}{}}
+		Labels: c.labels, State: c.state, Status: status(c), Mounts: mounts(c)}
 	if s.Labels == nil {
 		s.Labels = map[string]string{}
 	}
 	s.HostConfig.NetworkMode = networkMode(c)
-	s.NetworkSettings.Networks = map[string]endpointSettings{}
-	if s.HostConfig.NetworkMode == "bridge" {
-		s.NetworkSettings.Networks["bridge"] = e.network(c)
-	}
+	s.NetworkSettings.Networks = e.endpointsLocked(c)
 	if size {
 		var zero int64
 		s.SizeRw, s.SizeRootFs = &zero, &zero
@@ -519,6 +591,11 @@ type createBody struct {
 	Env        []string
 	Tty        bool
 	HostConfig json.RawMessage
+	// NetworkingConfig names the networks to join (API 1.44 takes
+	// several; older ones one).
+	NetworkingConfig struct {
+		EndpointsConfig map[string]json.RawMessage
+	}
 }
 
 func (e *Engine) create(w http.ResponseWriter, r *http.Request) error {
@@ -526,8 +603,13 @@ func (e *Engine) create(w http.ResponseWriter, r *http.Request) error {
 	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
 		return errf(400, "invalid JSON: %v", err)
 	}
+	var nets []string
+	for n := range b.NetworkingConfig.EndpointsConfig {
+		nets = append(nets, n)
+	}
+	sortSlice(nets, func(a, b string) bool { return a < b })
 	id, err := e.Create(Spec{Name: r.URL.Query().Get("name"), Image: b.Image, Labels: b.Labels,
-		Cmd: b.Cmd, Env: b.Env, Tty: b.Tty, HostConfig: b.HostConfig})
+		Cmd: b.Cmd, Env: b.Env, Tty: b.Tty, HostConfig: b.HostConfig, Networks: nets})
 	if err != nil {
 		return err
 	}
@@ -596,7 +678,7 @@ type inspectAnswer struct {
 		Data map[string]string
 		Name string
 	}
-	Mounts          []struct{}
+	Mounts          []mountPoint
 	Config          configAnswer
 	NetworkSettings struct {
 		Bridge     string
@@ -634,7 +716,7 @@ func (e *Engine) inspect(w http.ResponseWriter, ref string) error {
 		HostsPath:      "/var/lib/docker/containers/" + c.id + "/hosts",
 		LogPath:        "/var/lib/docker/containers/" + c.id + "/" + c.id + "-json.log",
 		Name:           "/" + c.name, Driver: "overlay2", Platform: "linux", ExecIDs: c.execIDs,
-		HostConfig: c.hostConfig, Mounts: []struct{}{},
+		HostConfig: c.hostConfig, Mounts: mounts(c),
 		Config: configAnswer{Hostname: c.id[:12], Tty: c.tty, Env: c.env, Cmd: c.cmd, Image: c.image,
 			Labels: c.labels, AttachStdout: true, AttachStderr: true},
 	}
@@ -654,10 +736,7 @@ func (e *Engine) inspect(w http.ResponseWriter, ref string) error {
 	a.GraphDriver.Data = map[string]string{"MergedDir": "/var/lib/docker/overlay2/" + c.id + "/merged"}
 	a.NetworkSettings.SandboxKey = "/var/run/docker/netns/" + c.id[:12]
 	a.NetworkSettings.Ports = inspectPorts(c)
-	a.NetworkSettings.Networks = map[string]endpointSettings{}
-	if networkMode(c) == "bridge" {
-		a.NetworkSettings.Networks["bridge"] = e.network(c)
-	}
+	a.NetworkSettings.Networks = e.endpointsLocked(c)
 	e.mu.Unlock()
 	writeJSON(w, 200, a)
 	return nil

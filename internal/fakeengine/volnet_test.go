@@ -112,3 +112,46 @@ func TestNetworks(t *testing.T) {
 		t.Errorf("creates recorded: %+v", calls)
 	}
 }
+
+// A container joins the networks it is created on (and connected to), and
+// shows them and its mounts in inspect; an unknown network is refused.
+func TestContainerNetworksAndMounts(t *testing.T) {
+	s, _ := start(t, Options{Name: "h1", Images: []string{"busybox"}, Networks: []string{"front", "back"}})
+	code, body := do(t, s, "POST", "/containers/create?name=web", `{"Image":"busybox","HostConfig":{"NetworkMode":"front","Binds":["data:/d","/etc:/h:ro"]},"NetworkingConfig":{"EndpointsConfig":{"back":{}}}}`)
+	if code != 201 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	if code, body := do(t, s, "POST", "/containers/create?name=lost", `{"Image":"busybox","HostConfig":{"NetworkMode":"nope"}}`); code != 404 || !strings.Contains(body, "network nope not found") {
+		t.Errorf("unknown network: %d %s", code, body)
+	}
+	_, body = do(t, s, "GET", "/containers/web/json", "")
+	var in struct {
+		Mounts []struct {
+			Type, Name, Source, Destination string
+			RW                              bool
+		}
+		NetworkSettings struct {
+			Networks map[string]struct{ NetworkID, IPAddress string }
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &in); err != nil {
+		t.Fatal(err)
+	}
+	if len(in.Mounts) != 2 || in.Mounts[0].Type != "volume" || in.Mounts[0].Name != "data" || !in.Mounts[0].RW ||
+		in.Mounts[1].Type != "bind" || in.Mounts[1].Source != "/etc" || in.Mounts[1].RW {
+		t.Errorf("mounts %+v", in.Mounts)
+	}
+	nets := in.NetworkSettings.Networks
+	if len(nets) != 2 || nets["front"].NetworkID == "" || nets["back"].IPAddress == "" {
+		t.Errorf("networks %+v", nets)
+	}
+	if code, body := do(t, s, "DELETE", "/networks/front", ""); code != 403 || !strings.Contains(body, "active endpoints") {
+		t.Errorf("remove a joined network: %d %s", code, body)
+	}
+	if err := s.Remove("web", true); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := do(t, s, "DELETE", "/networks/front", ""); code != 204 {
+		t.Errorf("remove after the container went: %d", code)
+	}
+}
