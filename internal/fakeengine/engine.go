@@ -108,6 +108,7 @@ type ctr struct {
 	logged          chan struct{} // closed and renewed when a line is written
 	execIDs         []string
 	volumes         []string // named volumes in use (HostConfig Binds and Mounts)
+	picked          []int    // host ports the engine picked at start, in binding order
 }
 
 type image struct {
@@ -136,6 +137,7 @@ type Engine struct {
 	calls      []Call // served requests, when recording (RecordCalls)
 	recordCall bool
 	execs      map[string]*execInst
+	nextPort   int         // host ports picked so far
 	followers  int         // open logs?follow=1 streams
 	quiet      bool        // publish nothing (Spec.Quiet, RemoveQuietly)
 	history    []histEntry // the last EventHistory events
@@ -738,6 +740,15 @@ func (e *Engine) startLocked(c *ctr) {
 	c.state = StateRunning
 	c.exitCode = 0
 	c.started = e.now()
+	c.picked = nil
+	if c.hostConfig != nil {
+		for _, b := range portBindings(c.hostConfig) {
+			if b.hostPort == 0 { // any port: one of the ephemeral range
+				e.nextPort++
+				c.picked = append(c.picked, 32768+(e.nextPort-1)%(61000-32768))
+			}
+		}
+	}
 	e.publishLocked("start", c)
 }
 

@@ -417,16 +417,35 @@ type binding struct {
 	hostPort    int
 }
 
-// bindings are a running container's published ports with a host port
-// (PortBindings of its HostConfig).
+// bindings are a running container's published ports (PortBindings of
+// its HostConfig): a HostPort "" or "0" is the port the engine picked at
+// start, a range its first port.
 func bindings(c *ctr) []binding {
 	if c.state != StateRunning || c.hostConfig == nil {
 		return nil
 	}
+	var out []binding
+	i := 0
+	for _, b := range portBindings(c.hostConfig) {
+		if b.hostPort == 0 {
+			if i >= len(c.picked) {
+				continue
+			}
+			b.hostPort = c.picked[i]
+			i++
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// portBindings reads a HostConfig's PortBindings in order of key; a
+// binding to any port has hostPort 0.
+func portBindings(hostConfig json.RawMessage) []binding {
 	var hc struct {
 		PortBindings map[string][]struct{ HostIp, HostPort string }
 	}
-	_ = json.Unmarshal(c.hostConfig, &hc)
+	_ = json.Unmarshal(hostConfig, &hc)
 	keys := make([]string, 0, len(hc.PortBindings))
 	for k := range hc.PortBindings {
 		keys = append(keys, k)
@@ -439,9 +458,12 @@ func bindings(c *ctr) []binding {
 			proto = "tcp"
 		}
 		for _, b := range hc.PortBindings[k] {
-			if n, err := strconv.Atoi(b.HostPort); err == nil && n > 0 {
-				out = append(out, binding{port, proto, n})
+			lo, _, _ := strings.Cut(b.HostPort, "-")
+			n, err := strconv.Atoi(lo)
+			if b.HostPort != "" && err != nil || n < 0 {
+				continue
 			}
+			out = append(out, binding{port, proto, n})
 		}
 	}
 	return out
