@@ -103,7 +103,8 @@ type ctr struct {
 	finished        int64
 	state           string
 	exitCode        int
-	exited          chan struct{} // made by wait while running; closed on stop
+	exited          chan struct{} // made by wait; closed on stop
+	removed         chan struct{} // made by wait?condition=removed; closed on removal
 	logs            []logLine     // what the container wrote (WriteLog)
 	logged          chan struct{} // closed and renewed when a line is written
 	execIDs         []string
@@ -784,6 +785,10 @@ func (e *Engine) removeLocked(ref string, force bool) error {
 	}
 	for _, n := range e.networks {
 		delete(n.members, c.id)
+	}
+	if c.removed != nil {
+		close(c.removed)
+		c.removed = nil
 	}
 	wakeLocked(c)
 	e.publishLocked("destroy", c)

@@ -764,30 +764,39 @@ func (e *Engine) inspect(w http.ResponseWriter, ref string) error {
 	return nil
 }
 
-// wait flushes headers at once and answers when the container is not
-// running (condition not-running, the default).
+// wait flushes headers at once and answers when the condition is met:
+// not-running (the default; at once for a container not running),
+// next-exit (the next stop, even of a container not running now) or
+// removed.
 func (e *Engine) wait(w http.ResponseWriter, r *http.Request, ref string) error {
+	cond := r.URL.Query().Get("condition")
 	e.mu.Lock()
 	c, err := e.resolveLocked(ref)
 	if err != nil {
 		e.mu.Unlock()
 		return err
 	}
-	var exited chan struct{}
-	if c.state == StateRunning {
+	var until chan struct{}
+	switch {
+	case cond == "removed":
+		if c.removed == nil {
+			c.removed = make(chan struct{})
+		}
+		until = c.removed
+	case cond == "next-exit" || c.state == StateRunning:
 		if c.exited == nil {
 			c.exited = make(chan struct{})
 		}
-		exited = c.exited
+		until = c.exited
 	}
 	down := e.down
 	e.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_ = http.NewResponseController(w).Flush()
-	if exited != nil {
+	if until != nil {
 		select {
-		case <-exited:
+		case <-until:
 		case <-r.Context().Done():
 			return nil
 		case <-down:

@@ -303,3 +303,42 @@ func TestPortsExitAndRevive(t *testing.T) {
 		t.Errorf("after the restart: %d %s", code, body)
 	}
 }
+
+// wait's conditions: not-running answers at once for a created container,
+// next-exit waits for the next stop, removed for the removal.
+func TestWaitConditions(t *testing.T) {
+	s, _ := start(t, Options{Name: "h1", Images: []string{"busybox"}})
+	id, _ := s.Create(Spec{Name: "web", Image: "busybox"})
+	if code, body := do(t, s, "POST", "/containers/web/wait", ""); code != 200 || body != `{"Error":null,"StatusCode":0}`+"\n" {
+		t.Errorf("not-running of a created container: %d %q", code, body)
+	}
+	wait := func(cond string) chan string {
+		ch := make(chan string, 1)
+		go func() {
+			_, b := do(t, s, "POST", "/containers/web/wait?condition="+cond, "")
+			ch <- b
+		}()
+		return ch
+	}
+	next, removed := wait("next-exit"), wait("removed")
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case b := <-next:
+		t.Fatalf("next-exit answered before any exit: %q", b)
+	default:
+	}
+	_ = s.Start(id)
+	_ = s.Exit(id, 7)
+	if b := <-next; b != `{"Error":null,"StatusCode":7}`+"\n" {
+		t.Errorf("next-exit %q", b)
+	}
+	select {
+	case b := <-removed:
+		t.Fatalf("removed answered before the removal: %q", b)
+	case <-time.After(50 * time.Millisecond):
+	}
+	_ = s.Remove(id, false)
+	if b := <-removed; b != `{"Error":null,"StatusCode":7}`+"\n" {
+		t.Errorf("removed %q", b)
+	}
+}
