@@ -2,8 +2,9 @@
 // benchmarks: enough of the Engine API for the fleet's cache (ping, info,
 // version, the event stream, list, inspect) and for the proxy's paths
 // (create, start, stop, kill, restart, wait, delete, logs, attach, exec,
-// images with pull, load, tag and remove, volumes and networks), with version-prefixed paths and Docker's
-// error bodies.
+// images with pull, load, tag and remove, volumes, networks, system df),
+// with version-prefixed paths and Docker's error bodies (dockerd 20.10's
+// wording).
 //
 //	Engine (state, http.Handler) ──► Server (one listener each: tcp or unix)
 //
@@ -14,10 +15,11 @@
 //
 // It runs nothing: "running" is a state; a container's output is what a
 // test writes (WriteLog); attached processes echo their stdin (see
-// streams.go); the event stream keeps no history (since is ignored; until
-// ends the stream). Tests steer it with hooks no real engine has:
-// Intercept and Hang (failure injection), Quiet creations and
-// RemoveQuietly (lost events), Emit, DropEventStreams, RecordCalls.
+// streams.go); events are kept for since/until only with
+// Options.EventHistory. Tests steer it with hooks no real engine has:
+// Intercept and Hang (failure injection, delays), Spec.Quiet and
+// RemoveQuietly (lost events), Emit and Publish (events of their making),
+// DropEventStreams, RecordCalls and CountRequests.
 package fakeengine
 
 import (
