@@ -334,14 +334,8 @@ type evEngine struct {
 }
 
 func newEvEngine(t *testing.T, name string) *evEngine {
-	e := fakeengine.New(fakeengine.Options{Name: name, EventHistory: 256, Images: []string{"busybox"}})
-	e.RecordCalls()
-	s, err := fakeengine.Listen(e, "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return &evEngine{Server: s, name: name}
+	t.Helper()
+	return &evEngine{Server: serveFake(t, fakeengine.Options{Name: name, EventHistory: 256, Images: []string{"busybox"}}), name: name}
 }
 
 func (e *evEngine) url() string { return e.URL }

@@ -29,16 +29,23 @@ type objEngine struct {
 	name string
 }
 
-func newObjEngine(t *testing.T, name string) *objEngine {
+// serveFake serves a fake engine on loopback until the test ends,
+// recording the calls it serves.
+func serveFake(t *testing.T, opts fakeengine.Options) *fakeengine.Server {
 	t.Helper()
-	e := fakeengine.New(fakeengine.Options{Name: name, Images: []string{"busybox"}})
+	e := fakeengine.New(opts)
 	e.RecordCalls()
 	s, err := fakeengine.Listen(e, "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	return &objEngine{Server: s, name: name}
+	return s
+}
+
+func newObjEngine(t *testing.T, name string) *objEngine {
+	t.Helper()
+	return &objEngine{Server: serveFake(t, fakeengine.Options{Name: name, Images: []string{"busybox"}}), name: name}
 }
 
 func (f *objEngine) url() string { return f.URL }
