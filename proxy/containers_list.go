@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 
 	"github.com/clocker/clocker/hosts"
@@ -20,12 +21,21 @@ func (s *Server) listContainersHandler(w http.ResponseWriter, r *http.Request) e
 		return asListError(err)
 	}
 	var all []hosts.Container
+	var stamp listStamp
 	if opts.Size {
 		all, err = s.listFromEngines(r.Context())
 		if err != nil {
 			return err
 		}
 	} else {
+		// Read before the caches: a change made meanwhile makes the stamp
+		// old, so the answer is never kept under a newer one than its own.
+		stamp = s.listStampOf(r)
+		if body, ok := s.lists.get(stamp); ok {
+			w.Header().Set("Content-Type", "application/json")
+			_, err := w.Write(body)
+			return err
+		}
 		all = s.Fleet.Containers()
 	}
 	all = withoutAgents(all, r.URL.Query())
@@ -42,9 +52,71 @@ func (s *Server) listContainersHandler(w http.ResponseWriter, r *http.Request) e
 		buf.Write(s.ingressList(c.Host, c.Raw))
 	}
 	buf.WriteString("]\n")
+	if !opts.Size {
+		s.lists.put(stamp, buf.Bytes())
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_, err = w.Write(buf.Bytes())
 	return err
+}
+
+// listStamp says what a cached-list answer was made from: the request
+// (path with its API version, query) and every host with its cache
+// generation (containers, hidden copies and images all move it).
+type listStamp struct {
+	request string
+	hosts   []*hosts.Host
+	gens    []uint64
+}
+
+func (s *Server) listStampOf(r *http.Request) listStamp {
+	hs := s.Fleet.Hosts()
+	st := listStamp{request: r.URL.RequestURI(), hosts: hs, gens: make([]uint64, len(hs))}
+	for i, h := range hs {
+		st.gens[i] = h.Generation()
+	}
+	return st
+}
+
+func (a listStamp) equal(b listStamp) bool {
+	return a.request == b.request && slices.Equal(a.hosts, b.hosts) && slices.Equal(a.gens, b.gens)
+}
+
+// listMemo keeps the last few answers of GET /containers/json: `docker ps`
+// polled while nothing changes (watch, dashboards, compose waiting) costs
+// a comparison instead of merging, filtering and encoding every container.
+type listMemo struct {
+	mu      sync.Mutex
+	entries []listEntry // most recent last
+}
+
+type listEntry struct {
+	stamp listStamp
+	body  []byte
+}
+
+// listMemoSize bounds the answers kept (distinct queries in use at once).
+const listMemoSize = 8
+
+func (m *listMemo) get(st listStamp) ([]byte, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range m.entries {
+		if e.stamp.equal(st) {
+			return e.body, true
+		}
+	}
+	return nil, false
+}
+
+func (m *listMemo) put(st listStamp, body []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.entries = slices.DeleteFunc(m.entries, func(e listEntry) bool { return e.stamp.request == st.request })
+	if len(m.entries) == listMemoSize {
+		m.entries = slices.Delete(m.entries, 0, 1)
+	}
+	m.entries = append(m.entries, listEntry{stamp: st, body: bytes.Clone(body)})
 }
 
 func asListError(err error) error {

@@ -41,6 +41,7 @@ type Server struct {
 
 	metrics *metrics
 	execs   *execTable
+	lists   listMemo
 	placer  *placer
 	ingress *ingressTable // nil: published ports are not forwarded
 }
