@@ -229,7 +229,8 @@ func TestE2ELocalProvisionerHeadroom(t *testing.T) {
 	dataDir := t.TempDir()
 	opts := map[string]string{"subnet": freeLocalSubnet(t), "bridge": "clke2e"}
 	args := []string{"--local-hosts", "1", "--local-subnet", opts["subnet"], "--local-bridge", opts["bridge"],
-		"--max-containers-per-host", "3", "--headroom", "1", "--max-hosts", "3", "--reschedule-after", "3s"}
+		"--max-containers-per-host", "3", "--headroom", "1", "--max-hosts", "3", "--reschedule-after", "3s",
+		"--heal-after", "0"} // the dead engine is left for the restart to adopt
 	s := startOwnServer(t, dataDir, args...)
 	defer func() {
 		s.kill()
@@ -348,13 +349,13 @@ func TestE2ELocalProvisionerHeadroom(t *testing.T) {
 // Scale in and out with local hosts: two hosts and no container are a
 // host's worth of slots too many, so after --scale-in-after the newest
 // empty one is drained and destroyed (never the last); filling the one
-// left makes a host again.
+// left makes a host again. A host whose engine dies is healed.
 func TestE2ELocalProvisionerScaleIn(t *testing.T) {
 	machineHasBusybox(t)
 	dataDir := t.TempDir()
 	opts := map[string]string{"subnet": freeLocalSubnet(t), "bridge": "clke2es"}
 	s := startOwnServer(t, dataDir, "--local-hosts", "2", "--local-subnet", opts["subnet"], "--local-bridge", opts["bridge"],
-		"--max-containers-per-host", "2", "--headroom", "1", "--scale-in", "--scale-in-after", "2s")
+		"--max-containers-per-host", "2", "--headroom", "1", "--scale-in", "--scale-in-after", "2s", "--heal-after", "1s")
 	defer func() {
 		s.kill()
 		if t.Failed() {
@@ -378,6 +379,22 @@ func TestE2ELocalProvisionerScaleIn(t *testing.T) {
 	time.Sleep(3 * time.Second) // longer than --scale-in-after: nothing may go
 	if hs := s.hosts(); len(hs) != 2 || hs["local1"].Containers != 2 {
 		t.Fatalf("after the wait: %+v", hs)
+	}
+	// local1's engine dies: it is healed, with its containers.
+	pid, err := os.ReadFile("/run/clocker-local/local1/docker.pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enginePID, _ := strconv.Atoi(strings.TrimSpace(string(pid)))
+	if err := syscall.Kill(enginePID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "local1 down", func() bool { return s.hosts()["local1"].State == "unhealthy" })
+	died := time.Now()
+	waitFor(t, 60*time.Second, "local1 healed", func() bool { return s.hosts()["local1"].State == "healthy" })
+	t.Logf("local1 healed %s after it was seen down (--heal-after 1s)", time.Since(died).Round(100*time.Millisecond))
+	if out := s.must("ps", "-a", "--filter", "name=si", "--format", "{{.Names}}"); strings.Count(out, "si") != 2 {
+		t.Fatalf("containers after the heal: %q", out)
 	}
 	s.must("rm", "-f", "si1", "si2")
 }

@@ -32,6 +32,7 @@ type provisionFlags struct {
 	maxHosts        int
 	scaleIn         bool
 	scaleInAfter    time.Duration
+	healAfter       time.Duration
 
 	// Parsed by check.
 	opts map[string]map[string]string
@@ -48,6 +49,7 @@ func (f *provisionFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxHosts, "max-hosts", 0, "most hosts the headroom policy grows the fleet to (0: no limit)")
 	fs.BoolVar(&f.scaleIn, "scale-in", false, "drain and remove an empty provisioned host when the free slots exceed the headroom by a host's worth")
 	fs.DurationVar(&f.scaleInAfter, "scale-in-after", 2*time.Minute, "how long the fleet must have a host's worth of slots too many before one is removed")
+	fs.DurationVar(&f.healAfter, "heal-after", 10*time.Second, "how long a provisioned host may be down before its engine is started again by its provisioner (0: never)")
 }
 
 // check parses the options; perHost is --max-containers-per-host.
@@ -88,6 +90,9 @@ func (f *provisionFlags) check(perHost int) error {
 	}
 	if f.scaleInAfter <= 0 {
 		return fmt.Errorf("--scale-in-after %s: must be positive", f.scaleInAfter)
+	}
+	if f.healAfter < 0 {
+		return fmt.Errorf("--heal-after %s: want 0 (never) or more", f.healAfter)
 	}
 	return nil
 }
@@ -144,6 +149,9 @@ func (f *provisionFlags) machines(ctx context.Context, fleet *hosts.Fleet, st *s
 	}
 	if err := m.Restore(ctx); err != nil {
 		return nil, err
+	}
+	if f.healAfter > 0 {
+		go m.Heal(ctx, f.healAfter)
 	}
 	if missing := f.localHosts - len(m.Machines("local")); missing > 0 {
 		log.Info("making local hosts", "count", missing)

@@ -246,6 +246,80 @@ func waitAnswer(ctx context.Context, e *engine) error {
 	}
 }
 
+// Heal starts again the engines of provisioned hosts that stop answering:
+// after a host disconnects and stays down for after, its driver re-adopts
+// the machine (a local engine that died is started in its namespace; an
+// ssh machine's engine over SSH), retried with back-off up to 5 min while
+// the host stays down. Its rescheduled containers' stale copies are then
+// removed as for any host that comes back. Runs until ctx ends.
+func (m *Manager) Heal(ctx context.Context, after time.Duration) {
+	_, events, cancel := m.fleet.SubscribeEvents()
+	defer cancel()
+	var (
+		mu      sync.Mutex
+		healing = map[string]bool{}
+	)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			if ev.Action != "disconnect" {
+				continue
+			}
+			if mc, made := m.Machine(ev.Host); !made || !mc.Ready {
+				continue
+			}
+			mu.Lock()
+			busy := healing[ev.Host]
+			healing[ev.Host] = true
+			mu.Unlock()
+			if busy {
+				continue
+			}
+			go func() {
+				m.heal(ctx, ev.Host, after)
+				mu.Lock()
+				delete(healing, ev.Host)
+				mu.Unlock()
+			}()
+		}
+	}
+}
+
+func (m *Manager) heal(ctx context.Context, name string, wait time.Duration) {
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		h, inFleet := m.fleet.Host(name)
+		mc, made := m.Machine(name)
+		if !inFleet || !made || h.Healthy() {
+			return // back by itself, or gone
+		}
+		p, ok := m.drivers[mc.Provisioner]
+		if !ok {
+			return
+		}
+		actx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		_, err := p.Adopt(actx, mc)
+		cancel()
+		if err == nil {
+			m.log.Info("provisioned host down: its engine was started again", "host", name, "provisioner", mc.Provisioner)
+			return
+		}
+		m.log.Warn("provisioned host down: starting its engine failed", "host", name, "err", err)
+		wait = min(2*wait, 5*time.Minute)
+	}
+}
+
 // undo destroys a machine that could not be finished and forgets it.
 func (m *Manager) undo(ctx context.Context, p Provisioner, mc Machine, why error) {
 	m.log.Warn("undoing a machine", "host", mc.Name, "provisioner", mc.Provisioner, "why", why)

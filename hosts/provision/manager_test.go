@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,7 +26,8 @@ type fakeDriver struct {
 	adopted   []string
 	destroyed []string
 	failNext  error
-	mute      bool // hand out an address nothing answers on
+	mute      bool            // hand out an address nothing answers on
+	dead      map[string]bool // engines killed, not yet started again
 }
 
 type fakeState struct{ Addr string }
@@ -60,7 +62,32 @@ func (d *fakeDriver) Adopt(_ context.Context, m Machine) (Machine, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.adopted = append(d.adopted, m.Name)
+	if s, ok := d.servers[m.Name]; ok && d.dead[m.Name] {
+		// The engine died: start a new one on its address, as the local
+		// driver starts dockerd again in the machine's namespace.
+		addr := strings.TrimPrefix(s.URL, "tcp://")
+		n, err := fakeengine.Listen(fakeengine.New(fakeengine.Options{Name: "engine-" + m.Name, Images: []string{"busybox"}}), "tcp", addr)
+		if err != nil {
+			return m, err
+		}
+		d.servers[m.Name] = n
+		delete(d.dead, m.Name)
+	}
 	return m, nil
+}
+
+// kill takes a machine's engine down, as a crash would.
+func (d *fakeDriver) kill(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.servers[name].Close()
+	d.dead[name] = true
+}
+
+func (d *fakeDriver) adoptions() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.adopted)
 }
 
 func (d *fakeDriver) Destroy(_ context.Context, m Machine) error {
@@ -108,7 +135,7 @@ func newRig(t *testing.T, dir string, d *fakeDriver) *rig {
 }
 
 func newFakeDriver(t *testing.T) *fakeDriver {
-	d := &fakeDriver{servers: map[string]*fakeengine.Server{}}
+	d := &fakeDriver{servers: map[string]*fakeengine.Server{}, dead: map[string]bool{}}
 	t.Cleanup(func() {
 		for _, s := range d.servers {
 			s.Close()
@@ -380,5 +407,27 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A provisioned host whose engine dies is healed: after the delay its
+// driver re-adopts the machine, the engine answers again and the host is
+// healthy.
+func TestHealStartsDeadEngines(t *testing.T) {
+	d := newFakeDriver(t)
+	r := newRig(t, t.TempDir(), d)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h, err := r.m.Provision(ctx, "fake", Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go r.m.Heal(ctx, 100*time.Millisecond)
+	d.kill(h.Name)
+	waitFor(t, "the host marked down", func() bool { return !h.Healthy() })
+	waitFor(t, "the engine adopted again", func() bool { return slices.Contains(d.adoptions(), h.Name) })
+	waitFor(t, "the host healthy again", h.Healthy)
+	if n := len(d.adoptions()); n != 1 {
+		t.Fatalf("adopted %d times, want once", n)
 	}
 }
