@@ -20,20 +20,14 @@ func noSuchHost(name string) error {
 // them. Its containers stay on its engine either way. users says which
 // containers are the user's (nil: all); the others (Clocker's own agents)
 // do not keep a host in the fleet.
-func (f *Fleet) Remove(name string, users func(Container) bool) error {
+func (f *Fleet) Remove(name string, users func(*Container) bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	h, ok := f.byName[name]
 	if !ok {
 		return noSuchHost(name)
 	}
-	n := 0
-	for _, c := range h.Containers() {
-		if users == nil || users(c) {
-			n++
-		}
-	}
-	if n > 0 && !h.Draining() {
+	if n := h.CountContainers(users); n > 0 && !h.Draining() {
 		return errdefs.New(errdefs.ErrConflict, fmt.Sprintf(
 			"host %s has %d containers: remove them, or drain the host first (POST /v1/fleet/hosts/%s/drain) to remove it with them", name, n, name))
 	}

@@ -196,6 +196,20 @@ func (h *Host) Containers() []Container {
 	return out
 }
 
+// CountContainers counts the listed containers keep accepts, without
+// copying them (the autoscaler counts every host each second).
+func (h *Host) CountContainers(keep func(*Container) bool) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	n := 0
+	for _, c := range h.containers {
+		if !h.hidden[c.Summary.ID] && (keep == nil || keep(c)) {
+			n++
+		}
+	}
+	return n
+}
+
 // Container returns one cached container by full ID.
 func (h *Host) Container(id string) (Container, bool) {
 	h.mu.RLock()

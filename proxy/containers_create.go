@@ -141,12 +141,6 @@ func (s *Server) readCreateBody(r *http.Request) ([]byte, container.CreateReques
 	return body, spec, nil
 }
 
-// withLabel sets one label in a create body, leaving every other field as
-// the client sent it.
-func withLabel(body []byte, key, value string) ([]byte, error) {
-	return rewriteCreateBody(body, key, value, nil, false)
-}
-
 // rewriteCreateBody sets one label and, when setEnv, replaces Env (the
 // constraint:/affinity: entries removed), leaving every other field as the
 // client sent it.

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"sync"
 
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
@@ -53,34 +52,4 @@ func (s *Server) hostJSON(ctx context.Context, r *http.Request, h *hosts.Host, m
 		return nil, relayError(resp.StatusCode, data)
 	}
 	return data, nil
-}
-
-// eachHealthy runs fn on every healthy host at once and returns the errors
-// by host (nil map when all succeeded). It fails when no host is healthy.
-func (s *Server) eachHealthy(fn func(h *hosts.Host) error) (map[string]error, error) {
-	hs, err := s.healthyHosts()
-	if err != nil {
-		return nil, err
-	}
-	var (
-		mu   sync.Mutex
-		errs map[string]error
-		wg   sync.WaitGroup
-	)
-	for _, h := range hs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(h); err != nil {
-				mu.Lock()
-				if errs == nil {
-					errs = map[string]error{}
-				}
-				errs[h.Name] = err
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return errs, nil
 }

@@ -181,7 +181,7 @@ func (s *Server) removeFleetHost(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	if err := s.Fleet.Remove(name, isUserContainer); err != nil {
+	if err := s.Fleet.Remove(name, func(c *hosts.Container) bool { return !IsAgent(c) }); err != nil {
 		return err
 	}
 	if ok {
@@ -241,8 +241,9 @@ func (s *Server) decodeJSONBody(r *http.Request, v any) error {
 	return nil
 }
 
-// isUserContainer: a container the user made, not one of Clocker's agents.
-func isUserContainer(c hosts.Container) bool { return c.Summary.Labels[sdn.LabelAgent] == "" }
+// IsAgent tells Clocker's own agent containers from the user's: they take
+// no slot, keep no host busy and are not listed.
+func IsAgent(c *hosts.Container) bool { return c.Summary.Labels[sdn.LabelAgent] != "" }
 
 // removeAgent removes Clocker's agent from a host that left the fleet
 // (best effort: the host may not answer).

@@ -686,9 +686,9 @@ func withoutAgents(all []hosts.Container, q url.Values) []hosts.Container {
 		return all
 	}
 	out := make([]hosts.Container, 0, len(all))
-	for _, c := range all {
-		if isUserContainer(c) {
-			out = append(out, c)
+	for i := range all {
+		if !IsAgent(&all[i]) {
+			out = append(out, all[i])
 		}
 	}
 	return out

@@ -290,14 +290,6 @@ type networkConnectRequest struct {
 	Force     bool
 }
 
-func (s *Server) connectNetwork(w http.ResponseWriter, r *http.Request) error {
-	return s.joinNetwork(w, r, "connect")
-}
-
-func (s *Server) disconnectNetwork(w http.ResponseWriter, r *http.Request) error {
-	return s.joinNetwork(w, r, "disconnect")
-}
-
 // joinNetwork connects a container to a network or disconnects it, on the
 // host of both. A container and a network of different hosts cannot meet
 // (a per-host network): that is refused, naming both hosts.

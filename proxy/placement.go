@@ -159,7 +159,7 @@ func buildSnap(h *hosts.Host, gen uint64, prev *hostSnap) *hostSnap {
 	n.Items = make([]scheduler.Container, 0, len(cs))
 	for i := range cs {
 		c := &cs[i]
-		if !isUserContainer(*c) {
+		if IsAgent(c) {
 			continue // Clocker's agent takes no slot of max-containers or headroom
 		}
 		x := inspectExtraOf(c, prev)

@@ -65,14 +65,7 @@ func TestE2ERescheduleOnNodeFailure(t *testing.T) {
 	victim := fleet.Engines[1]
 	url, stop := startRescheduleServer(t, t.TempDir())
 	defer stop()
-	dockerAt := func(args ...string) (string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "docker", args...)
-		cmd.Env = append(cmd.Environ(), "DOCKER_HOST="+url, "DOCKER_CLI_HINTS=false")
-		out, err := cmd.CombinedOutput()
-		return strings.TrimSpace(string(out)), err
-	}
+	dockerAt := func(args ...string) (string, error) { return dockerAtURL(url, args...) }
 	must := func(args ...string) string {
 		t.Helper()
 		out, err := dockerAt(args...)

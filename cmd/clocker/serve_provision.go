@@ -17,7 +17,7 @@ import (
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/hosts/provision"
 	"github.com/clocker/clocker/internal/store"
-	"github.com/clocker/clocker/sdn"
+	"github.com/clocker/clocker/proxy"
 )
 
 // provisionFlags are serve's flags for provisioned hosts and headroom.
@@ -116,16 +116,13 @@ func (f *provisionFlags) wantsLocal() bool {
 	return f.localHosts > 0 || (f.autoscale() && f.provisioner == "local")
 }
 
-// isAgent tells Clocker's own containers from the user's.
-func isAgent(c hosts.Container) bool { return c.Summary.Labels[sdn.LabelAgent] != "" }
-
 // machines builds the provisioning manager with every driver that can run
 // here, re-adopts the machines made before, and makes the local hosts
 // asked for. A driver that cannot run (local without root) is left out
 // unless it is asked for.
 func (f *provisionFlags) machines(ctx context.Context, fleet *hosts.Fleet, st *store.Store, dataDir string, reg prometheus.Registerer, log *slog.Logger) (*provision.Manager, error) {
 	m := provision.NewManager(fleet, st, log, provision.NewMetrics(reg))
-	m.IsAgent = isAgent
+	m.IsAgent = proxy.IsAgent
 	if _, err := os.Stat("/var/run/docker.sock"); err == nil {
 		m.ImageSource = defaultEngine
 	}

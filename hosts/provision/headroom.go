@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
 )
 
@@ -153,14 +152,8 @@ func (a *Autoscaler) Run(ctx context.Context) {
 func (a *Autoscaler) view() ([]HostLoad, int) {
 	var out []HostLoad
 	for _, h := range a.m.fleet.Hosts() {
-		n := 0
-		for _, c := range h.Containers() {
-			if a.m.IsAgent == nil || !a.m.IsAgent(c) {
-				n++
-			}
-		}
 		mc, made := a.m.Machine(h.Name)
-		out = append(out, HostLoad{Name: h.Name, Containers: n, Usable: h.Healthy() && !h.Draining(),
+		out = append(out, HostLoad{Name: h.Name, Containers: h.CountContainers(a.m.isUsers), Usable: h.Healthy() && !h.Draining(),
 			Removable: made && mc.Provisioner == a.policy.Provisioner})
 	}
 	return out, len(a.m.Pending())
@@ -205,7 +198,7 @@ func (a *Autoscaler) grow(ctx context.Context) {
 func (a *Autoscaler) shrink(ctx context.Context, name string) {
 	err := a.m.fleet.SetDraining(name, true)
 	if err == nil {
-		if h, ok := a.m.fleet.Host(name); ok && a.userContainers(h.Containers) > 0 {
+		if h, ok := a.m.fleet.Host(name); ok && h.CountContainers(a.m.isUsers) > 0 {
 			err = a.m.fleet.SetDraining(name, false) // a container arrived meanwhile: keep it
 		} else {
 			err = a.m.Remove(ctx, name)
@@ -215,16 +208,6 @@ func (a *Autoscaler) shrink(ctx context.Context, name string) {
 	a.coldSince = time.Time{} // the fleet must stay cold a while again
 	a.mu.Unlock()
 	a.done(err)
-}
-
-func (a *Autoscaler) userContainers(list func() []hosts.Container) int {
-	n := 0
-	for _, c := range list() {
-		if a.m.IsAgent == nil || !a.m.IsAgent(c) {
-			n++
-		}
-	}
-	return n
 }
 
 // done ends an action; failures back off (5 s doubling to 2 min) so a

@@ -32,7 +32,7 @@ type Manager struct {
 	// fleet has any yet (the machine's own engine; "" for none).
 	ImageSource string
 	// IsAgent tells Clocker's own containers (not the user's) apart.
-	IsAgent func(hosts.Container) bool
+	IsAgent func(*hosts.Container) bool
 
 	mu       sync.Mutex
 	machines map[string]Machine // by host name, as stored
@@ -47,6 +47,9 @@ func NewManager(fleet *hosts.Fleet, st *store.Store, log *slog.Logger, m *Metric
 	return &Manager{fleet: fleet, store: st, log: log, metrics: m, drivers: map[string]Provisioner{},
 		EngineWait: 60 * time.Second, machines: map[string]Machine{}, pending: map[string]Machine{}}
 }
+
+// isUsers: a container of the user's, not one of Clocker's agents.
+func (m *Manager) isUsers(c *hosts.Container) bool { return m.IsAgent == nil || !m.IsAgent(c) }
 
 // Use makes a driver available to Provision.
 func (m *Manager) Use(p Provisioner) { m.drivers[p.Name()] = p }
@@ -324,7 +327,7 @@ func (m *Manager) heal(ctx context.Context, name string, wait time.Duration) {
 func (m *Manager) undo(ctx context.Context, p Provisioner, mc Machine, why error) {
 	m.log.Warn("undoing a machine", "host", mc.Name, "provisioner", mc.Provisioner, "why", why)
 	if _, ok := m.fleet.Host(mc.Name); ok {
-		_ = m.fleet.Remove(mc.Name, func(hosts.Container) bool { return false })
+		_ = m.fleet.Remove(mc.Name, func(*hosts.Container) bool { return false })
 	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
@@ -339,10 +342,9 @@ func (m *Manager) undo(ctx context.Context, p Provisioner, mc Machine, why error
 // containers, unless draining) and, when a provisioner made it, destroys
 // its machine.
 func (m *Manager) Remove(ctx context.Context, name string) error {
-	users := func(c hosts.Container) bool { return m.IsAgent == nil || !m.IsAgent(c) }
 	mc, made := m.Machine(name)
 	if _, inFleet := m.fleet.Host(name); inFleet || !made {
-		if err := m.fleet.Remove(name, users); err != nil {
+		if err := m.fleet.Remove(name, m.isUsers); err != nil {
 			return err
 		}
 	}

@@ -18,7 +18,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -41,7 +40,7 @@ type sshLab struct {
 	addr       string // prefix.1, the namespace's address
 	dir        string // sshd's files
 	hostKey    ssh.PublicKey
-	log        *sshSyncBuffer
+	log        *lockedBuffer // sshd's, written by the process, read by the test
 }
 
 func newSSHLab(t *testing.T) *sshLab {
@@ -51,7 +50,7 @@ func newSSHLab(t *testing.T) *sshLab {
 		t.Fatal(err)
 	}
 	id := hex.EncodeToString(b)
-	l := &sshLab{t: t, id: id, ns: "clkssh" + id, br: "clksshb" + id, vt: "clksshv" + id, dir: t.TempDir(), log: &sshSyncBuffer{}}
+	l := &sshLab{t: t, id: id, ns: "clkssh" + id, br: "clksshb" + id, vt: "clksshv" + id, dir: t.TempDir(), log: &lockedBuffer{}}
 	sshSweep(t)
 	// Who owns the lab, for the sweep of a later run if this one is
 	// killed before its cleanups run.
@@ -209,7 +208,7 @@ func (l *sshLab) startSSHD() {
 			<-done
 		}
 		if t.Failed() {
-			t.Logf("sshd log:\n%s", l.log.String())
+			t.Logf("sshd log:\n%s", string(l.log.Bytes()))
 		}
 	})
 	deadline := time.Now().Add(20 * time.Second)
@@ -221,11 +220,11 @@ func (l *sshLab) startSSHD() {
 		}
 		select {
 		case <-done:
-			t.Fatalf("sshd exited: %s", l.log.String())
+			t.Fatalf("sshd exited: %s", string(l.log.Bytes()))
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("sshd does not answer on %s:22: %v\n%s", l.addr, err, l.log.String())
+			t.Fatalf("sshd does not answer on %s:22: %v\n%s", l.addr, err, string(l.log.Bytes()))
 		}
 		time.Sleep(100 * time.Millisecond) // polling a condition, bounded above
 	}
@@ -579,23 +578,4 @@ type sshTestWriter struct{ t *testing.T }
 func (w sshTestWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
-}
-
-// sshSyncBuffer collects sshd's log, written by the process and read by the
-// test.
-type sshSyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *sshSyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *sshSyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -143,15 +143,7 @@ func LoadOrCreateCA(certFile, keyFile, commonName string) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	keyPEM, err := encodeKey(ca.Key)
-	if err != nil {
-		return nil, err
-	}
-	// Key first: a CA certificate without its key would be loaded and fail.
-	if err := WriteFile(keyFile, keyPEM, 0o600); err != nil {
-		return nil, err
-	}
-	if err := WriteFile(certFile, ca.CertPEM, 0o644); err != nil {
+	if err := ca.WriteFiles(certFile, keyFile); err != nil {
 		return nil, err
 	}
 	return ca, nil
@@ -217,7 +209,8 @@ func (ca *CA) IssueFiles(req Cert, certFile, keyFile string) error {
 	return WriteFile(certFile, certPEM, 0o644)
 }
 
-// WriteFiles writes the CA's certificate and key (0600).
+// WriteFiles writes the CA's certificate and key (0600), the key first: a
+// CA certificate without its key would be loaded and fail.
 func (ca *CA) WriteFiles(certFile, keyFile string) error {
 	keyPEM, err := encodeKey(ca.Key)
 	if err != nil {
