@@ -10,15 +10,16 @@ import (
 	"time"
 
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/sdn/vxlan"
 )
 
 // Data-plane defaults shared by the manager and the agents.
 const (
 	// VXLANPort is the UDP port of the overlay (IANA's VXLAN port).
-	VXLANPort = 4789
+	VXLANPort = vxlan.DefaultPort
 	// MTU of the VXLAN devices and of the engines' bridge networks: 1500 of
 	// the underlay less the 50 bytes of VXLAN encapsulation.
-	MTU = 1450
+	MTU = vxlan.DefaultMTU
 	// DefaultProvider is the provider of networks that name none.
 	DefaultProvider = "vxlan"
 )

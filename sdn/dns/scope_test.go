@@ -114,27 +114,5 @@ func BenchmarkAnswerScoped(b *testing.B) {
 		{Prefix: netip.MustParsePrefix("10.200.1.0/24"), Table: NewTable()},
 		{Prefix: netip.MustParsePrefix("10.200.2.0/24"), Table: NewTable()},
 	})
-	s := start(b, &v, Config{})
-	c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
-	conn, err := c.Dial(s.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
-	lat := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		m := new(dns.Msg)
-		m.SetQuestion(fmt.Sprintf("container-%d.", i%1000), dns.TypeA)
-		t0 := time.Now()
-		r, _, err := c.ExchangeWithConn(m, conn)
-		lat = append(lat, time.Since(t0))
-		if err != nil || len(r.Answer) != 1 {
-			b.Fatalf("query %d: %v %v", i, r, err)
-		}
-	}
-	b.StopTimer()
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	benchQueries(b, start(b, &v, Config{}).Addr().String())
 }
