@@ -19,7 +19,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -191,17 +190,6 @@ func refused(addr string) bool {
 	return false
 }
 
-func waitUntil(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // httpdArgs runs a busybox httpd serving text on :80.
 func httpdArgs(text string) []string {
 	return []string{"busybox", "sh", "-c", "mkdir -p /www && echo " + text + " > /www/index.html && exec httpd -f -p 80 -h /www"}
@@ -248,7 +236,7 @@ func TestIngressUDPEcho(t *testing.T) {
 	}
 	defer c.Close()
 	buf := make([]byte, 64)
-	waitUntil(t, "a UDP echo through the front door", 20*time.Second, func() bool {
+	waitFor(t, 20*time.Second, "a UDP echo through the front door", func() bool {
 		if _, err := c.Write([]byte("ping-udp")); err != nil {
 			return false
 		}
@@ -293,12 +281,12 @@ func TestIngressConflictAndRemove(t *testing.T) {
 	}
 	// Stopped: the forward goes; started again: it comes back.
 	mustDocker(t, "stop", "-t", "1", "ingr-held")
-	waitUntil(t, "the forward to close on stop", 10*time.Second, func() bool { return refused(frontDoor(18190)) })
+	waitFor(t, 10*time.Second, "the forward to close on stop", func() bool { return refused(frontDoor(18190)) })
 	mustDocker(t, "start", "ingr-held")
 	httpGetRetry(t, "http://"+frontDoor(18190)+"/")
 	// Removed: the forward goes and the port is free for another.
 	mustDocker(t, "rm", "-f", "ingr-held")
-	waitUntil(t, "the forward to close on rm", 10*time.Second, func() bool { return refused(frontDoor(18190)) })
+	waitFor(t, 10*time.Second, "the forward to close on rm", func() bool { return refused(frontDoor(18190)) })
 	mustDocker(t, append([]string{"run", "-d", "--name", "ingr-second", "-p", "18190:80"}, httpdArgs("second")...)...)
 	if got := httpGetRetry(t, "http://"+frontDoor(18190)+"/"); strings.TrimSpace(got) != "second" {
 		t.Fatalf("after rm the port serves %q", got)
@@ -350,7 +338,7 @@ func TestIngressManagerRestart(t *testing.T) {
 		t.Fatalf("after a restart: %q", got)
 	}
 	if kernel {
-		waitUntil(t, "the forward to be rebuilt in the kernel", 10*time.Second, func() bool {
+		waitFor(t, 10*time.Second, "the forward to be rebuilt in the kernel", func() bool {
 			return metricValue(t, metricsBody(t, ""), `clocker_ingress_kernel_forwards{proto="tcp"}`) > 0
 		})
 		// Rebuilt, not doubled: one DNAT rule for the port.
@@ -569,50 +557,9 @@ func dnatRules(t testing.TB, tag string) int {
 // exit (done with the test otherwise).
 func ingressServer(t testing.TB, args ...string) (addr string, stop func(os.Signal)) {
 	t.Helper()
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr = fmt.Sprintf("tcp://127.0.0.1:%d", port)
-	full := []string{"serve", "--listen", addr, "--data", t.TempDir(), "--log-level", "debug"}
-	for _, e := range fleet.Engines {
-		full = append(full, "--engine", e.TCP)
-	}
-	cmd := exec.Command(clockerBin, append(full, args...)...)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	stop = func(sig os.Signal) {
-		_ = cmd.Process.Signal(sig)
-		<-exited
-	}
-	t.Cleanup(func() {
-		stop(os.Interrupt)
-		if t.Failed() {
-			t.Logf("clocker log:\n%s", tail(log.String(), 40))
-		}
-	})
-	waitUntil(t, "clocker at "+addr+" with every host healthy", 30*time.Second, func() bool {
-		resp, err := http.Get("http://" + strings.TrimPrefix(addr, "tcp://") + "/info")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		var info struct{ SystemStatus [][2]string }
-		_ = json.NewDecoder(resp.Body).Decode(&info)
-		healthy := 0
-		for _, kv := range info.SystemStatus {
-			if strings.TrimSpace(kv[0]) == "└ Status" && kv[1] == "Healthy" {
-				healthy++
-			}
-		}
-		return healthy == len(fleet.Engines)
-	})
-	return addr, stop
+	s := startOwnServer(t, t.TempDir(), append(fleetEngineArgs(), args...)...)
+	s.waitHealthy()
+	return s.url, s.stop
 }
 
 // --- benchmarks ---------------------------------------------------------------
@@ -633,7 +580,7 @@ func benchSink(b *testing.B, port int) (ingressAddr, userlandAddr, directAddr st
 	userlandAddr = net.JoinHostPort("127.0.0.2", strconv.Itoa(port))
 	directAddr = net.JoinHostPort(fleet.Engines[1].Addr, strconv.Itoa(port))
 	for _, a := range []string{ingressAddr, userlandAddr, directAddr} {
-		waitUntil(b, "the sink at "+a, 20*time.Second, func() bool { _, err := sinkOnce(a, 1); return err == nil })
+		waitFor(b, 20*time.Second, "the sink at "+a, func() bool { _, err := sinkOnce(a, 1); return err == nil })
 	}
 	return ingressAddr, userlandAddr, directAddr
 }

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // Placement end to end: the three engines carry the labels zone=z<i>,
@@ -25,49 +23,9 @@ import (
 // fleet and returns its DOCKER_HOST.
 func placementServer(t *testing.T, args ...string) string {
 	t.Helper()
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("tcp://127.0.0.1:%d", port)
-	full := []string{"serve", "--listen", addr, "--data", t.TempDir(), "--log-level", "debug"}
-	for _, e := range fleet.Engines {
-		full = append(full, "--engine", e.TCP)
-	}
-	cmd := exec.Command(clockerBin, append(full, args...)...)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("clocker %s log:\n%s", strings.Join(args, " "), tail(log.String(), 40))
-		}
-	})
-	base := "http://" + strings.TrimPrefix(addr, "tcp://")
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(base + "/info"); err == nil {
-			var info struct{ SystemStatus [][2]string }
-			_ = json.NewDecoder(resp.Body).Decode(&info)
-			resp.Body.Close()
-			healthy := 0
-			for _, kv := range info.SystemStatus {
-				if strings.TrimSpace(kv[0]) == "└ Status" && kv[1] == "Healthy" {
-					healthy++
-				}
-			}
-			if healthy == len(fleet.Engines) {
-				return addr
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("clocker %v did not come up:\n%s", args, log.String())
-	return ""
+	s := startOwnServer(t, t.TempDir(), append(fleetEngineArgs(), args...)...)
+	s.waitHealthy()
+	return s.url
 }
 
 // dockerOn runs the docker CLI against another clocker.

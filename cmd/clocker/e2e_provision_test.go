@@ -22,14 +22,16 @@ import (
 	"github.com/clocker/clocker/internal/store"
 )
 
-// ownServer is a clocker serve of a test's own (flags of its own, killed
-// with SIGKILL), beside the suite's.
+// ownServer is a clocker serve of a test's own (flags of its own),
+// beside the suite's. It is stopped (SIGINT) when the test ends, and its
+// log shown if the test failed.
 type ownServer struct {
-	t       *testing.T
+	t       testing.TB
 	url     string
 	dataDir string
 	args    []string
 	cmd     *exec.Cmd
+	exited  chan struct{}
 	log     *syncBuffer
 }
 
@@ -51,7 +53,17 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func startOwnServer(t *testing.T, dataDir string, args ...string) *ownServer {
+// fleetEngineArgs are --engine flags for the suite's engines.
+func fleetEngineArgs() []string {
+	var out []string
+	for _, e := range fleet.Engines {
+		out = append(out, "--engine", e.TCP)
+	}
+	return out
+}
+
+// startOwnServer starts clocker serve with args and waits until it answers.
+func startOwnServer(t testing.TB, dataDir string, args ...string) *ownServer {
 	t.Helper()
 	port, err := freePort()
 	if err != nil {
@@ -59,6 +71,12 @@ func startOwnServer(t *testing.T, dataDir string, args ...string) *ownServer {
 	}
 	s := &ownServer{t: t, url: fmt.Sprintf("tcp://127.0.0.1:%d", port), dataDir: dataDir, args: args}
 	s.start()
+	t.Cleanup(func() {
+		s.stop(os.Interrupt)
+		if t.Failed() {
+			t.Logf("clocker %s log:\n%s", strings.Join(args, " "), tail(s.log.String(), 60))
+		}
+	})
 	return s
 }
 
@@ -66,17 +84,16 @@ func (s *ownServer) start() {
 	s.t.Helper()
 	args := append([]string{"serve", "--listen", s.url, "--data", s.dataDir, "--log-level", "debug"}, s.args...)
 	cmd := exec.Command(clockerBin, args...)
-	s.cmd = cmd
-	s.log = &syncBuffer{}
+	s.cmd, s.exited, s.log = cmd, make(chan struct{}), &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
-	exited := make(chan struct{})
+	exited := s.exited
 	go func() { _ = cmd.Wait(); close(exited) }()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		resp, err := http.Get("http://" + strings.TrimPrefix(s.url, "tcp://") + "/_ping")
+		resp, err := http.Get(s.httpURL("/_ping"))
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -96,14 +113,44 @@ func (s *ownServer) start() {
 	}
 }
 
-// kill is kill -9 of the server.
-func (s *ownServer) kill() {
+func (s *ownServer) httpURL(path string) string {
+	return "http://" + strings.TrimPrefix(s.url, "tcp://") + path
+}
+
+// stop signals the server and waits for its exit (a no-op once exited).
+func (s *ownServer) stop(sig os.Signal) {
 	if s.cmd != nil && s.cmd.Process != nil {
-		_ = syscall.Kill(s.cmd.Process.Pid, syscall.SIGKILL)
-		for syscall.Kill(s.cmd.Process.Pid, 0) == nil {
-			time.Sleep(20 * time.Millisecond)
-		}
+		_ = s.cmd.Process.Signal(sig)
+		<-s.exited
 	}
+}
+
+// kill is kill -9 of the server.
+func (s *ownServer) kill() { s.stop(syscall.SIGKILL) }
+
+// waitHealthy waits until docker info shows every engine of the suite's
+// fleet healthy.
+func (s *ownServer) waitHealthy() {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(s.httpURL("/info")); err == nil {
+			var info struct{ SystemStatus [][2]string }
+			_ = json.NewDecoder(resp.Body).Decode(&info)
+			resp.Body.Close()
+			healthy := 0
+			for _, kv := range info.SystemStatus {
+				if strings.TrimSpace(kv[0]) == "└ Status" && kv[1] == "Healthy" {
+					healthy++
+				}
+			}
+			if healthy == len(fleet.Engines) {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("clocker %v: not every host healthy:\n%s", s.args, tail(s.log.String(), 40))
 }
 
 func (s *ownServer) docker(args ...string) (string, error) {
@@ -138,7 +185,7 @@ type e2eFleetHost struct {
 
 func (s *ownServer) hosts() map[string]e2eFleetHost {
 	s.t.Helper()
-	resp, err := http.Get("http://" + strings.TrimPrefix(s.url, "tcp://") + "/v1/fleet/hosts")
+	resp, err := http.Get(s.httpURL("/v1/fleet/hosts"))
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -234,9 +281,6 @@ func TestE2ELocalProvisionerHeadroom(t *testing.T) {
 	s := startOwnServer(t, dataDir, args...)
 	defer func() {
 		s.kill()
-		if t.Failed() {
-			t.Logf("server log:\n%s", tail(s.log.String(), 60))
-		}
 		destroyLocalMachines(t, dataDir, opts)
 	}()
 
@@ -358,9 +402,6 @@ func TestE2ELocalProvisionerScaleIn(t *testing.T) {
 		"--max-containers-per-host", "2", "--headroom", "1", "--scale-in", "--scale-in-after", "2s", "--heal-after", "1s")
 	defer func() {
 		s.kill()
-		if t.Failed() {
-			t.Logf("server log:\n%s", tail(s.log.String(), 60))
-		}
 		destroyLocalMachines(t, dataDir, opts)
 	}()
 	waitFor(t, 60*time.Second, "local2 removed as idle", func() bool {

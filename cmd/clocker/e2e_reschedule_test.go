@@ -3,10 +3,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -17,44 +15,8 @@ import (
 // engines; the suite's server (30 s) does not act within this test.
 func startRescheduleServer(t testing.TB, dataDir string) (url string, stop func()) {
 	t.Helper()
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	url = fmt.Sprintf("tcp://127.0.0.1:%d", port)
-	args := []string{"serve", "--listen", url, "--data", dataDir, "--reschedule-after", "3s", "--log-level", "debug"}
-	for _, e := range fleet.Engines {
-		args = append(args, "--engine", e.TCP)
-	}
-	cmd := exec.Command(clockerBin, args...)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stop = func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("reschedule server log:\n%s", tail(log.String(), 60))
-		}
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/_ping", port))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			stop()
-			t.Fatalf("reschedule server did not come up:\n%s", log.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return url, stop
+	s := startOwnServer(t, dataDir, append(fleetEngineArgs(), "--reschedule-after", "3s")...)
+	return s.url, s.kill
 }
 
 // A container created with -e reschedule:on-node-failure comes back on
