@@ -81,7 +81,7 @@ func (f *provisionFlags) check(perHost int) error {
 	if !slices.Contains(provision.Names(), f.provisioner) {
 		return fmt.Errorf("--provisioner %q: unknown (known: %s)", f.provisioner, strings.Join(provision.Names(), ", "))
 	}
-	if f.autoscale() {
+	if f.headroom != 0 || f.headroomPercent != 0 { // a negative one is refused, not ignored
 		if err := f.policy(perHost).Validate(); err != nil {
 			return err
 		}
