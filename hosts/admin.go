@@ -44,7 +44,7 @@ func (f *Fleet) Remove(name string, users func(*Container) bool) error {
 		h.stop()
 		<-h.done
 	}
-	h.Transport.CloseIdleConnections()
+	h.CloseIdleConnections()
 	f.metrics.forgetHost(name)
 	f.emit("remove", h)
 	f.log.Info("host removed", "host", name)
@@ -117,7 +117,7 @@ func (f *Fleet) Join(ctx context.Context, rec Record) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer probe.Transport.CloseIdleConnections()
+	defer probe.CloseIdleConnections()
 	if err := probe.refreshFacts(ctx); err != nil {
 		return nil, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("engine %s does not answer: %v", ep.URL, err))
 	}

@@ -105,7 +105,7 @@ func (e Endpoint) Transport() *http.Transport {
 
 // newClient makes the moby client used for the engine's typed calls
 // (events, info, version).
-func (e Endpoint) newClient(tr *http.Transport) (*client.Client, error) {
+func (e Endpoint) newClient(tr http.RoundTripper) (*client.Client, error) {
 	host := e.URL
 	if strings.HasPrefix(host, "unix://") {
 		host = "unix://" + e.Address

@@ -62,9 +62,10 @@ type Facts struct {
 type Host struct {
 	Record
 	Endpoint Endpoint
-	// Transport carries forwarded requests to the engine (pooled); what
-	// comes back on its connections counts as heard (see heardConn).
-	Transport *http.Transport
+	// transport carries every request to the engine (pooled), through
+	// RoundTrip; what comes back on its connections counts as heard (see
+	// heardConn).
+	transport *http.Transport
 	client    *client.Client
 	log       *slog.Logger
 	metrics   *Metrics
@@ -112,15 +113,10 @@ type Host struct {
 
 func newHost(rec Record, ep Endpoint, log *slog.Logger, m *Metrics) (*Host, error) {
 	tr := ep.Transport()
-	cli, err := ep.newClient(tr)
-	if err != nil {
-		return nil, err
-	}
 	h := &Host{
 		Record:     rec,
 		Endpoint:   ep,
-		Transport:  tr,
-		client:     cli,
+		transport:  tr,
 		log:        log.With("host", rec.Name),
 		metrics:    m,
 		containers: map[string]*Container{},
@@ -135,7 +131,72 @@ func newHost(rec Record, ep Endpoint, log *slog.Logger, m *Metrics) (*Host, erro
 		}
 		return &heardConn{Conn: c, heard: &h.heard}, nil
 	}
+	cli, err := ep.newClient(h)
+	if err != nil {
+		return nil, err
+	}
+	h.client = cli
 	return h, nil
+}
+
+// RoundTrip sends one HTTP request to the engine. It is the one path of
+// every call Clocker makes to an engine (forwarded, typed through Client,
+// or built by hand), so that each failure at the transport reaches the
+// health watcher (see ReportFailure). A request whose context ended
+// failed through no fault of the engine's and is not reported.
+func (h *Host) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := h.transport.RoundTrip(req)
+	if err != nil && req.Context().Err() == nil {
+		h.ReportFailure(err)
+	}
+	return resp, err
+}
+
+// Dial opens a raw connection to the engine, for the calls that take it
+// over (attach, exec start); a failure is reported as RoundTrip's are.
+func (h *Host) Dial(ctx context.Context) (net.Conn, error) {
+	c, err := h.Endpoint.Dial(ctx)
+	if err != nil && ctx.Err() == nil {
+		h.ReportFailure(err)
+	}
+	return c, err
+}
+
+// Client is the moby client of the engine, for calls whose shapes it
+// knows; it sends through RoundTrip. It negotiates the engine's newest API
+// version.
+func (h *Host) Client() *client.Client { return h.client }
+
+// CloseIdleConnections drops the pooled connections to the engine.
+func (h *Host) CloseIdleConnections() { h.transport.CloseIdleConnections() }
+
+// Call sends one request built from its parts to the engine (path without
+// a version prefix: the engine's newest; query may be nil) and reads the
+// whole answer. A failure at the transport is an ErrUnavailable naming the
+// host; any status is returned as it is.
+func (h *Host) Call(ctx context.Context, method, path string, query url.Values, body io.Reader, contentType string) (int, []byte, error) {
+	u := *h.Endpoint.Base
+	u.Path = path
+	if query != nil {
+		u.RawQuery = query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return 0, nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := h.RoundTrip(req)
+	if err != nil {
+		return 0, nil, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s (%s): %v", h.Name, h.Endpoint.URL, err))
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, nil, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: %v", h.Name, err))
+	}
+	return resp.StatusCode, data, nil
 }
 
 // Healthy reports whether the engine answers and its cache is in sync.
@@ -245,7 +306,7 @@ func (h *Host) get(ctx context.Context, path string, q url.Values) (*http.Respon
 	if err != nil {
 		return nil, err
 	}
-	return h.Transport.RoundTrip(req)
+	return h.RoundTrip(req)
 }
 
 // getJSON GETs path and returns the body when the status is 200.

@@ -238,7 +238,7 @@ func (s *Server) pruneContainers(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		resp, err := h.Transport.RoundTrip(req)
+		resp, err := h.RoundTrip(req)
 		if err != nil {
 			return errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: %v", h.Name, err))
 		}

@@ -96,7 +96,7 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := h.Transport.RoundTrip(req)
+	resp, err := h.RoundTrip(req)
 	if err != nil {
 		return s.upstreamFailed(r.Context(), h, err)
 	}

@@ -29,7 +29,7 @@ func (s *Server) hostRequest(ctx context.Context, r *http.Request, h *hosts.Host
 			req.Header.Set(k, v)
 		}
 	}
-	resp, err := h.Transport.RoundTrip(req)
+	resp, err := h.RoundTrip(req)
 	if err != nil {
 		return nil, s.upstreamFailed(req.Context(), h, err)
 	}

@@ -254,7 +254,7 @@ func (s *Server) removeAgent(ctx context.Context, h *hosts.Host) {
 	if err != nil {
 		return
 	}
-	resp, err := h.Transport.RoundTrip(req)
+	resp, err := h.RoundTrip(req)
 	if err != nil {
 		s.Log.Warn("remove the agent of a removed host", "host", h.Name, "err", err)
 		return

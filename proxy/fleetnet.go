@@ -36,6 +36,7 @@ import (
 
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/labels"
 	"github.com/clocker/clocker/sdn"
 	"github.com/clocker/clocker/sdn/ipam"
 )
@@ -105,7 +106,7 @@ func engineCall(ctx context.Context, h *hosts.Host, method, path string, q url.V
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	resp, err := h.Transport.RoundTrip(req)
+	resp, err := h.RoundTrip(req)
 	if err != nil {
 		return 0, nil, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s (%s): %v", h.Name, h.Endpoint.URL, err))
 	}
@@ -383,7 +384,7 @@ func (s *Server) fleetCreateHook(ctx context.Context, h *hosts.Host, spec *conta
 // dnsLabel records the DNS servers Clocker gave a container, so that a
 // recreate of it (rescheduling, a tool that copies a container's
 // configuration) gets those of its new host, not the old host's.
-const dnsLabel = "io.clocker.dns"
+const dnsLabel = labels.DNS
 
 // takesFleetDNS tells whether a create gets its DNS servers from Clocker:
 // not when the user gave some (other than those Clocker gave the

@@ -44,6 +44,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clocker/clocker/hosts"
+	"github.com/clocker/clocker/internal/labels"
 	"github.com/clocker/clocker/sdn"
 	"github.com/clocker/clocker/sdn/dns"
 )
@@ -640,7 +641,7 @@ func fleetRecords(all []*hosts.Host, nets []sdn.Network) map[string]map[string][
 				for _, n := range sum.Names {
 					add(id, strings.TrimPrefix(n, "/"), a)
 				}
-				add(id, sum.Labels["com.docker.compose.service"], a)
+				add(id, sum.Labels[labels.ComposeService], a)
 				if aliases == nil {
 					aliases = inspectAliases(c.Inspect)
 				}

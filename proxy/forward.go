@@ -35,7 +35,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, h *hosts.Host, 
 	target := "/v" + upstreamVersion(r, h) + opt.path
 	fleetV := s.Fleet.APIVersion(fallbackAPIVersion)
 	rp := &httputil.ReverseProxy{
-		Transport:     h.Transport,
+		Transport:     h,
 		FlushInterval: -1,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			base := h.Endpoint.Base
@@ -71,14 +71,11 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, h *hosts.Host, 
 	return nil
 }
 
-// upstreamFailed counts a call to host h that failed at the transport,
-// reports it to the host's health watcher (unless the client went away,
-// which is not the engine's fault) and returns the client's 503.
+// upstreamFailed counts a call to host h that failed at the transport
+// (the host's RoundTrip has told its health watcher) and returns the
+// client's 503.
 func (s *Server) upstreamFailed(ctx context.Context, h *hosts.Host, err error) error {
 	s.metrics.upstream.WithLabelValues(h.Name).Inc()
-	if ctx.Err() == nil {
-		h.ReportFailure(err)
-	}
 	return errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s (%s): %v", h.Name, h.Endpoint.URL, err))
 }
 

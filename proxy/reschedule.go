@@ -14,6 +14,7 @@ import (
 
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/labels"
 	"github.com/clocker/clocker/internal/store"
 )
 
@@ -32,12 +33,12 @@ import (
 
 // RescheduleLabel marks a container for rescheduling; Clocker sets it from
 // the env entry and Swarm's label, and reads it after restarts.
-const RescheduleLabel = "io.clocker.reschedule"
+const RescheduleLabel = labels.Reschedule
 
 const (
 	policyOnNodeFailure = "on-node-failure"
 	envReschedule       = "reschedule:"
-	swarmRescheduleKey  = "com.docker.swarm.reschedule-policies"
+	swarmRescheduleKey  = labels.SwarmReschedulePolicies
 )
 
 // withReschedulePolicy reads the reschedule policy of a create body (env
@@ -263,7 +264,7 @@ func (rs *Rescheduler) removeStale(ctx context.Context, h *hosts.Host) {
 		if err != nil {
 			continue
 		}
-		resp, err := h.Transport.RoundTrip(req)
+		resp, err := h.RoundTrip(req)
 		if err != nil {
 			continue // next tick
 		}

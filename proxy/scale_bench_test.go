@@ -328,7 +328,7 @@ func joinScaleFleet(b *testing.B, engines []scaleEngine) (*hosts.Fleet, time.Dur
 			// What the Transport's 90 s IdleConnTimeout would do: the
 			// figures are those of a fleet past its first sync.
 			for _, h := range joined {
-				h.Transport.CloseIdleConnections()
+				h.CloseIdleConnections()
 			}
 			joined = joined[:0]
 		}

@@ -15,11 +15,12 @@ import (
 
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/hosts/provision"
+	"github.com/clocker/clocker/internal/labels"
 	"github.com/clocker/clocker/scheduler"
 )
 
 // HostLabel is put on every container Clocker creates: the host it runs on.
-const HostLabel = "io.clocker.host"
+const HostLabel = labels.Host
 
 // Version is Clocker's own version, shown in /version and the Server header.
 var Version = "0.1.0-dev"

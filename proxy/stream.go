@@ -25,7 +25,7 @@ func (s *Server) sendRaw(r *http.Request, h *hosts.Host, path string, body []byt
 		return nil, nil, nil, h.Unavailable()
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-	upstream, err := h.Endpoint.Dial(ctx)
+	upstream, err := h.Dial(ctx)
 	cancel()
 	if err != nil {
 		return nil, nil, nil, s.upstreamFailed(r.Context(), h, err)

@@ -29,12 +29,13 @@ import (
 
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/labels"
 	"github.com/clocker/clocker/scheduler"
 )
 
 // composeProjectLabel groups the objects of one compose project; its new
 // volumes and networks go where the project already is.
-const composeProjectLabel = "com.docker.compose.project"
+const composeProjectLabel = labels.ComposeProject
 
 // objectHead is what the proxy reads of an engine's volume or network.
 type objectHead struct {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	lbl "github.com/clocker/clocker/internal/labels"
 )
 
 // Labels and environment prefixes placement reads from a create request.
@@ -15,17 +17,17 @@ const (
 	EnvAffinity   = "affinity:"
 	// LabelConstraints and LabelAffinities hold JSON arrays of Swarm
 	// expressions ("node==h1"), as Swarm wrote them.
-	LabelConstraints = "com.docker.swarm.constraints"
-	LabelAffinities  = "com.docker.swarm.affinities"
+	LabelConstraints = lbl.SwarmConstraints
+	LabelAffinities  = lbl.SwarmAffinities
 	// LabelStrategy chooses a strategy chain for one container.
-	LabelStrategy = "io.clocker.strategy"
+	LabelStrategy = lbl.Strategy
 	// LabelAffinity holds Clocker affinity rules, one per line or ";".
-	LabelAffinity = "io.clocker.affinity"
+	LabelAffinity = lbl.Affinity
 	// LabelGroup, LabelApplication and LabelComposeProject name a
 	// container's group, in that order of precedence.
-	LabelGroup          = "io.clocker.group"
-	LabelApplication    = "io.clocker.application"
-	LabelComposeProject = "com.docker.compose.project"
+	LabelGroup          = lbl.Group
+	LabelApplication    = lbl.Application
+	LabelComposeProject = lbl.ComposeProject
 )
 
 // GroupOf is the group (application) of a container with these labels:

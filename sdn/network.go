@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/labels"
 	"github.com/clocker/clocker/sdn/vxlan"
 )
 
@@ -28,11 +29,11 @@ const (
 const (
 	// LabelNetworkID marks an engine network as a host's part of the fleet
 	// network with this ID.
-	LabelNetworkID = "io.clocker.network.id"
+	LabelNetworkID = labels.NetworkID
 	// OptionBridgeName is Docker's bridge driver option naming the bridge.
-	OptionBridgeName = "com.docker.network.bridge.name"
+	OptionBridgeName = labels.OptionBridgeName
 	// OptionMTU is Docker's driver option for the network's MTU.
-	OptionMTU = "com.docker.network.driver.mtu"
+	OptionMTU = labels.OptionMTU
 	// OptionScope set to ScopeLocal asks for a network on one host, not a
 	// fleet network.
 	OptionScope = "clocker.scope"

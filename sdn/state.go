@@ -1,6 +1,10 @@
 package sdn
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/clocker/clocker/internal/labels"
+)
 
 // AgentState is everything one host's agent must make true: the host's
 // part of each fleet network it is a member of, and the fleet names of
@@ -33,7 +37,7 @@ type AgentState struct {
 // Agent container facts shared by the manager and the agent.
 const (
 	// LabelAgent marks the agent container on each host.
-	LabelAgent = "io.clocker.agent"
+	LabelAgent = labels.Agent
 	// AgentStateDir is the directory of the agent's image the manager
 	// writes the state into (through the engine's archive API).
 	AgentStateDir = "/state"

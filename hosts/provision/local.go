@@ -29,6 +29,7 @@ import (
 
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/labels"
 )
 
 // Local makes Docker hosts on this machine: each a network namespace on a
@@ -457,7 +458,7 @@ func machineEngineDriver() string {
 
 // launch starts dockerd in the namespace, in a session of its own (it
 // outlives the manager), and waits for its socket to answer or its exit.
-func (l *Local) launch(ctx context.Context, name string, st localState, driver string, labels map[string]string) error {
+func (l *Local) launch(ctx context.Context, name string, st localState, driver string, engineLabels map[string]string) error {
 	data := filepath.Join(l.dataDir, name)
 	run := filepath.Join(l.runDir, name)
 	for _, d := range []string{filepath.Join(data, "data"), filepath.Join(run, "exec")} {
@@ -487,10 +488,10 @@ func (l *Local) launch(ctx context.Context, name string, st localState, driver s
 		"--containerd-namespace", "clocker-" + name,
 		"--containerd-plugins-namespace", "clocker-" + name + "-plugins",
 		"--shutdown-timeout", "3",
-		"--label", "io.clocker.provisioner=local",
+		"--label", labels.Provisioner + "=local",
 	}
-	for _, k := range slices.Sorted(maps.Keys(labels)) {
-		args = append(args, "--label", k+"="+labels[k])
+	for _, k := range slices.Sorted(maps.Keys(engineLabels)) {
+		args = append(args, "--label", k+"="+engineLabels[k])
 	}
 	logf, err := os.OpenFile(filepath.Join(data, "dockerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {

@@ -84,7 +84,7 @@ type engine struct {
 }
 
 func engineOf(h *hosts.Host) *engine {
-	return &engine{base: h.Endpoint.Base, rt: h.Transport, name: h.Name}
+	return &engine{base: h.Endpoint.Base, rt: h, name: h.Name}
 }
 
 func engineAt(raw string) (*engine, error) {

@@ -30,6 +30,7 @@ import (
 
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/labels"
 	"github.com/clocker/clocker/internal/pki"
 )
 
@@ -580,7 +581,7 @@ func (st sshState) engineScript(name string) string {
 		"--containerd-namespace", id,
 		"--containerd-plugins-namespace", id + "-plugins",
 		"--cgroup-parent", "/" + id,
-		"--label", "io.clocker.provisioner=ssh",
+		"--label", labels.Provisioner + "=ssh",
 	}
 	for _, k := range slices.Sorted(maps.Keys(st.Labels)) {
 		args = append(args, "--label", k+"="+st.Labels[k])
