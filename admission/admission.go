@@ -6,22 +6,22 @@
 // ingress, rescheduling); this package only holds the create being
 // admitted and runs the chain in its fixed phases:
 //
-//	validate ─► prepare ─► place ─► bind ─► forward ─┬─► done (reverse order)
-//	 (pure)    (request)  (host +   (name, ports,    │
-//	                      reserve)  networks, DNS)   └─► undo (reverse order)
+//		validate ─► prepare ─► place ─► bind ─► forward ─┬─► done (reverse order)
+//		 (pure)    (request)  (host +   (name, ports,    │
+//		                      reserve)  networks, DNS)   └─► undo (reverse order)
 //
-//   - Validate checks the create and may normalise it (the spec, the
-//     placement request), touching nothing outside it: a refused create
-//     changed nothing.
-//   - Prepare reads the fleet's state to add to the placement request
-//     (pins, filters); it takes nothing.
-//   - Place asks the scheduler and reserves the chosen host in one step.
-//   - Bind takes what the container will hold (its name, published ports,
-//     fleet-network membership) and returns how to give it back.
-//   - Forward (the caller's) sends the encoded body to the chosen engine.
-//   - Once the engine created the container, every binding's Done runs
-//     (the container itself now holds what it took), else every Undo, in
-//     reverse order.
+//	  - Validate checks the create and may normalise it (the spec, the
+//	    placement request), touching nothing outside it: a refused create
+//	    changed nothing.
+//	  - Prepare reads the fleet's state to add to the placement request
+//	    (pins, filters); it takes nothing.
+//	  - Place asks the scheduler and reserves the chosen host in one step.
+//	  - Bind takes what the container will hold (its name, published ports,
+//	    fleet-network membership) and returns how to give it back.
+//	  - Forward (the caller's) sends the encoded body to the chosen engine.
+//	  - Once the engine created the container, every binding's Done runs
+//	    (the container itself now holds what it took), else every Undo, in
+//	    reverse order.
 //
 // The body is decoded once (NewCreate) and encoded once (Body): the fields
 // steps changed are taken from the typed spec, every other byte is the
@@ -181,4 +181,22 @@ func splice(into, from map[string]json.RawMessage, path []string) (map[string]js
 	}
 	into[key] = b
 	return into, nil
+}
+
+// Replace swaps the whole body for one a step rewrote as bytes, decoding
+// it again. For steps that still work on bytes; prefer changing Spec.
+func (c *Create) Replace(body []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return errdefs.New(errdefs.ErrInvalid, "invalid JSON: "+err.Error())
+	}
+	spec := &container.CreateRequest{}
+	if err := json.Unmarshal(body, spec); err != nil {
+		return errdefs.New(errdefs.ErrInvalid, "invalid JSON: "+err.Error())
+	}
+	if spec.HostConfig == nil {
+		spec.HostConfig = &container.HostConfig{}
+	}
+	c.raw, c.Spec, c.changed = raw, spec, nil
+	return nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/fanout"
 )
 
 // Record is how a host is stored: enough to reconnect after a restart.
@@ -838,29 +839,18 @@ func (h *Host) refreshInspect(ctx context.Context, id string) error {
 }
 
 // parallel runs fn(0..n-1) with at most width at once and returns the first
-// error.
+// error; once ctx ends, the calls not yet begun are skipped.
 func parallel(ctx context.Context, width, n int, fn func(i int) error) error {
-	sem := make(chan struct{}, width)
-	errs := make(chan error, n)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := fn(i); err != nil {
-				errs <- err
-			}
-		}(i)
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
 	}
-	wg.Wait()
-	close(errs)
-	return <-errs
+	return fanout.FirstError(fanout.Limit(idx, width, func(i int) (struct{}, error) {
+		if err := ctx.Err(); err != nil {
+			return struct{}{}, err
+		}
+		return struct{}{}, fn(i)
+	}))
 }
 
 // ListWithSize lists the engine's containers with their sizes (which only

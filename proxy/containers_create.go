@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 
+	"github.com/clocker/clocker/admission"
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
 	"github.com/clocker/clocker/scheduler"
@@ -29,96 +31,76 @@ func validateName(name string) error {
 	return nil
 }
 
-// createContainer validates the request, reserves the name fleet-wide, asks
-// the scheduler for a host, labels the container with it and forwards the
-// create. The cache knows the container before the client does.
+// createContainer admits the create through the pipeline (see
+// createSteps for its order) and forwards it to the host it placed. The
+// cache knows the container before the client does.
 func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 	name := r.URL.Query().Get("name")
 	if name != "" {
+		// The engine checks the name before it reads the body.
 		if err := validateName(name); err != nil {
 			return err
 		}
 	}
-	body, spec, err := s.readCreateBody(r)
+	body, err := s.readJSONBody(r)
 	if err != nil {
 		return err
 	}
+	c, err := admission.NewCreate(name, r.URL.Query(), body)
+	if err != nil {
+		return err
+	}
+	err = s.creates.Run(r.Context(), c, func(ctx context.Context, c *admission.Create, body []byte) (bool, error) {
+		return s.forwardCreate(ctx, w, r, c, body)
+	})
+	if admission.NotCreated(err) {
+		return nil // the engine's answer is written
+	}
+	return err
+}
 
-	preq, env, envChanged, err := placementRequest(name, &spec)
-	if err != nil {
-		return err
-	}
-
-	var release func()
-	if name != "" {
-		release, err = s.Fleet.ReserveName(r.Context(), name)
-	} else {
-		// Engines name containers independently and would repeat each
-		// other's names: Clocker picks a fleet-unique one.
-		name, release, err = s.Fleet.ReserveGeneratedName(r.Context())
-	}
-	if err != nil {
-		return err
-	}
-	defer release()
-	preq.Name = name
-
-	h, unreserve, err := s.placeAndReserve(r.Context(), &spec, &preq)
-	if err != nil {
-		return err
-	}
-	// The reservation holds until the cache shows the container (after
-	// the Refresh below) or the create failed.
-	defer unreserve()
-	body, releasePorts, err := s.ingressCreate(r.Context(), h, name, body)
-	if err != nil {
-		return err
-	}
-	defer releasePorts()
-	labelled, err := rewriteCreateBody(body, HostLabel, h.Name, env, envChanged)
-	if err != nil {
-		return errdefs.New(errdefs.ErrInvalid, "invalid JSON: "+err.Error())
-	}
-	if labelled, err = withReschedulePolicy(labelled); err != nil {
-		return err
-	}
-	if labelled, err = s.fleetCreateHook(r.Context(), h, &spec, labelled); err != nil {
-		return err
-	}
-
+// forwardCreate sends the admitted create to its host and relays the
+// engine's answer; a created container is in the host's cache first.
+func (s *Server) forwardCreate(ctx context.Context, w http.ResponseWriter, r *http.Request, c *admission.Create, body []byte) (bool, error) {
+	h := c.Host
 	u := *h.Endpoint.Base
 	u.Path = "/v" + upstreamVersion(r, h) + "/containers/create"
-	q := r.URL.Query()
-	q.Set("name", name)
+	q := maps.Clone(c.Query)
+	if q == nil {
+		q = url.Values{}
+	}
+	q.Set("name", c.Name)
 	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, u.String(), bytes.NewReader(labelled))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
-		return err
+		return false, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := h.RoundTrip(req)
 	if err != nil {
-		return s.upstreamFailed(r.Context(), h, err)
+		return false, s.upstreamFailed(ctx, h, err)
 	}
 	defer resp.Body.Close()
 	out, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: %v", h.Name, err))
+		return false, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: %v", h.Name, err))
 	}
-	if resp.StatusCode == http.StatusCreated {
-		var created struct {
+	created := resp.StatusCode == http.StatusCreated
+	if created {
+		var id struct {
 			ID string `json:"Id"`
 		}
-		if json.Unmarshal(out, &created) == nil && created.ID != "" {
-			if err := h.Refresh(r.Context(), created.ID); err != nil {
-				s.Log.Warn("cache refresh after create", "host", h.Name, "id", created.ID, "err", err)
+		if json.Unmarshal(out, &id) == nil && id.ID != "" {
+			c.ID = id.ID
+			if err := h.Refresh(ctx, id.ID); err != nil {
+				s.Log.Warn("cache refresh after create", "host", h.Name, "id", id.ID, "err", err)
 			}
 		}
 	}
 	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
 	w.WriteHeader(resp.StatusCode)
 	_, err = w.Write(out)
-	return err
+	return created, err
 }
 
 // readCreateBody reads a container-create body, with the engine's answers

@@ -11,6 +11,7 @@ import (
 
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/fanout"
 )
 
 // listContainersHandler answers GET /containers/json from the caches; only
@@ -135,28 +136,12 @@ func (s *Server) listFromEngines(ctx context.Context) ([]hosts.Container, error)
 	if err != nil {
 		return nil, err
 	}
-	var (
-		mu  sync.Mutex
-		out []hosts.Container
-		wg  sync.WaitGroup
-		bad error
-	)
-	for _, h := range hs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			list, err := h.ListWithSize(ctx)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				bad = err
-				return
-			}
-			out = append(out, list...)
-		}()
+	lists := fanout.Each(hs, func(h *hosts.Host) ([]hosts.Container, error) { return h.ListWithSize(ctx) })
+	var out []hosts.Container
+	for _, l := range lists {
+		out = append(out, l.Value...)
 	}
-	wg.Wait()
-	return out, bad
+	return out, fanout.FirstError(lists)
 }
 
 // imageResolver looks up which image ID a reference names on a host, once

@@ -16,6 +16,7 @@ import (
 
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/fanout"
 )
 
 // GET /events: the fleet's event stream, merged from every healthy host.
@@ -459,16 +460,11 @@ type openedStream struct {
 // openEventStreams subscribes on every host at once and waits for their
 // headers (each at most eventsHeaderTimeout).
 func (s *Server) openEventStreams(ctx context.Context, r *http.Request, hs []*hosts.Host, q url.Values) []openedStream {
+	opened := fanout.Each(hs, func(h *hosts.Host) (*http.Response, error) { return s.openEventStream(ctx, r, h, q) })
 	out := make([]openedStream, len(hs))
-	var wg sync.WaitGroup
-	for i, h := range hs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out[i].resp, out[i].err = s.openEventStream(ctx, r, h, q)
-		}()
+	for i, o := range opened {
+		out[i] = openedStream{resp: o.Value, err: o.Err}
 	}
-	wg.Wait()
 	return out
 }
 

@@ -8,11 +8,14 @@ package proxy
 import (
 	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/clocker/clocker/admission"
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/hosts/provision"
 	"github.com/clocker/clocker/internal/labels"
@@ -45,6 +48,30 @@ type Server struct {
 	lists   listMemo
 	placer  *placer
 	ingress *ingressTable // nil: published ports are not forwarded
+	creates *admission.Chain
+
+	// handlerOnce builds the one handler every listener (and the
+	// in-process client) is served by; extensions mount before it.
+	handlerOnce sync.Once
+	handler     http.Handler
+	extensions  []extension
+}
+
+// extension is a set of routes served beside Docker's API.
+type extension struct {
+	prefix  string
+	handler http.Handler
+}
+
+// Mount serves h for every path under prefix (Brooklyn's
+// "/v1/applications", the console's "/ui"), matched before every Docker
+// route and the catch-alls, so that an extension's paths never reach
+// them. Call it while wiring, before Handler.
+func (s *Server) Mount(prefix string, h http.Handler) {
+	if s.handler != nil {
+		panic("proxy: Mount " + prefix + " after Handler")
+	}
+	s.extensions = append(s.extensions, extension{prefix: strings.TrimSuffix(prefix, "/"), handler: h})
 }
 
 // NewServer wires a server; reg receives its metrics (may be nil).
@@ -57,13 +84,24 @@ func NewServer(fleet *hosts.Fleet, strategy *scheduler.Strategy, log *slog.Logge
 		s.Gatherer = reg
 	}
 	s.metrics = newMetrics(r)
+	chain, err := admission.NewChain(r, s.createSteps()...)
+	if err != nil {
+		panic(err) // the steps are fixed: a programming error
+	}
+	s.creates = chain
 	return s
 }
 
 func (s *Server) serverHeader() string { return "Docker/clocker-" + Version + " (linux)" }
 
-// Handler returns the HTTP handler of the whole API.
+// Handler returns the HTTP handler of the whole API: the same one on every
+// call, for every listener and the in-process client.
 func (s *Server) Handler() http.Handler {
+	s.handlerOnce.Do(func() { s.handler = s.newHandler() })
+	return s.handler
+}
+
+func (s *Server) newHandler() http.Handler {
 	r := mux.NewRouter()
 	r.NotFoundHandler = adapt(s.Log, func(w http.ResponseWriter, r *http.Request) error {
 		return errPageNotFound
@@ -72,7 +110,12 @@ func (s *Server) Handler() http.Handler {
 	if s.Gatherer != nil {
 		r.Handle("/metrics", promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}))
 	}
-	s.registerFleet(r) // before the /v{version}/ patterns
+	// First the extensions and Clocker's own API, whose /v1/ paths would
+	// otherwise match the /v{version}/ patterns.
+	for _, e := range s.extensions {
+		r.PathPrefix(e.prefix).Handler(s.metrics.instrument(e.prefix+"/*", e.handler))
+	}
+	s.registerFleet(r)
 	s.registerSystem(r)
 	s.registerContainers(r)
 	s.registerExec(r)

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 
+	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/fanout"
 )
 
 // systemDFHandler answers GET /system/df for the fleet: every healthy
@@ -17,22 +18,16 @@ func (s *Server) systemDFHandler(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	answers := fanout.Each(hs, func(h *hosts.Host) ([]byte, error) {
+		return s.hostJSON(r.Context(), r, h, http.MethodGet, "/system/df", r.URL.Query(), nil)
+	})
 	parts := make([][]byte, len(hs))
-	errs := make([]error, len(hs))
-	var wg sync.WaitGroup
-	for i, h := range hs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			parts[i], errs[i] = s.hostJSON(r.Context(), r, h, http.MethodGet, "/system/df", r.URL.Query(), nil)
-		}()
-	}
-	wg.Wait()
 	// A refusal of the query first (the same on every host), then the
 	// first host that failed: a partial answer would understate the fleet.
 	var first error
-	for i, err := range errs {
-		switch {
+	for i, a := range answers {
+		parts[i] = a.Value
+		switch err := a.Err; {
 		case err == nil:
 		case errdefs.Status(err) < 500:
 			return err
