@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/clocker/clocker/engineapi"
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
 )
@@ -123,7 +124,7 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	if c.Inspect != nil && h.Healthy() && !queryBool(r.URL.Query(), "size") && upstreamVersion(r, h) == h.Facts().MaxAPI {
+	if c.Inspect != nil && h.Healthy() && !engineapi.QueryBool(r.URL.Query(), "size") && upstreamVersion(r, h) == h.Facts().MaxAPI {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		_, err := w.Write(withNode(s.ingressInspect(h, c.Inspect), node))

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/clocker/clocker/engineapi"
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
 	"github.com/clocker/clocker/internal/fanout"
@@ -17,7 +18,7 @@ import (
 // listContainersHandler answers GET /containers/json from the caches; only
 // size=1 (which needs the engines to measure) asks the hosts.
 func (s *Server) listContainersHandler(w http.ResponseWriter, r *http.Request) error {
-	opts, err := parseContainerListOptions(r.URL.Query())
+	opts, err := engineapi.ParseContainerListOptions(r.URL.Query())
 	if err != nil {
 		return asListError(err)
 	}
@@ -40,7 +41,7 @@ func (s *Server) listContainersHandler(w http.ResponseWriter, r *http.Request) e
 		all = s.Fleet.Containers()
 	}
 	all = withoutAgents(all, r.URL.Query())
-	list, err := listContainers(all, opts, s.imageResolver(r.Context()))
+	list, err := engineapi.ListContainers(all, opts, s.imageResolver(r.Context()))
 	if err != nil {
 		return asListError(err)
 	}
@@ -122,9 +123,9 @@ func (m *listMemo) put(st listStamp, body []byte) {
 
 func asListError(err error) error {
 	switch {
-	case errors.Is(err, errInvalidFilter):
+	case errors.Is(err, engineapi.ErrInvalidFilter):
 		return errdefs.New(errdefs.ErrInvalid, err.Error())
-	case errors.Is(err, errNoSuchContainer):
+	case errors.Is(err, engineapi.ErrNoSuchContainer):
 		return errdefs.New(errdefs.ErrNotFound, err.Error())
 	}
 	return err
@@ -146,7 +147,7 @@ func (s *Server) listFromEngines(ctx context.Context) ([]hosts.Container, error)
 
 // imageResolver looks up which image ID a reference names on a host, once
 // per host and reference within one request.
-func (s *Server) imageResolver(ctx context.Context) imageResolver {
+func (s *Server) imageResolver(ctx context.Context) engineapi.ImageResolver {
 	type key struct{ host, ref string }
 	memo := map[key]string{}
 	return func(host, ref string) string {

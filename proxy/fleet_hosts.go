@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/clocker/clocker/engineapi"
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/hosts/provision"
 	"github.com/clocker/clocker/internal/errdefs"
@@ -196,7 +197,7 @@ func (s *Server) removeFleetHost(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) drainFleetHost(w http.ResponseWriter, r *http.Request) error {
 	drain := true
 	if v := r.URL.Query().Get("drain"); v != "" {
-		drain = queryBool(r.URL.Query(), "drain")
+		drain = engineapi.QueryBool(r.URL.Query(), "drain")
 	}
 	name := mux.Vars(r)["name"]
 	if err := s.Fleet.SetDraining(name, drain); err != nil {

@@ -198,7 +198,7 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var bound timeBound
-	if f.contains("before") || f.contains("since") {
+	if f.Contains("before") || f.Contains("since") {
 		if bound, err = s.resolveTimeBounds(r, hs, f); err != nil {
 			return err
 		}
@@ -298,7 +298,7 @@ func (s *Server) collectImageLists(r *http.Request, hs []*hosts.Host, q url.Valu
 func (s *Server) resolveTimeBounds(r *http.Request, hs []*hosts.Host, f filterArgs) (timeBound, error) {
 	var b timeBound
 	for _, key := range []string{"before", "since"} {
-		for _, ref := range f.values(key) {
+		for _, ref := range f.Values(key) {
 			found, err := s.locateImage(r.Context(), r, hs, ref)
 			if err != nil {
 				return b, err

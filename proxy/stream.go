@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/clocker/clocker/engineapi"
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
 )
@@ -124,7 +125,7 @@ func (s *Server) streamContainer(w http.ResponseWriter, r *http.Request) error {
 		_, _ = io.Copy(io.Discard, client)
 		upstream.Close()
 	}()
-	if queryBool(r.URL.Query(), "follow") {
+	if engineapi.QueryBool(r.URL.Query(), "follow") {
 		_, _ = burstCopy(client, upstream) // each line when it comes
 		return nil
 	}

@@ -1,4 +1,4 @@
-package proxy
+package engineapi
 
 // Container-list filtering, as the Docker engine does it for
 // GET /containers/json (moby's daemon/list.go and api/types/filters), applied
@@ -16,34 +16,35 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
+
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
-	"github.com/moby/moby/api/types/container"
 )
 
 var (
 	// errInvalidFilter is the kind of every error caused by bad list input
 	// (filters, limit): the caller answers 400. It is also errdefs.ErrInvalid.
-	errInvalidFilter error = &errdefs.Message{Text: "invalid filter", Kind: errdefs.ErrInvalid}
+	ErrInvalidFilter error = &errdefs.Message{Text: "invalid filter", Kind: errdefs.ErrInvalid}
 	// errNoSuchContainer is the kind of the error for a before/since reference
 	// naming no container: the caller answers 404. It is also
 	// errdefs.ErrNotFound.
-	errNoSuchContainer error = &errdefs.Message{Text: "no such container", Kind: errdefs.ErrNotFound}
+	ErrNoSuchContainer error = &errdefs.Message{Text: "no such container", Kind: errdefs.ErrNotFound}
 )
 
 // invalidFilterf returns an error of kind errInvalidFilter whose text is
 // exactly the engine's.
 func invalidFilterf(format string, args ...any) error {
-	return &errdefs.Message{Text: fmt.Sprintf(format, args...), Kind: errInvalidFilter}
+	return &errdefs.Message{Text: fmt.Sprintf(format, args...), Kind: ErrInvalidFilter}
 }
 
 // containerListOptions are the query parameters of GET /containers/json.
-type containerListOptions struct {
+type ContainerListOptions struct {
 	All     bool
 	Limit   int // -1 or 0 = no limit
 	Latest  bool
 	Size    bool
-	Filters filterArgs
+	Filters Filters
 }
 
 // parseContainerListOptions parses the query of GET /containers/json: all,
@@ -52,11 +53,11 @@ type containerListOptions struct {
 // {"label":{"k=v":true}} and the legacy list form {"label":["k=v"]}. An empty
 // filters string is no filter. Filter names and values are checked by
 // listContainers, as the engine checks them when listing.
-func parseContainerListOptions(q url.Values) (containerListOptions, error) {
-	opts := containerListOptions{
-		All:    queryBool(q, "all"),
-		Size:   queryBool(q, "size"),
-		Latest: queryBool(q, "latest"),
+func ParseContainerListOptions(q url.Values) (ContainerListOptions, error) {
+	opts := ContainerListOptions{
+		All:    QueryBool(q, "all"),
+		Size:   QueryBool(q, "size"),
+		Latest: QueryBool(q, "latest"),
 	}
 	for _, key := range []string{"limit", "last"} {
 		s := q.Get(key)
@@ -65,14 +66,14 @@ func parseContainerListOptions(q url.Values) (containerListOptions, error) {
 		}
 		n, err := strconv.Atoi(s)
 		if err != nil {
-			return containerListOptions{}, invalidFilterf("%s", err.Error())
+			return ContainerListOptions{}, invalidFilterf("%s", err.Error())
 		}
 		opts.Limit = n
 		break
 	}
-	f, err := parseFilterArgs(q.Get("filters"))
+	f, err := ParseFilters(q.Get("filters"))
 	if err != nil {
-		return containerListOptions{}, err
+		return ContainerListOptions{}, err
 	}
 	opts.Filters = f
 	return opts, nil
@@ -80,7 +81,7 @@ func parseContainerListOptions(q url.Values) (containerListOptions, error) {
 
 // queryBool reads a boolean query parameter as the engine's httputils.BoolValue:
 // anything but "", "0", "no", "false" and "none" (any case) is true.
-func queryBool(q url.Values, key string) bool {
+func QueryBool(q url.Values, key string) bool {
 	switch strings.ToLower(strings.TrimSpace(q.Get(key))) {
 	case "", "0", "no", "false", "none":
 		return false
@@ -91,17 +92,17 @@ func queryBool(q url.Values, key string) bool {
 // filterArgs maps a filter name to its set of values, as the engine's
 // filters.Args. Values are keys of the inner map; as in the engine, a value
 // present with false is walked and regex-matched but never matches exactly.
-type filterArgs map[string]map[string]bool
+type Filters map[string]map[string]bool
 
 // parseFilterArgs decodes the filters query parameter as filters.FromJSON.
-func parseFilterArgs(s string) (filterArgs, error) {
+func ParseFilters(s string) (Filters, error) {
 	if s == "" {
-		return filterArgs{}, nil
+		return Filters{}, nil
 	}
-	var f filterArgs
+	var f Filters
 	if err := json.Unmarshal([]byte(s), &f); err == nil {
 		if f == nil {
-			f = filterArgs{}
+			f = Filters{}
 		}
 		return f, nil
 	}
@@ -110,7 +111,7 @@ func parseFilterArgs(s string) (filterArgs, error) {
 	if err := json.Unmarshal([]byte(s), &legacy); err != nil {
 		return nil, invalidFilterf("invalid filter")
 	}
-	f = make(filterArgs, len(legacy))
+	f = make(Filters, len(legacy))
 	for k, vs := range legacy {
 		set := make(map[string]bool, len(vs))
 		for _, v := range vs {
@@ -122,7 +123,7 @@ func parseFilterArgs(s string) (filterArgs, error) {
 }
 
 // add adds value to the set of values of key.
-func (f filterArgs) add(key, value string) {
+func (f Filters) Add(key, value string) {
 	if f[key] == nil {
 		f[key] = map[string]bool{}
 	}
@@ -130,14 +131,14 @@ func (f filterArgs) add(key, value string) {
 }
 
 // contains tells whether key was given at all, even with no value.
-func (f filterArgs) contains(key string) bool {
+func (f Filters) Contains(key string) bool {
 	_, ok := f[key]
 	return ok
 }
 
 // values returns the values of key, sorted so that errors and results do not
 // depend on map order.
-func (f filterArgs) values(key string) []string {
+func (f Filters) Values(key string) []string {
 	vs := make([]string, 0, len(f[key]))
 	for v := range f[key] {
 		vs = append(vs, v)
@@ -148,7 +149,7 @@ func (f filterArgs) values(key string) []string {
 
 // exactMatch is filters.Args.ExactMatch: true when key has no value, or when
 // source is one of them.
-func (f filterArgs) exactMatch(key, source string) bool {
+func (f Filters) ExactMatch(key, source string) bool {
 	vs := f[key]
 	if len(vs) == 0 {
 		return true
@@ -159,13 +160,13 @@ func (f filterArgs) exactMatch(key, source string) bool {
 // match is filters.Args.Match: exactMatch, or any value, as an unanchored
 // regular expression, matches source (values that do not compile are
 // skipped).
-func (f filterArgs) match(key, source string) bool {
+func (f Filters) Match(key, source string) bool {
 	return newMatcher(f, key).match(source)
 }
 
 // matchKVList is filters.Args.MatchKVList: every value "k" or "k=v" of key
 // must be a label of sources (with that value).
-func (f filterArgs) matchKVList(key string, sources map[string]string) bool {
+func (f Filters) MatchKVList(key string, sources map[string]string) bool {
 	vs := f[key]
 	if len(vs) == 0 {
 		return true
@@ -190,9 +191,9 @@ type matcher struct {
 	res   []*regexp.Regexp
 }
 
-func newMatcher(f filterArgs, key string) matcher {
+func newMatcher(f Filters, key string) matcher {
 	m := matcher{exact: f[key]}
-	for _, v := range f.values(key) {
+	for _, v := range f.Values(key) {
 		if re, err := regexp.Compile(v); err == nil {
 			m.res = append(m.res, re)
 		}
@@ -252,13 +253,13 @@ var validHealthStates = map[string]bool{
 
 // imageResolver tells which image ID an `ancestor` value names on a host
 // ("" when the host lacks it); the caller does the lookups.
-type imageResolver func(host, ref string) (imageID string)
+type ImageResolver func(host, ref string) (imageID string)
 
 // listContainers filters, orders (newest first by Created, ties stable), and
 // limits the merged fleet list, as the engine's GET /containers/json. all is
 // the whole fleet, stopped containers included: before/since and id prefixes
 // are resolved against it. The result is never nil.
-func listContainers(all []hosts.Container, opts containerListOptions, resolveImage imageResolver) ([]hosts.Container, error) {
+func ListContainers(all []hosts.Container, opts ContainerListOptions, resolveImage ImageResolver) ([]hosts.Container, error) {
 	lc, err := newListContext(all, opts, resolveImage)
 	if err != nil {
 		return nil, err
@@ -287,7 +288,7 @@ type portRange struct {
 
 // listContext is the engine's listContext: the filters, checked and folded.
 type listContext struct {
-	filters filterArgs
+	filters Filters
 	all     bool
 	limit   int
 
@@ -306,7 +307,7 @@ type listContext struct {
 	before, since []time.Time
 
 	ancestors    []string
-	resolveImage imageResolver
+	resolveImage ImageResolver
 	resolved     map[[2]string]string
 
 	publish, expose []portRange
@@ -314,10 +315,10 @@ type listContext struct {
 
 // newListContext is the engine's foldFilter: it checks the filters in the
 // engine's order, so that the first error is the one the engine would give.
-func newListContext(all []hosts.Container, opts containerListOptions, resolveImage imageResolver) (*listContext, error) {
+func newListContext(all []hosts.Container, opts ContainerListOptions, resolveImage ImageResolver) (*listContext, error) {
 	f := opts.Filters
 	if f == nil {
-		f = filterArgs{}
+		f = Filters{}
 	}
 	keys := make([]string, 0, len(f))
 	for k := range f {
@@ -342,7 +343,7 @@ func newListContext(all []hosts.Container, opts containerListOptions, resolveIma
 		lc.limit = 1
 	}
 
-	for _, v := range f.values("exited") {
+	for _, v := range f.Values("exited") {
 		code, err := strconv.Atoi(v)
 		if err != nil {
 			return nil, invalidFilterf("%s", err.Error())
@@ -350,7 +351,7 @@ func newListContext(all []hosts.Container, opts containerListOptions, resolveIma
 		lc.exitAllowed = append(lc.exitAllowed, code)
 	}
 
-	for _, v := range f.values("status") {
+	for _, v := range f.Values("status") {
 		if !validContainerStates[v] {
 			return nil, invalidFilterf("invalid filter 'status=%s'", v)
 		}
@@ -358,25 +359,25 @@ func newListContext(all []hosts.Container, opts containerListOptions, resolveIma
 		lc.all = true
 	}
 
-	if f.contains("is-task") {
+	if f.Contains("is-task") {
 		switch {
-		case f.exactMatch("is-task", "true"):
+		case f.ExactMatch("is-task", "true"):
 			lc.taskFilter, lc.isTask = true, true
-		case f.exactMatch("is-task", "false"):
+		case f.ExactMatch("is-task", "false"):
 			lc.taskFilter, lc.isTask = true, false
 		default:
-			return nil, invalidFilterf("invalid filter 'is-task=%s'", f.values("is-task"))
+			return nil, invalidFilterf("invalid filter 'is-task=%s'", f.Values("is-task"))
 		}
 	}
 
-	for _, v := range f.values("health") {
+	for _, v := range f.Values("health") {
 		if !validHealthStates[v] {
 			return nil, invalidFilterf("Unrecognised filter value for health: %s", v)
 		}
 	}
 
 	for _, key := range []string{"before", "since"} {
-		for _, v := range f.values(key) {
+		for _, v := range f.Values(key) {
 			ref, err := containerRef(all, v)
 			if err != nil {
 				return nil, err
@@ -390,13 +391,13 @@ func newListContext(all []hosts.Container, opts containerListOptions, resolveIma
 		}
 	}
 
-	if f.contains("ancestor") {
+	if f.Contains("ancestor") {
 		// With no value, nothing matches, as in the engine.
-		lc.ancestors = f.values("ancestor")
+		lc.ancestors = f.Values("ancestor")
 	}
 
 	for _, key := range []string{"publish", "expose"} {
-		for _, v := range f.values(key) {
+		for _, v := range f.Values(key) {
 			pr, err := parsePortFilter(key, v)
 			if err != nil {
 				return nil, err
@@ -413,7 +414,7 @@ func newListContext(all []hosts.Container, opts containerListOptions, resolveIma
 	lc.nameFilter = len(f["name"]) > 0
 	lc.ids = newMatcher(f, "id")
 	lc.status = newMatcher(f, "status")
-	if ids := f.values("id"); len(ids) > 0 {
+	if ids := f.Values("id"); len(ids) > 0 {
 		// The engine only lists the containers whose IDs the id values name
 		// as unique prefixes (its fast path), then also matches the values
 		// as regular expressions against the ID.
@@ -437,7 +438,7 @@ func containerRef(all []hosts.Container, ref string) (*hosts.Container, error) {
 			return &all[i], nil
 		}
 	}
-	notFound := &errdefs.Message{Text: "No such container: " + ref, Kind: errNoSuchContainer}
+	notFound := &errdefs.Message{Text: "No such container: " + ref, Kind: ErrNoSuchContainer}
 	var found *hosts.Container
 	search := strings.TrimPrefix(ref, "/")
 	for i := range all {
@@ -593,7 +594,7 @@ func (lc *listContext) include(c *hosts.Container) bool {
 		return false
 	}
 
-	if !lc.filters.matchKVList("label", s.Labels) {
+	if !lc.filters.MatchKVList("label", s.Labels) {
 		return false
 	}
 	// isolation: on Linux engines the filter never excludes (the engine only
@@ -610,11 +611,11 @@ func (lc *listContext) include(c *hosts.Container) bool {
 		return false
 	}
 
-	if !lc.filters.exactMatch("health", healthStatus(s)) {
+	if !lc.filters.ExactMatch("health", healthStatus(s)) {
 		return false
 	}
 
-	if lc.filters.contains("volume") && !lc.matchVolume(s) {
+	if lc.filters.Contains("volume") && !lc.matchVolume(s) {
 		return false
 	}
 
@@ -622,7 +623,7 @@ func (lc *listContext) include(c *hosts.Container) bool {
 		return false
 	}
 
-	if lc.filters.contains("network") && !lc.matchNetwork(s) {
+	if lc.filters.Contains("network") && !lc.matchNetwork(s) {
 		return false
 	}
 
@@ -640,7 +641,7 @@ func (lc *listContext) include(c *hosts.Container) bool {
 		}
 	}
 
-	if !lc.filters.exactMatch("node", c.Host) {
+	if !lc.filters.ExactMatch("node", c.Host) {
 		return false
 	}
 	return true
@@ -654,7 +655,7 @@ func (lc *listContext) matchName(name string) bool {
 // matchVolume: a value is a mount's destination, or its volume name (its
 // source for mounts without a name, such as binds).
 func (lc *listContext) matchVolume(s *container.Summary) bool {
-	for _, v := range lc.filters.values("volume") {
+	for _, v := range lc.filters.Values("volume") {
 		for _, m := range s.Mounts {
 			if m.Destination != "" && m.Destination == v {
 				return true
@@ -673,7 +674,7 @@ func (lc *listContext) matchNetwork(s *container.Summary) bool {
 	if s.NetworkSettings == nil {
 		return false
 	}
-	for _, v := range lc.filters.values("network") {
+	for _, v := range lc.filters.Values("network") {
 		if _, ok := s.NetworkSettings.Networks[v]; ok {
 			return true
 		}

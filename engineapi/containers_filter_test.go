@@ -1,4 +1,4 @@
-package proxy
+package engineapi
 
 import (
 	"errors"
@@ -9,10 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clocker/clocker/hosts"
-	"github.com/clocker/clocker/internal/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
+
+	"github.com/clocker/clocker/hosts"
+	"github.com/clocker/clocker/internal/errdefs"
 )
 
 // --- fixtures ---------------------------------------------------------------
@@ -155,7 +156,7 @@ var (
 )
 
 // mapResolver resolves ancestor values per host from a table.
-func mapResolver(m map[string]map[string]string) imageResolver {
+func mapResolver(m map[string]map[string]string) ImageResolver {
 	return func(host, ref string) string { return m[host][ref] }
 }
 
@@ -236,7 +237,7 @@ func TestListContainersFilters(t *testing.T) {
 		name     string
 		query    url.Values
 		fleet    []hosts.Container // testFleet() when nil
-		resolver imageResolver     // testResolver when nil and useNil false
+		resolver ImageResolver     // testResolver when nil and useNil false
 		useNil   bool              // call with a nil resolver
 		want     []string
 		wantErr  error  // sentinel the error must match
@@ -314,8 +315,8 @@ func TestListContainersFilters(t *testing.T) {
 		{name: "no State: default lists running ones", query: qv(), fleet: noStateFleet, want: []string{"up", "paused", "restarting"}},
 		{name: "no State: exited", query: qv("filters", `{"status":["exited"]}`), fleet: noStateFleet, want: []string{"exited"}},
 		{name: "no State: created dead removing", query: qv("filters", `{"status":["created","dead","removing"]}`), fleet: noStateFleet, want: []string{"created", "dead", "removing"}},
-		{name: "status invalid", query: qv("filters", `{"status":["xyz"]}`), wantErr: errInvalidFilter, wantMsg: "invalid filter 'status=xyz'"},
-		{name: "status invalid among valid", query: qv("filters", `{"status":["running","up"]}`), wantErr: errInvalidFilter, wantMsg: "invalid filter 'status=up'"},
+		{name: "status invalid", query: qv("filters", `{"status":["xyz"]}`), wantErr: ErrInvalidFilter, wantMsg: "invalid filter 'status=xyz'"},
+		{name: "status invalid among valid", query: qv("filters", `{"status":["running","up"]}`), wantErr: ErrInvalidFilter, wantMsg: "invalid filter 'status=up'"},
 
 		// exited
 		{name: "exited code", query: qv("all", "1", "filters", `{"exited":["137"]}`), want: []string{"db"}},
@@ -326,7 +327,7 @@ func TestListContainersFilters(t *testing.T) {
 		{name: "exited with limit", query: qv("limit", "10", "filters", `{"exited":["0"]}`), want: []string{"job"}},
 		{name: "exited no match", query: qv("all", "1", "filters", `{"exited":["2"]}`), want: []string{}},
 		{name: "exited parsed without State", query: qv("all", "1", "filters", `{"exited":["3","2"]}`), fleet: noStateFleet, want: []string{"exited"}},
-		{name: "exited not an integer", query: qv("all", "1", "filters", `{"exited":["abc"]}`), wantErr: errInvalidFilter, wantMsg: `strconv.Atoi: parsing "abc": invalid syntax`},
+		{name: "exited not an integer", query: qv("all", "1", "filters", `{"exited":["abc"]}`), wantErr: ErrInvalidFilter, wantMsg: `strconv.Atoi: parsing "abc": invalid syntax`},
 
 		// health
 		{name: "health healthy from Status and Summary.Health", query: qv("filters", `{"health":["healthy"]}`), want: []string{"web", "modern"}},
@@ -336,7 +337,7 @@ func TestListContainersFilters(t *testing.T) {
 		{name: "several healths", query: qv("filters", `{"health":["starting","unhealthy"]}`), want: []string{"cache", "warmup"}},
 		{name: "Summary.Health wins over Status", query: qv("filters", `{"health":["unhealthy"]}`), fleet: healthFleet, want: []string{"api-health", "no-state"}},
 		{name: "health from Status text", query: qv("filters", `{"health":["healthy"]}`), fleet: healthFleet, want: []string{"text-health"}},
-		{name: "health invalid", query: qv("filters", `{"health":["sick"]}`), wantErr: errInvalidFilter, wantMsg: "Unrecognised filter value for health: sick"},
+		{name: "health invalid", query: qv("filters", `{"health":["sick"]}`), wantErr: ErrInvalidFilter, wantMsg: "Unrecognised filter value for health: sick"},
 
 		// ancestor
 		{name: "ancestor by name via resolver and reference", query: qv("all", "1", "filters", `{"ancestor":["busybox"]}`), want: []string{"worker", "fresh", "job", "flappy", "zombie", "leaving", "crashed"}},
@@ -372,12 +373,12 @@ func TestListContainersFilters(t *testing.T) {
 		{name: "since uses precise Created", query: qv("filters", `{"since":["second"]}`), fleet: nanoFleet, want: []string{"third"}},
 		{name: "before excludes equal Created", query: qv("filters", `{"before":["tie-b"]}`), fleet: tieFleet, want: []string{"older"}},
 		{name: "since excludes equal Created", query: qv("filters", `{"since":["tie-b"]}`), fleet: tieFleet, want: []string{"newest"}},
-		{name: "before unknown", query: qv("all", "1", "filters", `{"before":["nope"]}`), wantErr: errNoSuchContainer, wantMsg: "No such container: nope"},
-		{name: "since unknown", query: qv("filters", `{"since":["abcdef"]}`), wantErr: errNoSuchContainer, wantMsg: "No such container: abcdef"},
-		{name: "before name ambiguous across hosts", query: qv("filters", `{"before":["web"]}`), fleet: dupFleet, wantErr: errNoSuchContainer, wantMsg: "No such container: web"},
+		{name: "before unknown", query: qv("all", "1", "filters", `{"before":["nope"]}`), wantErr: ErrNoSuchContainer, wantMsg: "No such container: nope"},
+		{name: "since unknown", query: qv("filters", `{"since":["abcdef"]}`), wantErr: ErrNoSuchContainer, wantMsg: "No such container: abcdef"},
+		{name: "before name ambiguous across hosts", query: qv("filters", `{"before":["web"]}`), fleet: dupFleet, wantErr: ErrNoSuchContainer, wantMsg: "No such container: web"},
 		{name: "before ID unambiguous despite duplicate names", query: qv("filters", `{"before":["`+hexID("2222")+`"]}`), fleet: dupFleet, want: []string{"old"}},
-		{name: "since ambiguous ID prefix", query: qv("filters", `{"since":["a"]}`), wantErr: errInvalidFilter, wantMsg: "multiple IDs found with provided prefix: a"},
-		{name: "before empty value", query: qv("filters", `{"before":[""]}`), wantErr: errNoSuchContainer, wantMsg: "No such container: "},
+		{name: "since ambiguous ID prefix", query: qv("filters", `{"since":["a"]}`), wantErr: ErrInvalidFilter, wantMsg: "multiple IDs found with provided prefix: a"},
+		{name: "before empty value", query: qv("filters", `{"before":[""]}`), wantErr: ErrNoSuchContainer, wantMsg: "No such container: "},
 
 		// network
 		{name: "network by name", query: qv("all", "1", "filters", `{"network":["backend"]}`), want: []string{"db", "cache"}},
@@ -405,17 +406,17 @@ func TestListContainersFilters(t *testing.T) {
 		{name: "expose udp range", query: qv("filters", `{"expose":["50-60/udp"]}`), want: []string{"worker"}},
 		{name: "expose tcp range", query: qv("filters", `{"expose":["1-1000"]}`), want: []string{"web"}},
 		{name: "publish or expose", query: qv("filters", `{"publish":["5353/udp"],"expose":["443"]}`), want: []string{"web", "worker"}},
-		{name: "publish with colon", query: qv("filters", `{"publish":["80:80"]}`), wantErr: errInvalidFilter, wantMsg: "filter for 'publish' should not contain ':': 80:80"},
-		{name: "publish not a number", query: qv("filters", `{"publish":["abc"]}`), wantErr: errInvalidFilter, wantMsg: "error while looking up for publish abc: invalid start port 'abc': invalid syntax"},
-		{name: "expose reversed range", query: qv("filters", `{"expose":["90-80"]}`), wantErr: errInvalidFilter, wantMsg: "error while looking up for expose 90-80: invalid port range: 90-80"},
-		{name: "expose bad end", query: qv("filters", `{"expose":["80-x/udp"]}`), wantErr: errInvalidFilter, wantMsg: "error while looking up for expose 80-x/udp: invalid end port 'x': invalid syntax"},
-		{name: "expose out of range", query: qv("filters", `{"expose":["70000"]}`), wantErr: errInvalidFilter, wantMsg: "error while looking up for expose 70000: invalid start port '70000': value out of range (0–65535)"},
-		{name: "publish empty", query: qv("filters", `{"publish":[""]}`), wantErr: errInvalidFilter, wantMsg: "error while looking up for publish : empty string specified for ports"},
+		{name: "publish with colon", query: qv("filters", `{"publish":["80:80"]}`), wantErr: ErrInvalidFilter, wantMsg: "filter for 'publish' should not contain ':': 80:80"},
+		{name: "publish not a number", query: qv("filters", `{"publish":["abc"]}`), wantErr: ErrInvalidFilter, wantMsg: "error while looking up for publish abc: invalid start port 'abc': invalid syntax"},
+		{name: "expose reversed range", query: qv("filters", `{"expose":["90-80"]}`), wantErr: ErrInvalidFilter, wantMsg: "error while looking up for expose 90-80: invalid port range: 90-80"},
+		{name: "expose bad end", query: qv("filters", `{"expose":["80-x/udp"]}`), wantErr: ErrInvalidFilter, wantMsg: "error while looking up for expose 80-x/udp: invalid end port 'x': invalid syntax"},
+		{name: "expose out of range", query: qv("filters", `{"expose":["70000"]}`), wantErr: ErrInvalidFilter, wantMsg: "error while looking up for expose 70000: invalid start port '70000': value out of range (0–65535)"},
+		{name: "publish empty", query: qv("filters", `{"publish":[""]}`), wantErr: ErrInvalidFilter, wantMsg: "error while looking up for publish : empty string specified for ports"},
 
 		// is-task, isolation
 		{name: "is-task false", query: qv("filters", `{"is-task":["false"]}`), want: runningNames},
 		{name: "is-task true", query: qv("all", "1", "filters", `{"is-task":["true"]}`), want: []string{}},
-		{name: "is-task invalid", query: qv("filters", `{"is-task":["maybe"]}`), wantErr: errInvalidFilter, wantMsg: "invalid filter 'is-task=[maybe]'"},
+		{name: "is-task invalid", query: qv("filters", `{"is-task":["maybe"]}`), wantErr: ErrInvalidFilter, wantMsg: "invalid filter 'is-task=[maybe]'"},
 		{name: "isolation is accepted and ignored", query: qv("filters", `{"isolation":["hyperv"]}`), want: runningNames},
 
 		// node
@@ -429,14 +430,14 @@ func TestListContainersFilters(t *testing.T) {
 		{name: "legacy form with several filters", query: qv("filters", `{"label":["app"],"health":["unhealthy","healthy"],"network":["backend"]}`), want: []string{"cache"}},
 
 		// invalid input
-		{name: "unknown filter", query: qv("filters", `{"foo":["bar"]}`), wantErr: errInvalidFilter, wantMsg: "invalid filter 'foo'"},
-		{name: "unknown filter without value", query: qv("filters", `{"foo":{}}`), wantErr: errInvalidFilter, wantMsg: "invalid filter 'foo'"},
-		{name: "first unknown filter in name order", query: qv("filters", `{"zeta":[],"beta":[]}`), wantErr: errInvalidFilter, wantMsg: "invalid filter 'beta'"},
-		{name: "unknown filter checked before values", query: qv("filters", `{"status":["xyz"],"foo":["x"]}`), wantErr: errInvalidFilter, wantMsg: "invalid filter 'foo'"},
-		{name: "exited checked before status", query: qv("filters", `{"status":["xyz"],"exited":["x"]}`), wantErr: errInvalidFilter, wantMsg: `strconv.Atoi: parsing "x": invalid syntax`},
-		{name: "bad filters are checked before references", query: qv("filters", `{"before":["nope"],"health":["sick"]}`), wantErr: errInvalidFilter, wantMsg: "Unrecognised filter value for health: sick"},
-		{name: "filters not JSON", query: qv("filters", `{"label":`), wantErr: errInvalidFilter, wantMsg: "invalid filter"},
-		{name: "limit not an integer", query: qv("limit", "ten"), wantErr: errInvalidFilter, wantMsg: `strconv.Atoi: parsing "ten": invalid syntax`},
+		{name: "unknown filter", query: qv("filters", `{"foo":["bar"]}`), wantErr: ErrInvalidFilter, wantMsg: "invalid filter 'foo'"},
+		{name: "unknown filter without value", query: qv("filters", `{"foo":{}}`), wantErr: ErrInvalidFilter, wantMsg: "invalid filter 'foo'"},
+		{name: "first unknown filter in name order", query: qv("filters", `{"zeta":[],"beta":[]}`), wantErr: ErrInvalidFilter, wantMsg: "invalid filter 'beta'"},
+		{name: "unknown filter checked before values", query: qv("filters", `{"status":["xyz"],"foo":["x"]}`), wantErr: ErrInvalidFilter, wantMsg: "invalid filter 'foo'"},
+		{name: "exited checked before status", query: qv("filters", `{"status":["xyz"],"exited":["x"]}`), wantErr: ErrInvalidFilter, wantMsg: `strconv.Atoi: parsing "x": invalid syntax`},
+		{name: "bad filters are checked before references", query: qv("filters", `{"before":["nope"],"health":["sick"]}`), wantErr: ErrInvalidFilter, wantMsg: "Unrecognised filter value for health: sick"},
+		{name: "filters not JSON", query: qv("filters", `{"label":`), wantErr: ErrInvalidFilter, wantMsg: "invalid filter"},
+		{name: "limit not an integer", query: qv("limit", "ten"), wantErr: ErrInvalidFilter, wantMsg: `strconv.Atoi: parsing "ten": invalid syntax`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -449,10 +450,10 @@ func TestListContainersFilters(t *testing.T) {
 				resolver = testResolver
 			}
 			before := slices.Clone(fleet)
-			opts, err := parseContainerListOptions(tt.query)
+			opts, err := ParseContainerListOptions(tt.query)
 			var got []hosts.Container
 			if err == nil {
-				got, err = listContainers(fleet, opts, resolver)
+				got, err = ListContainers(fleet, opts, resolver)
 			}
 			if tt.wantErr != nil || tt.wantMsg != "" {
 				if err == nil {
@@ -490,16 +491,16 @@ func TestListContainersErrorKinds(t *testing.T) {
 		isNot   []error
 		status  int
 	}{
-		{name: "invalid filter is 400", filters: `{"foo":["x"]}`, is: []error{errInvalidFilter, errdefs.ErrInvalid}, isNot: []error{errNoSuchContainer, errdefs.ErrNotFound}, status: 400},
-		{name: "no such container is 404", filters: `{"since":["nope"]}`, is: []error{errNoSuchContainer, errdefs.ErrNotFound}, isNot: []error{errInvalidFilter, errdefs.ErrInvalid}, status: 404},
+		{name: "invalid filter is 400", filters: `{"foo":["x"]}`, is: []error{ErrInvalidFilter, errdefs.ErrInvalid}, isNot: []error{ErrNoSuchContainer, errdefs.ErrNotFound}, status: 400},
+		{name: "no such container is 404", filters: `{"since":["nope"]}`, is: []error{ErrNoSuchContainer, errdefs.ErrNotFound}, isNot: []error{ErrInvalidFilter, errdefs.ErrInvalid}, status: 404},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, err := parseFilterArgs(tt.filters)
+			f, err := ParseFilters(tt.filters)
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = listContainers(testFleet(), containerListOptions{Filters: f}, nil)
+			_, err = ListContainers(testFleet(), ContainerListOptions{Filters: f}, nil)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -521,7 +522,7 @@ func TestListContainersErrorKinds(t *testing.T) {
 }
 
 func TestListContainersNilFilters(t *testing.T) {
-	got, err := listContainers(testFleet(), containerListOptions{All: true}, nil)
+	got, err := ListContainers(testFleet(), ContainerListOptions{All: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,10 +537,10 @@ func TestListContainersResolverCalledOncePerHostAndRef(t *testing.T) {
 		calls[[2]string{host, ref}]++
 		return testResolver(host, ref)
 	}
-	f := filterArgs{}
-	f.add("ancestor", "busybox")
-	f.add("ancestor", "nosuch")
-	if _, err := listContainers(testFleet(), containerListOptions{All: true, Filters: f}, resolver); err != nil {
+	f := Filters{}
+	f.Add("ancestor", "busybox")
+	f.Add("ancestor", "nosuch")
+	if _, err := ListContainers(testFleet(), ContainerListOptions{All: true, Filters: f}, resolver); err != nil {
 		t.Fatal(err)
 	}
 	if len(calls) == 0 {
@@ -558,24 +559,24 @@ func TestParseContainerListOptions(t *testing.T) {
 	tests := []struct {
 		name    string
 		query   url.Values
-		want    containerListOptions
+		want    ContainerListOptions
 		wantMsg string
 	}{
-		{name: "empty", query: qv(), want: containerListOptions{Filters: filterArgs{}}},
-		{name: "booleans", query: qv("all", "1", "size", "true", "latest", "yes"), want: containerListOptions{All: true, Size: true, Latest: true, Filters: filterArgs{}}},
-		{name: "false booleans", query: qv("all", "0", "size", "False", "latest", " no "), want: containerListOptions{Filters: filterArgs{}}},
-		{name: "first value counts", query: qv("all", "0", "all", "1"), want: containerListOptions{Filters: filterArgs{}}},
-		{name: "limit", query: qv("limit", "5"), want: containerListOptions{Limit: 5, Filters: filterArgs{}}},
-		{name: "negative limit", query: qv("limit", "-1"), want: containerListOptions{Limit: -1, Filters: filterArgs{}}},
-		{name: "last", query: qv("last", "3"), want: containerListOptions{Limit: 3, Filters: filterArgs{}}},
-		{name: "limit over last", query: qv("limit", "2", "last", "7"), want: containerListOptions{Limit: 2, Filters: filterArgs{}}},
+		{name: "empty", query: qv(), want: ContainerListOptions{Filters: Filters{}}},
+		{name: "booleans", query: qv("all", "1", "size", "true", "latest", "yes"), want: ContainerListOptions{All: true, Size: true, Latest: true, Filters: Filters{}}},
+		{name: "false booleans", query: qv("all", "0", "size", "False", "latest", " no "), want: ContainerListOptions{Filters: Filters{}}},
+		{name: "first value counts", query: qv("all", "0", "all", "1"), want: ContainerListOptions{Filters: Filters{}}},
+		{name: "limit", query: qv("limit", "5"), want: ContainerListOptions{Limit: 5, Filters: Filters{}}},
+		{name: "negative limit", query: qv("limit", "-1"), want: ContainerListOptions{Limit: -1, Filters: Filters{}}},
+		{name: "last", query: qv("last", "3"), want: ContainerListOptions{Limit: 3, Filters: Filters{}}},
+		{name: "limit over last", query: qv("limit", "2", "last", "7"), want: ContainerListOptions{Limit: 2, Filters: Filters{}}},
 		{name: "map form", query: qv("filters", `{"label":{"a=b":true,"c":true},"status":{"running":true}}`),
-			want: containerListOptions{Filters: filterArgs{"label": {"a=b": true, "c": true}, "status": {"running": true}}}},
+			want: ContainerListOptions{Filters: Filters{"label": {"a=b": true, "c": true}, "status": {"running": true}}}},
 		{name: "legacy list form", query: qv("filters", `{"label":["a=b","c"],"status":["running"]}`),
-			want: containerListOptions{Filters: filterArgs{"label": {"a=b": true, "c": true}, "status": {"running": true}}}},
-		{name: "legacy empty list", query: qv("filters", `{"label":[]}`), want: containerListOptions{Filters: filterArgs{"label": {}}}},
-		{name: "null filters", query: qv("filters", `null`), want: containerListOptions{Filters: filterArgs{}}},
-		{name: "filter with null values", query: qv("filters", `{"label":null}`), want: containerListOptions{Filters: filterArgs{"label": nil}}},
+			want: ContainerListOptions{Filters: Filters{"label": {"a=b": true, "c": true}, "status": {"running": true}}}},
+		{name: "legacy empty list", query: qv("filters", `{"label":[]}`), want: ContainerListOptions{Filters: Filters{"label": {}}}},
+		{name: "null filters", query: qv("filters", `null`), want: ContainerListOptions{Filters: Filters{}}},
+		{name: "filter with null values", query: qv("filters", `{"label":null}`), want: ContainerListOptions{Filters: Filters{"label": nil}}},
 		{name: "bad limit", query: qv("limit", "x"), wantMsg: `strconv.Atoi: parsing "x": invalid syntax`},
 		{name: "bad last", query: qv("last", "1.5"), wantMsg: `strconv.Atoi: parsing "1.5": invalid syntax`},
 		{name: "truncated JSON", query: qv("filters", `{"label":`), wantMsg: "invalid filter"},
@@ -585,12 +586,12 @@ func TestParseContainerListOptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseContainerListOptions(tt.query)
+			got, err := ParseContainerListOptions(tt.query)
 			if tt.wantMsg != "" {
 				if err == nil {
 					t.Fatalf("got %+v, want error %q", got, tt.wantMsg)
 				}
-				if !errors.Is(err, errInvalidFilter) || !errors.Is(err, errdefs.ErrInvalid) {
+				if !errors.Is(err, ErrInvalidFilter) || !errors.Is(err, errdefs.ErrInvalid) {
 					t.Errorf("error %v is not invalid", err)
 				}
 				if err.Error() != tt.wantMsg {
@@ -611,7 +612,7 @@ func TestParseContainerListOptions(t *testing.T) {
 // --- filterArgs ------------------------------------------------------------
 
 func TestFilterArgsMatching(t *testing.T) {
-	f := filterArgs{
+	f := Filters{
 		"name":  {"^web$": true, "/db": true, "[": true, "off": false},
 		"empty": {},
 		"label": {"a=b": true, "c": true},
@@ -621,25 +622,25 @@ func TestFilterArgsMatching(t *testing.T) {
 		got  bool
 		want bool
 	}{
-		{name: "contains key", got: f.contains("empty"), want: true},
-		{name: "contains missing key", got: f.contains("nope"), want: false},
-		{name: "exact match value", got: f.exactMatch("name", "/db"), want: true},
-		{name: "exact match is not regex", got: f.exactMatch("name", "web"), want: false},
-		{name: "exact match false value", got: f.exactMatch("name", "off"), want: false},
-		{name: "exact match no values", got: f.exactMatch("empty", "x"), want: true},
-		{name: "exact match missing key", got: f.exactMatch("nope", "x"), want: true},
-		{name: "match regex", got: f.match("name", "web"), want: true},
-		{name: "match anchored regex fails", got: f.match("name", "webby"), want: false},
-		{name: "match unanchored regex", got: f.match("name", "/dbx"), want: true},
-		{name: "match false value still regex-matches", got: f.match("name", "office"), want: true},
-		{name: "match invalid regex still matches exactly", got: f.match("name", "["), want: true},
-		{name: "match invalid regex skipped", got: f.match("name", "[x"), want: false},
-		{name: "match missing key", got: f.match("nope", "x"), want: true},
-		{name: "kv all present", got: f.matchKVList("label", map[string]string{"a": "b", "c": "", "d": "e"}), want: true},
-		{name: "kv wrong value", got: f.matchKVList("label", map[string]string{"a": "x", "c": "y"}), want: false},
-		{name: "kv missing key", got: f.matchKVList("label", map[string]string{"a": "b"}), want: false},
-		{name: "kv no labels", got: f.matchKVList("label", nil), want: false},
-		{name: "kv no filter", got: f.matchKVList("nope", nil), want: true},
+		{name: "contains key", got: f.Contains("empty"), want: true},
+		{name: "contains missing key", got: f.Contains("nope"), want: false},
+		{name: "exact match value", got: f.ExactMatch("name", "/db"), want: true},
+		{name: "exact match is not regex", got: f.ExactMatch("name", "web"), want: false},
+		{name: "exact match false value", got: f.ExactMatch("name", "off"), want: false},
+		{name: "exact match no values", got: f.ExactMatch("empty", "x"), want: true},
+		{name: "exact match missing key", got: f.ExactMatch("nope", "x"), want: true},
+		{name: "match regex", got: f.Match("name", "web"), want: true},
+		{name: "match anchored regex fails", got: f.Match("name", "webby"), want: false},
+		{name: "match unanchored regex", got: f.Match("name", "/dbx"), want: true},
+		{name: "match false value still regex-matches", got: f.Match("name", "office"), want: true},
+		{name: "match invalid regex still matches exactly", got: f.Match("name", "["), want: true},
+		{name: "match invalid regex skipped", got: f.Match("name", "[x"), want: false},
+		{name: "match missing key", got: f.Match("nope", "x"), want: true},
+		{name: "kv all present", got: f.MatchKVList("label", map[string]string{"a": "b", "c": "", "d": "e"}), want: true},
+		{name: "kv wrong value", got: f.MatchKVList("label", map[string]string{"a": "x", "c": "y"}), want: false},
+		{name: "kv missing key", got: f.MatchKVList("label", map[string]string{"a": "b"}), want: false},
+		{name: "kv no labels", got: f.MatchKVList("label", nil), want: false},
+		{name: "kv no filter", got: f.MatchKVList("nope", nil), want: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -648,10 +649,10 @@ func TestFilterArgsMatching(t *testing.T) {
 			}
 		})
 	}
-	if got, want := f.values("name"), []string{"/db", "[", "^web$", "off"}; !slices.Equal(got, want) {
+	if got, want := f.Values("name"), []string{"/db", "[", "^web$", "off"}; !slices.Equal(got, want) {
 		t.Errorf("values %q, want %q", got, want)
 	}
-	if got := f.values("nope"); got == nil || len(got) != 0 {
+	if got := f.Values("nope"); got == nil || len(got) != 0 {
 		t.Errorf("values of missing key %#v", got)
 	}
 }

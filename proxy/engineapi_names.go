@@ -1,0 +1,8 @@
+package proxy
+
+import "github.com/clocker/clocker/engineapi"
+
+// Short names for the filter arguments every list route parses.
+type filterArgs = engineapi.Filters
+
+func parseFilterArgs(s string) (filterArgs, error) { return engineapi.ParseFilters(s) }
