@@ -17,6 +17,7 @@ import (
 	"github.com/clocker/clocker/hosts/provision"
 	"github.com/clocker/clocker/internal/labels"
 	"github.com/clocker/clocker/scheduler"
+	"github.com/clocker/clocker/sdn/ingress"
 )
 
 // HostLabel is put on every container Clocker creates: the host it runs on.
@@ -39,12 +40,15 @@ type Server struct {
 	// Machines provisions and destroys hosts for the fleet API (nil: hosts
 	// are only added by address).
 	Machines *provision.Manager
+	// Ingress holds published ports fleet-wide and forwards them from
+	// Clocker's own address (nil: each host publishes its own). Set it
+	// before Handler or NewRescheduler; its loop (Run) is the caller's.
+	Ingress *ingress.Table
 
 	metrics *metrics
 	execs   *execTable
 	lists   listMemo
 	placer  *placer
-	ingress *ingressTable // nil: published ports are not forwarded
 }
 
 // NewServer wires a server; reg receives its metrics (may be nil).
