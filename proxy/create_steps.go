@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/clocker/clocker/admission"
+	"github.com/clocker/clocker/sdn/ingress"
 )
 
 // createSteps is the create pipeline, in order. Each step says in which
@@ -23,7 +24,7 @@ func (s *Server) createSteps() []admission.Step {
 		// Its name, unique fleet-wide.
 		nameStep{s},
 		// Its published ports, claimed fleet-wide (ingress).
-		portsStep{s},
+		ingress.NewCreateStep(s.Ingress),
 		// Its fleet networks joined on the chosen host, and the host's
 		// fleet DNS.
 		fleetNetStep{s},
@@ -91,23 +92,6 @@ func (st nameStep) Bind(ctx context.Context, c *admission.Create) (admission.Bin
 		// other's names: Clocker picks a fleet-unique one.
 		c.Name, release, err = st.s.Fleet.ReserveGeneratedName(ctx)
 	}
-	if err != nil {
-		return admission.Binding{}, err
-	}
-	return admission.Binding{Undo: release, Done: release}, nil
-}
-
-type portsStep struct{ s *Server }
-
-func (portsStep) Name() string { return "ingress" }
-
-func (st portsStep) Bind(ctx context.Context, c *admission.Create) (admission.Binding, error) {
-	var release func()
-	err := rewriteBody(c, func(body []byte) ([]byte, error) {
-		out, rel, err := st.s.ingressCreate(ctx, c.Host, c.Name, body)
-		release = rel
-		return out, err
-	})
 	if err != nil {
 		return admission.Binding{}, err
 	}

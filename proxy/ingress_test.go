@@ -1,19 +1,20 @@
 package proxy_test
 
+// The ingress table itself (claims, forwards, the reconcile loop) is
+// tested in sdn/ingress; these tests are of the handlers that ask it:
+// create, start, inspect and ps.
+
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/clocker/clocker/hosts"
-	"github.com/clocker/clocker/proxy"
+	"github.com/clocker/clocker/sdn/ingress"
 )
 
 // ingressAddr is where the tests' ingress listens: another loopback
@@ -21,17 +22,21 @@ import (
 // port does not reach the listener itself.
 const ingressAddr = "127.0.0.2"
 
-// enableIngress turns the ingress on for a server of the env, every host
-// treated as remote.
-func enableIngress(t *testing.T, s *proxy.Server, reg prometheus.Registerer) {
+// newIngressEnv is newEnv with the ingress on, every host treated as
+// remote, its loop running for the test.
+func newIngressEnv(t *testing.T, opts ...fakeOpts) *env {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	err := s.EnableIngress(ctx, proxy.IngressConfig{Address: net.ParseIP(ingressAddr), PortMin: 41000, PortMax: 41999,
-		Registerer: reg, Local: func(*hosts.Host) bool { return false }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	return newEnvWith(t, func(e *env) {
+		tab, err := ingress.NewTable(e.fleet, ingress.Config{Address: net.ParseIP(ingressAddr), PortMin: 41000, PortMax: 41999,
+			Local: func(*hosts.Host) bool { return false }}, nil, e.log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		go tab.Run(ctx)
+		t.Cleanup(func() { cancel(); tab.Wait(5 * time.Second) })
+		e.srv.Ingress = tab
+	}, opts...)
 }
 
 // freeTCPPort is a port free on 127.0.0.1 and on the ingress address.
@@ -73,62 +78,29 @@ func hostConfigOf(t *testing.T, e *env, id string) struct {
 	return hc
 }
 
-func TestIngressAllocatesRandomPorts(t *testing.T) {
-	e := newEnv(t, twoBusyboxHosts()...)
-	enableIngress(t, e.srv, nil)
-	tests := []struct {
-		name string
-		spec map[string]any
-		port string
-	}{
-		{"empty host port", map[string]any{"Image": "busybox", "HostConfig": map[string]any{
-			"PortBindings": map[string]any{"80/tcp": []any{map[string]any{"HostPort": ""}}}}}, "80/tcp"},
-		{"host port 0, udp", map[string]any{"Image": "busybox", "HostConfig": map[string]any{
-			"PortBindings": map[string]any{"53/udp": []any{map[string]any{"HostIp": "", "HostPort": "0"}}}}}, "53/udp"},
-		{"publish all", map[string]any{"Image": "busybox", "ExposedPorts": map[string]any{"8081/tcp": map[string]any{}},
-			"HostConfig": map[string]any{"PublishAllPorts": true}}, "8081/tcp"},
+func TestIngressCreateSendsExplicitPorts(t *testing.T) {
+	e := newIngressEnv(t, twoBusyboxHosts()...)
+	id := e.create("", map[string]any{"Image": "busybox", "ExposedPorts": map[string]any{"8081/tcp": map[string]any{}},
+		"HostConfig": map[string]any{"PublishAllPorts": true,
+			"PortBindings": map[string]any{"80/tcp": []any{map[string]any{"HostPort": ""}}}}})
+	hc := hostConfigOf(t, e, id)
+	for _, port := range []string{"80/tcp", "8081/tcp"} {
+		bs := hc.PortBindings[port]
+		if len(bs) != 1 {
+			t.Fatalf("bindings passed to the engine: %+v", hc.PortBindings)
+		}
+		if n, err := strconv.Atoi(bs[0].HostPort); err != nil || n < 41000 || n > 41999 {
+			t.Fatalf("%s: host port %q not from the ingress range", port, bs[0].HostPort)
+		}
 	}
-	seen := map[string]bool{}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			id := e.create("", tc.spec)
-			hc := hostConfigOf(t, e, id)
-			bs := hc.PortBindings[tc.port]
-			if len(bs) != 1 {
-				t.Fatalf("bindings passed to the engine: %+v", hc.PortBindings)
-			}
-			n, err := strconv.Atoi(bs[0].HostPort)
-			if err != nil || n < 41000 || n > 41999 {
-				t.Fatalf("host port %q not from the ingress range", bs[0].HostPort)
-			}
-			if seen[bs[0].HostPort] {
-				t.Fatalf("port %s given twice", bs[0].HostPort)
-			}
-			seen[bs[0].HostPort] = true
-		})
+	if !hc.PublishAllPorts {
+		t.Fatal("PublishAllPorts lost on the way")
 	}
 }
 
-func TestIngressForwardsAndShowsItsAddress(t *testing.T) {
-	e := newEnv(t, twoBusyboxHosts()...)
-	reg := prometheus.NewRegistry()
-	enableIngress(t, e.srv, reg)
+func TestIngressCreateConflictAndShownAddress(t *testing.T) {
+	e := newIngressEnv(t, twoBusyboxHosts()...)
 	port := freeTCPPort(t)
-	// The container's published port on its "host": an echo.
-	echo, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
-		}
-	}()
 	p := strconv.Itoa(port)
 	spec := map[string]any{"Image": "busybox", "HostConfig": map[string]any{
 		"PortBindings": map[string]any{"80/tcp": []any{map[string]any{"HostPort": p}}}}}
@@ -150,22 +122,6 @@ func TestIngressForwardsAndShowsItsAddress(t *testing.T) {
 	if r := e.do("POST", "/v1.41/containers/web/start", nil); r.status != 204 {
 		t.Fatalf("start: %s", r)
 	}
-	front := net.JoinHostPort(ingressAddr, p)
-	waitFor(t, "the forward", func() bool {
-		c, err := net.DialTimeout("tcp", front, time.Second)
-		if err != nil {
-			return false
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-		if _, err := c.Write([]byte("hello")); err != nil {
-			return false
-		}
-		buf := make([]byte, 5)
-		_, err = io.ReadFull(c, buf)
-		return err == nil && string(buf) == "hello"
-	})
-
 	// inspect and ps show the ingress address, once per port.
 	r = e.do("GET", "/v1.41/containers/web/json", nil)
 	var in struct {
@@ -199,85 +155,17 @@ func TestIngressForwardsAndShowsItsAddress(t *testing.T) {
 		t.Fatalf("list entry reshaped: %s", r.body)
 	}
 
-	// Metrics: one open forward, its connections and bytes (counted when
-	// the connection ends).
-	var got map[string]float64
-	gather := func() bool {
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
+	// Stopped and removed: the port is free for another.
+	for _, req := range [][2]string{{"POST", "/v1.41/containers/web/stop"}, {"DELETE", "/v1.41/containers/web"}} {
+		if r := e.do(req[0], req[1], nil); r.status != 204 {
+			t.Fatalf("%s %s: %s", req[0], req[1], r)
 		}
-		got = map[string]float64{}
-		for _, mf := range mfs {
-			for _, m := range mf.GetMetric() {
-				labels := ""
-				for _, l := range m.GetLabel() {
-					labels += l.GetName() + "=" + l.GetValue() + ","
-				}
-				got[mf.GetName()+"{"+labels+"}"] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
-			}
-		}
-		return got["clocker_ingress_forwards_open{proto=tcp,}"] == 1 && got["clocker_ingress_connections_total{port="+p+",proto=tcp,}"] >= 1 &&
-			got["clocker_ingress_bytes_total{direction=in,port="+p+",proto=tcp,}"] >= 5 &&
-			got["clocker_ingress_bytes_total{direction=out,port="+p+",proto=tcp,}"] >= 5
-	}
-	waitFor(t, "the ingress metrics", gather)
-
-	// A restarted front door re-establishes the forward from the caches.
-	// (Another address: the first server keeps its own listener.)
-	s2 := proxy.NewServer(e.fleet, e.srv.Strategy, e.log, 1<<20, nil)
-	if err := s2.EnableIngress(context.Background(), proxy.IngressConfig{}); err == nil {
-		t.Fatal("ingress without an address")
-	}
-	if err := s2.EnableIngress(context.Background(), proxy.IngressConfig{Address: net.ParseIP("127.0.0.3"), PortMin: 1, PortMax: 2, Mode: "fast"}); err == nil ||
-		!strings.Contains(err.Error(), "want auto, kernel or userland") {
-		t.Fatalf("ingress in an unknown mode: %v", err)
-	}
-	if s2.IngressMode() != "" {
-		t.Fatalf("a failed EnableIngress left mode %q", s2.IngressMode())
-	}
-	enableIngressAt(t, s2, "127.0.0.3")
-	front3 := net.JoinHostPort("127.0.0.3", p)
-	waitFor(t, "the forward after a restart", func() bool {
-		c, err := net.DialTimeout("tcp", front3, time.Second)
-		if err != nil {
-			return false
-		}
-		c.Close()
-		return true
-	})
-
-	// Stopped: the forward goes; removed: the port is free for another.
-	if r := e.do("POST", "/v1.41/containers/web/stop", nil); r.status != 204 {
-		t.Fatalf("stop: %s", r)
-	}
-	waitFor(t, "the forward to close", func() bool {
-		c, err := net.DialTimeout("tcp", front3, time.Second)
-		if err != nil {
-			return true
-		}
-		c.Close()
-		return false
-	})
-	if r := e.do("DELETE", "/v1.41/containers/web", nil); r.status != 204 {
-		t.Fatalf("rm: %s", r)
 	}
 	e.create("web2", spec)
 }
 
-func enableIngressAt(t *testing.T, s *proxy.Server, addr string) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	if err := s.EnableIngress(ctx, proxy.IngressConfig{Address: net.ParseIP(addr), PortMin: 42000, PortMax: 42999,
-		Local: func(*hosts.Host) bool { return false }}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestIngressCannotBindFailsCleanly(t *testing.T) {
-	e := newEnv(t, twoBusyboxHosts()...)
-	enableIngress(t, e.srv, nil)
+	e := newIngressEnv(t, twoBusyboxHosts()...)
 	port := freeTCPPort(t)
 	taken, err := net.Listen("tcp", net.JoinHostPort(ingressAddr, strconv.Itoa(port)))
 	if err != nil {
@@ -294,6 +182,19 @@ func TestIngressCannotBindFailsCleanly(t *testing.T) {
 		t.Fatal("the create reached an engine")
 	}
 	// The name is free again.
+	e.create("web", map[string]any{"Image": "busybox"})
+}
+
+func TestIngressBadPortIsRefused(t *testing.T) {
+	e := newIngressEnv(t, twoBusyboxHosts()...)
+	r := e.do("POST", "/v1.41/containers/create?name=web", map[string]any{"Image": "busybox", "HostConfig": map[string]any{
+		"PortBindings": map[string]any{"80/tcp": []any{map[string]any{"HostPort": "80-70"}}}}})
+	if r.status != 400 || !strings.Contains(r.message(), `invalid port specification: "80-70"`) {
+		t.Fatalf("create with a bad host port: %s", r)
+	}
+	if e.createCalls() != 0 {
+		t.Fatal("the create reached an engine")
+	}
 	e.create("web", map[string]any{"Image": "busybox"})
 }
 
@@ -320,8 +221,7 @@ func twoBusyboxHosts() []fakeOpts {
 }
 
 func TestIngressStartOnATakenPort(t *testing.T) {
-	e := newEnv(t, twoBusyboxHosts()...)
-	enableIngress(t, e.srv, nil)
+	e := newIngressEnv(t, twoBusyboxHosts()...)
 	p := strconv.Itoa(freeTCPPort(t))
 	spec := map[string]any{"Image": "busybox", "HostConfig": map[string]any{
 		"PortBindings": map[string]any{"80/tcp": []any{map[string]any{"HostPort": p}}}}}
@@ -341,30 +241,4 @@ func TestIngressStartOnATakenPort(t *testing.T) {
 		r := e.do("POST", "/v1.41/containers/first/start", nil)
 		return r.status == 409 && strings.Contains(r.message(), "port is already allocated (by container \"second\"")
 	})
-}
-
-func TestIngressHostDownClosesItsForwards(t *testing.T) {
-	e := newEnv(t, twoBusyboxHosts()...)
-	enableIngress(t, e.srv, nil)
-	p := freeTCPPort(t)
-	id := e.create("", map[string]any{"Image": "busybox", "HostConfig": map[string]any{
-		"PortBindings": map[string]any{"80/tcp": []any{map[string]any{"HostPort": strconv.Itoa(p)}}}}})
-	if r := e.do("POST", "/v1.41/containers/"+id+"/start", nil); r.status != 204 {
-		t.Fatalf("start: %s", r)
-	}
-	front := net.JoinHostPort(ingressAddr, strconv.Itoa(p))
-	listening := func() bool {
-		c, err := net.DialTimeout("tcp", front, time.Second)
-		if err != nil {
-			return false
-		}
-		c.Close()
-		return true
-	}
-	waitFor(t, "the listener", listening)
-	owner := e.owner(id)
-	h, _ := e.fleet.Host(owner)
-	e.fakes[owner].Close()
-	waitFor(t, owner+" unhealthy", func() bool { return !h.Healthy() })
-	waitFor(t, "the forward of the down host to go", func() bool { return !listening() })
 }

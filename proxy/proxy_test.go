@@ -49,6 +49,13 @@ func testLogger() *slog.Logger {
 
 func newEnv(t *testing.T, opts ...fakeOpts) *env {
 	t.Helper()
+	return newEnvWith(t, nil, opts...)
+}
+
+// newEnvWith is newEnv with setup run on the env once its fleet is synced,
+// before the server's handler is built (as serve wires a server).
+func newEnvWith(t *testing.T, setup func(*env), opts ...fakeOpts) *env {
+	t.Helper()
 	e := &env{t: t, fakes: map[string]*fakeEngine{}, log: testLogger()}
 	reg := prometheus.NewRegistry()
 	for _, o := range opts {
@@ -71,6 +78,9 @@ func newEnv(t *testing.T, opts ...fakeOpts) *env {
 		t.Fatal(err)
 	}
 	e.srv = proxy.NewServer(e.fleet, strategy, e.log, 1<<20, reg)
+	if setup != nil {
+		setup(e)
+	}
 	e.ts = httptest.NewServer(e.srv.Handler())
 	t.Cleanup(e.ts.Close)
 	return e

@@ -20,6 +20,7 @@ import (
 	"github.com/clocker/clocker/hosts/provision"
 	"github.com/clocker/clocker/internal/labels"
 	"github.com/clocker/clocker/scheduler"
+	"github.com/clocker/clocker/sdn/ingress"
 )
 
 // HostLabel is put on every container Clocker creates: the host it runs on.
@@ -42,13 +43,18 @@ type Server struct {
 	// Machines provisions and destroys hosts for the fleet API (nil: hosts
 	// are only added by address).
 	Machines *provision.Manager
+	// Ingress holds published ports fleet-wide and forwards them from
+	// Clocker's own address (nil: each host publishes its own). Set it
+	// before Handler or NewRescheduler; its loop (Run) is the caller's.
+	Ingress *ingress.Table
 
 	metrics *metrics
 	execs   *execTable
 	lists   listMemo
 	placer  *placer
-	ingress *ingressTable // nil: published ports are not forwarded
 	creates *admission.Chain
+	// registry receives the metrics of what the handler builds.
+	registry prometheus.Registerer
 
 	// handlerOnce builds the one handler every listener (and the
 	// in-process client) is served by; extensions mount before it.
@@ -84,11 +90,7 @@ func NewServer(fleet *hosts.Fleet, strategy *scheduler.Strategy, log *slog.Logge
 		s.Gatherer = reg
 	}
 	s.metrics = newMetrics(r)
-	chain, err := admission.NewChain(r, s.createSteps()...)
-	if err != nil {
-		panic(err) // the steps are fixed: a programming error
-	}
-	s.creates = chain
+	s.registry = r
 	return s
 }
 
@@ -102,6 +104,13 @@ func (s *Server) Handler() http.Handler {
 }
 
 func (s *Server) newHandler() http.Handler {
+	// The create pipeline's steps are the wired subsystems' (ingress,
+	// fleet networks): complete once wiring is.
+	chain, err := admission.NewChain(s.registry, s.createSteps()...)
+	if err != nil {
+		panic(err) // the steps are fixed: a programming error
+	}
+	s.creates = chain
 	r := mux.NewRouter()
 	r.NotFoundHandler = adapt(s.Log, func(w http.ResponseWriter, r *http.Request) error {
 		return errPageNotFound

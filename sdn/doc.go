@@ -43,6 +43,8 @@
 // agent restart neither loses nor duplicates state: Reconcile applies the
 // desired networks and removes the provider's leftovers.
 //
-// sdn imports neither proxy nor hosts: the manager passes host names and
-// underlay addresses in.
+// sdn and its agent side (ipam, dns, vxlan, agent) import neither proxy
+// nor hosts: the manager passes host names and underlay addresses in.
+// Only the manager side may import hosts: sdn/ingress, the fleet-wide
+// table of published ports and its forwards.
 package sdn

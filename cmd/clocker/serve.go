@@ -300,41 +300,58 @@ func serve(args []string) error {
 	if srv.Nets, err = cfg.fleetnet.networks(st); err != nil {
 		return err
 	}
-	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second}
 
 	var listeners []net.Listener
+	closeListeners := func() {
+		for _, ln := range listeners {
+			ln.Close()
+		}
+	}
 	for _, l := range cfg.listen {
 		ln, err := listen(l)
 		if err != nil {
-			for _, prev := range listeners {
-				prev.Close()
-			}
+			closeListeners()
 			return err
 		}
 		listeners = append(listeners, ln)
 	}
-	// Give the caches a moment to fill so the first `docker ps` is whole.
+	// Give the caches a moment to fill so the first `docker ps` is whole
+	// and the ingress finds the ports the containers hold.
 	syncCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	if err := fleet.WaitSynced(syncCtx); err != nil {
 		log.Warn("not every host answered at start; serving anyway", "err", err)
 	}
 	cancel()
 	srv.WarmPlacement()
+
+	// Build everything the server holds before its handler...
+	if srv.Ingress, err = cfg.ingress.table(fleet, reg, log); err != nil {
+		closeListeners()
+		return err
+	}
+	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second}
 	rescheduler, err := srv.NewRescheduler(st, cfg.rescheduleAfter)
 	if err != nil {
+		srv.Ingress.Close()
+		closeListeners()
 		return err
+	}
+	autoscaler, err := cfg.provision.autoscaler(machines, cfg.maxPerHost, log)
+	if err != nil {
+		srv.Ingress.Close()
+		closeListeners()
+		return err
+	}
+	// ...then start the loops: the ingress first, so that a reschedule
+	// at start-up publishes through it.
+	if srv.Ingress != nil {
+		go srv.Ingress.Run(ctx)
 	}
 	go rescheduler.Run(ctx)
-	if err := cfg.provision.autoscaler(ctx, machines, cfg.maxPerHost, log); err != nil {
-		return err
+	if autoscaler != nil {
+		go autoscaler.Run(ctx)
 	}
 	startAgents(ctx, srv, log)
-	if err := cfg.ingress.enable(ctx, srv, reg, log); err != nil {
-		for _, ln := range listeners {
-			ln.Close()
-		}
-		return err
-	}
 
 	errs := make(chan error, len(listeners))
 	for i, ln := range listeners {
@@ -344,7 +361,7 @@ func serve(args []string) error {
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
-		srv.WaitIngress(5 * time.Second) // kernel forwards are rules that would outlive the process
+		srv.Ingress.Wait(5 * time.Second) // kernel forwards are rules that would outlive the process
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = httpSrv.Shutdown(sctx)

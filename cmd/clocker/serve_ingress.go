@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -12,7 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/clocker/clocker/proxy"
+	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/sdn/ingress"
 )
 
@@ -77,17 +76,19 @@ func (f *ingressFlags) check(firstListen string) error {
 	return nil
 }
 
-// enable turns the ingress on once the caches are filled: the forwards of
-// containers already running come back at once.
-func (f *ingressFlags) enable(ctx context.Context, srv *proxy.Server, reg prometheus.Registerer, log *slog.Logger) error {
+// table builds the ingress once the caches are filled, so that the
+// forwards of containers already running come back at once; nil when the
+// ingress is off. Its loop is started by serve once everything is wired.
+func (f *ingressFlags) table(fleet *hosts.Fleet, reg prometheus.Registerer, log *slog.Logger) (*ingress.Table, error) {
 	if !f.on {
 		log.Info("ingress off: published ports are reached at each container's host")
-		return nil
+		return nil, nil
 	}
-	cfg := proxy.IngressConfig{Address: f.ip, PortMin: f.lo, PortMax: f.hi, Registerer: reg, Mode: f.mode, Instance: f.instance}
-	if err := srv.EnableIngress(ctx, cfg); err != nil {
-		return err
+	cfg := ingress.Config{Address: f.ip, PortMin: f.lo, PortMax: f.hi, Mode: f.mode, Instance: f.instance}
+	t, err := ingress.NewTable(fleet, cfg, reg, log)
+	if err != nil {
+		return nil, err
 	}
-	log.Info("ingress: published ports forwarded", "address", f.ip.String(), "random-ports", f.ports, "mode", srv.IngressMode(), "asked", f.mode)
-	return nil
+	log.Info("ingress: published ports forwarded", "address", f.ip.String(), "random-ports", f.ports, "mode", t.Mode(), "asked", f.mode)
+	return t, nil
 }

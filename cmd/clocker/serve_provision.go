@@ -169,17 +169,17 @@ func (f *provisionFlags) machines(ctx context.Context, fleet *hosts.Fleet, st *s
 	return m, nil
 }
 
-// autoscaler starts the headroom policy when one is asked for.
-func (f *provisionFlags) autoscaler(ctx context.Context, m *provision.Manager, perHost int, log *slog.Logger) error {
+// autoscaler builds the headroom policy when one is asked for (else nil);
+// serve starts its loop once everything is wired.
+func (f *provisionFlags) autoscaler(m *provision.Manager, perHost int, log *slog.Logger) (*provision.Autoscaler, error) {
 	if !f.autoscale() {
-		return nil
+		return nil, nil
 	}
 	a, err := m.NewAutoscaler(f.policy(perHost))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	log.Info("headroom policy", "provisioner", f.provisioner, "per_host", perHost, "headroom", f.headroom,
 		"headroom_percent", f.headroomPercent, "max_hosts", f.maxHosts, "scale_in", f.scaleIn)
-	go a.Run(ctx)
-	return nil
+	return a, nil
 }

@@ -34,8 +34,8 @@ const (
 	ModeUserland = "userland" // the userland Forwarder
 )
 
-// Config configures Start.
-type Config struct {
+// ForwardsConfig configures Start.
+type ForwardsConfig struct {
 	// Mode is ModeAuto (default), ModeKernel or ModeUserland.
 	Mode string
 	// Instance names this manager's iptables chains; the same across its
@@ -49,7 +49,7 @@ type Config struct {
 // Start returns the forwards of ip in the mode asked for. With ModeAuto, a
 // kernel that cannot be set up (no iptables, no rights, IPv6) gives the
 // userland Forwarder, and why is logged.
-func Start(ip net.IP, cfg Config) (Forwards, error) {
+func Start(ip net.IP, cfg ForwardsConfig) (Forwards, error) {
 	log := cfg.Options.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

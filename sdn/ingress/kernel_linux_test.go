@@ -359,17 +359,6 @@ func udpEcho(t *testing.T, c net.Conn, msg string) string {
 	return got
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // countRules counts the lines of iptables-save that contain s.
 func countRules(t *testing.T, s string) int {
 	t.Helper()

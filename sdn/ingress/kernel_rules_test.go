@@ -137,19 +137,19 @@ ipv4     2 udp      17 25 src=127.0.0.1 dst=127.0.0.1 sport=5001 dport=53 src=10
 }
 
 func TestStartModes(t *testing.T) {
-	if _, err := Start(loopback, Config{Mode: "fast"}); err == nil {
+	if _, err := Start(loopback, ForwardsConfig{Mode: "fast"}); err == nil {
 		t.Fatal("a bad mode started")
 	}
-	f, err := Start(loopback, Config{Mode: ModeUserland})
+	f, err := Start(loopback, ForwardsConfig{Mode: ModeUserland})
 	if err != nil || f.Mode() != ModeUserland {
 		t.Fatalf("userland: %v %v", f, err)
 	}
 	// IPv6 has no kernel mode: auto falls back, kernel refuses.
-	f, err = Start(net.ParseIP("::1"), Config{Mode: ModeAuto})
+	f, err = Start(net.ParseIP("::1"), ForwardsConfig{Mode: ModeAuto})
 	if err != nil || f.Mode() != ModeUserland {
 		t.Fatalf("auto on ::1: %v %v", f, err)
 	}
-	if _, err := Start(net.ParseIP("::1"), Config{Mode: ModeKernel}); err == nil || !strings.Contains(err.Error(), "IPv4 only") {
+	if _, err := Start(net.ParseIP("::1"), ForwardsConfig{Mode: ModeKernel}); err == nil || !strings.Contains(err.Error(), "IPv4 only") {
 		t.Fatalf("kernel on ::1: %v", err)
 	}
 }

@@ -1,20 +1,6 @@
-// Package ingress forwards published ports from the manager's own address
-// to the hosts where the containers publish them, as Swarm mode's routing
-// mesh does for services. Two ways, behind one interface (Forwards, made
-// by Start): Kernel, iptables DNAT rules (kernel_linux.go), and the
-// userland Forwarder below, one TCP or UDP listener per published port,
-// each forwarding to one target address; the Kernel hands it the ports it
-// cannot forward.
-//
-//	client ─► manager ADDR:PORT (listener, bound at create)
-//	               │  target set while the container runs
-//	               ▼
-//	          host IP:PORT (the engine's own published port) ─► container
-//
-// A listener can be open without a target (the container is created, not
-// yet started): TCP connections then wait a moment for one, UDP datagrams
-// are dropped. The package knows nothing of hosts or containers: the
-// manager opens, points and closes listeners by Key.
+// The userland Forwarder: one TCP or UDP listener per published port,
+// each forwarding to one target address.
+
 package ingress
 
 import (
