@@ -45,6 +45,8 @@ type Fleet struct {
 
 	events fleetEvents
 
+	tagsMu sync.Mutex // one settlement of moved tags at a time (UntagStale)
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

@@ -22,7 +22,7 @@ import (
 type imageIndex struct {
 	known bool // filled since the last (re)connect
 	ids   []string
-	refs  map[string]bool
+	refs  map[string]string // reference → the hex ID of the image it names
 }
 
 // imageListTimeout bounds one GET /images/json of the refresh loop: a hung
@@ -174,12 +174,13 @@ func (h *Host) listImages(ctx context.Context) error {
 	if err := json.Unmarshal(body, &list); err != nil {
 		return fmt.Errorf("GET /images/json: %w", err)
 	}
-	idx := imageIndex{known: true, ids: make([]string, 0, len(list)), refs: map[string]bool{}}
+	idx := imageIndex{known: true, ids: make([]string, 0, len(list)), refs: map[string]string{}}
 	for _, im := range list {
-		idx.ids = append(idx.ids, strings.TrimPrefix(im.ID, "sha256:"))
+		id := strings.TrimPrefix(im.ID, "sha256:")
+		idx.ids = append(idx.ids, id)
 		for _, r := range append(im.RepoTags, im.RepoDigests...) {
 			if n, ok := normalizeRef(r); ok {
-				idx.refs[n] = true
+				idx.refs[n] = id
 			}
 		}
 	}
@@ -223,7 +224,7 @@ func (h *Host) HasImageRef(ref ImageRef) (has, known bool) {
 	if !h.images.known {
 		return false, false
 	}
-	if ref.norm != "" && h.images.refs[ref.norm] {
+	if _, ok := h.images.refs[ref.norm]; ok && ref.norm != "" {
 		return true, true
 	}
 	// Like the engine: a reference that names no image may be an ID.

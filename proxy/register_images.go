@@ -39,43 +39,72 @@ func (s *Server) registerImages(r *mux.Router) {
 // (see touchImages) once it is done, so that a create right after a pull,
 // load, build, commit, tag or removal is placed on what those hosts hold
 // now, not on what their event streams have delivered so far. The other
-// hosts changed nothing: their lists are not read.
+// hosts changed nothing: their lists are not read. A tag the handler set
+// on the touched hosts is then removed where other hosts hold it for
+// another image (Fleet.UntagStale), as a tag moves on one engine.
 func (s *Server) imagesChanged(next handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		touched := &touchedHosts{}
 		r = r.WithContext(context.WithValue(r.Context(), touchedKey{}, touched))
-		err := next(w, r)
+		err := next(settledWriter{w}, r)
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 		defer cancel()
+		watches := touched.list()
 		var wg sync.WaitGroup
-		for _, h := range touched.list() {
-			if h.Healthy() {
+		for _, tw := range watches {
+			if tw.Host.Healthy() {
 				// The event stream catches up if this fails.
-				wg.Go(func() { _ = h.RefreshImages(ctx) })
+				wg.Go(func() { _ = tw.Host.RefreshImages(ctx) })
 			}
 		}
 		wg.Wait()
+		uctx, ucancel := context.WithTimeout(context.WithoutCancel(r.Context()), untagTimeout)
+		defer ucancel()
+		if uerr := s.Fleet.UntagStale(uctx, watches); uerr != nil {
+			s.Log.Warn("a tag set here still names another image elsewhere", "err", uerr)
+		}
 		return err
 	}
 }
 
-type touchedKey struct{}
+// untagTimeout bounds the removal of stale copies of the tags an image
+// operation set.
+const untagTimeout = 30 * time.Second
 
-// touchedHosts are the hosts an image operation sent a changing request to.
-type touchedHosts struct {
-	mu    sync.Mutex
-	hosts []*hosts.Host
+// settledWriter holds back the flushes of an answer of known length (a
+// forwarded commit's): it then goes out when the handler returns, after
+// the refresh and the untags, so that the client's next command sees
+// them. A stream (build, pull, load progress) flows as it comes and ends
+// then too.
+type settledWriter struct{ http.ResponseWriter }
+
+func (w settledWriter) Flush() {
+	if w.Header().Get("Content-Length") == "" {
+		_ = http.NewResponseController(w.ResponseWriter).Flush()
+	}
 }
 
-func (t *touchedHosts) list() []*hosts.Host {
+// Unwrap lets http.ResponseController reach the connection (full duplex).
+func (w settledWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+type touchedKey struct{}
+
+// touchedHosts are the hosts an image operation sent a changing request
+// to, each with its tags as they were before.
+type touchedHosts struct {
+	mu      sync.Mutex
+	watches []hosts.TagWatch
+}
+
+func (t *touchedHosts) list() []hosts.TagWatch {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return slices.Clone(t.hosts)
+	return slices.Clone(t.watches)
 }
 
 // touchImages notes that the request may change h's images (marked before
-// the call: a failed or cut answer may still have changed them). Outside
-// imagesChanged it does nothing.
+// the call: a failed or cut answer may still have changed them), with what
+// h's tags name before it. Outside imagesChanged it does nothing.
 func touchImages(ctx context.Context, h *hosts.Host) {
 	t, ok := ctx.Value(touchedKey{}).(*touchedHosts)
 	if !ok {
@@ -83,7 +112,7 @@ func touchImages(ctx context.Context, h *hosts.Host) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !slices.Contains(t.hosts, h) {
-		t.hosts = append(t.hosts, h)
+	if !slices.ContainsFunc(t.watches, func(w hosts.TagWatch) bool { return w.Host == h }) {
+		t.watches = append(t.watches, h.WatchTags())
 	}
 }

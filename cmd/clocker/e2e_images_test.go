@@ -464,6 +464,65 @@ func TestE2EImagesBuildAndRun(t *testing.T) {
 	}
 }
 
+// A tag names one image across the fleet, as on one engine: docker commit
+// lands on one host, docker build of the same tag is placed on another,
+// and docker run starts the build; docker images lists the tag once. The
+// committed image, which a running container uses, stays on its host,
+// untagged.
+func TestE2EImagesTagMovesAcrossFleet(t *testing.T) {
+	classic := []string{"DOCKER_BUILDKIT=0"}
+	const tag, base = "e2eimg-moved:1", "e2eimg-movebase:1"
+	first, other := 0, 1
+	var committed string
+	t.Cleanup(func() {
+		docker(t, nil, "rm", "-f", "e2eimg-move-src", "e2eimg-move-user")
+		for i := range fleet.Engines {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			for _, ref := range []string{tag, base, committed} {
+				if ref != "" {
+					_, _ = fleet.Docker(ctx, fleet.Engines[i].Name, "rmi", "-f", ref)
+				}
+			}
+			cancel()
+		}
+	})
+	mustDocker(t, "run", "-d", "--name", "e2eimg-move-src", "-e", "constraint:node=="+fleet.Engines[first].Name, "busybox", "sleep", "300")
+	mustDocker(t, "exec", "e2eimg-move-src", "sh", "-c", "echo committed > /marker")
+	mustDocker(t, "commit", "e2eimg-move-src", tag)
+	if hs := enginesWith(t, tag); len(hs) != 1 || hs[0] != first {
+		t.Fatalf("the commit is on engines %v, want [%d]", hs, first)
+	}
+	committed = engineImageID(t, first, tag)
+	mustDocker(t, "run", "-d", "--name", "e2eimg-move-user", tag, "sleep", "300")
+	if h := hostOf(t, "e2eimg-move-user"); h != fleet.Engines[first].Name {
+		t.Fatalf("a container of the commit runs on %s, want %s", h, fleet.Engines[first].Name)
+	}
+
+	// The build's base is on the other host alone: the build goes there.
+	engineDocker(t, other, "tag", "busybox", base)
+	dir := imgBuildDir(t, map[string]string{"Dockerfile": "FROM " + base + "\nRUN echo built > /marker\n"})
+	if r := dockerEnv(t, classic, "build", "-t", tag, dir); r.Code != 0 || !strings.Contains(r.Stdout, "Successfully tagged "+tag) {
+		t.Fatalf("build: %+v", r)
+	}
+	if hs := enginesWith(t, tag); len(hs) != 1 || hs[0] != other {
+		t.Fatalf("after the build %s is on engines %v, want [%d] (the build's)", tag, hs, other)
+	}
+	for range 3 {
+		if r := docker(t, nil, "run", "--rm", tag, "cat", "/marker"); r.Code != 0 || r.Stdout != "built\n" {
+			t.Fatalf("run of %s after the build: %+v, want the build's marker", tag, r)
+		}
+	}
+	if out := mustDocker(t, "images", "e2eimg-moved", "--format", "{{.Repository}}:{{.Tag}}"); out != tag {
+		t.Fatalf("images e2eimg-moved: %q, want %s once", out, tag)
+	}
+	if id := engineImageID(t, first, committed); id != committed {
+		t.Fatalf("the committed image left %s (its container uses it): %q", fleet.Engines[first].Name, id)
+	}
+	if out := mustDocker(t, "inspect", "-f", "{{.State.Running}}", "e2eimg-move-user"); out != "true" {
+		t.Fatalf("the container of the committed image: running %s", out)
+	}
+}
+
 func TestE2EImagesImport(t *testing.T) {
 	removeImageEverywhere(t, "e2eimg-imported:1")
 	dir := imgBuildDir(t, map[string]string{"hello": "imported\n"})

@@ -2,7 +2,8 @@
 // benchmarks: enough of the Engine API for the fleet's cache (ping, info,
 // version, the event stream, list, inspect) and for the proxy's paths
 // (create, start, stop, kill, restart, wait, delete, logs, attach, exec,
-// images with pull, load, tag and remove, volumes, networks, system df),
+// images with pull, load, tag, remove, commit and build, volumes,
+// networks, system df),
 // with version-prefixed paths and Docker's error bodies (dockerd 20.10's
 // wording).
 //
@@ -95,6 +96,7 @@ const (
 
 type ctr struct {
 	id, name, image string
+	imageID         string            // what image named at the create (sha256:…)
 	labels          map[string]string // nil when none
 	cmd             []string
 	env             []string
@@ -132,6 +134,8 @@ type Engine struct {
 	containers map[string]*ctr    // by full ID
 	names      map[string]*ctr    // by name without the slash
 	images     map[string]*image  // by normalised reference
+	dangling   map[string]*image  // by ID: kept without a tag (a commit without one, or a container uses it)
+	imageSeq   uint64             // images made by commit and build
 	volumes    map[string]*volume // by name
 	networks   map[string]*netw   // by ID
 	subs       map[*subscriber]struct{}
@@ -156,6 +160,7 @@ func New(opts Options) *Engine {
 		containers: map[string]*ctr{},
 		names:      map[string]*ctr{},
 		images:     map[string]*image{},
+		dangling:   map[string]*image{},
 		volumes:    map[string]*volume{},
 		networks:   map[string]*netw{},
 		subs:       map[*subscriber]struct{}{},
@@ -473,7 +478,8 @@ func (e *Engine) createLocked(s Spec) (*ctr, error) {
 	if s.Image == "" {
 		return nil, errf(400, "config cannot be empty in order to create a container")
 	}
-	if e.findImageLocked(s.Image) == nil {
+	im := e.findImageLocked(s.Image)
+	if im == nil {
 		return nil, errf(404, "No such image: %s", s.Image)
 	}
 	var joins []*netw
@@ -507,7 +513,7 @@ func (e *Engine) createLocked(s Spec) (*ctr, error) {
 	if len(s.HostConfig) == 0 || string(s.HostConfig) == "null" {
 		s.HostConfig = nil
 	}
-	c := &ctr{id: id, name: name, image: s.Image, labels: s.Labels, cmd: s.Cmd, env: s.Env,
+	c := &ctr{id: id, name: name, image: s.Image, imageID: im.id, labels: s.Labels, cmd: s.Cmd, env: s.Env,
 		tty: s.Tty, hostConfig: s.HostConfig, created: e.now(), state: StateCreated,
 		volumes: containerVolumes(s.HostConfig)}
 	for _, v := range c.volumes {
@@ -632,6 +638,17 @@ func (e *Engine) AddImage(ref string) {
 	e.publishImageLocked("pull", normImage(ref), im)
 }
 
+// ImageID is the ID of the image ref names (a reference, an ID or an ID
+// prefix; an image without tags is found by its ID).
+func (e *Engine) ImageID(ref string) (string, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if im := e.findImageLocked(ref); im != nil {
+		return im.id, true
+	}
+	return "", false
+}
+
 // Image is an image to put on an engine with PutImage.
 type Image struct {
 	ID          string   // sha256:…; empty: made from the first tag
@@ -649,12 +666,7 @@ func (e *Engine) PutImage(im Image) {
 	}
 	stored := &image{id: im.ID, digests: append([]string(nil), im.RepoDigests...)}
 	for _, ref := range im.RepoTags {
-		n := normImage(ref)
-		if old, ok := e.images[n]; ok && old != stored {
-			old.refs = without(old.refs, n) // the tag moves
-		}
-		stored.refs = append(stored.refs, n)
-		e.images[n] = stored
+		e.moveTagLocked(normImage(ref), stored)
 	}
 	for _, d := range im.RepoDigests {
 		e.images[normImage(d)] = stored
@@ -664,6 +676,72 @@ func (e *Engine) PutImage(im Image) {
 		name = stored.refs[0]
 	}
 	e.publishImageLocked("pull", name, stored)
+}
+
+// moveTagLocked points the tag n at im, taking it from the image it named
+// before (which goes with its last tag unless a container uses it: the
+// fake keeps no other dangling images).
+func (e *Engine) moveTagLocked(n string, im *image) {
+	old, ok := e.images[n]
+	if ok && old == im {
+		return
+	}
+	if ok {
+		old.refs = without(old.refs, n)
+		if len(old.refs) == 0 {
+			e.dropUntaggedLocked(old, false)
+		}
+	}
+	im.refs = append(im.refs, n)
+	e.images[n] = im
+	delete(e.dangling, im.id)
+}
+
+// dropUntaggedLocked is what becomes of an image that lost its last tag:
+// kept, dangling, while a container uses it (a running one even when
+// forced), else deleted with its digests. It reports whether it was
+// deleted.
+func (e *Engine) dropUntaggedLocked(im *image, force bool) bool {
+	users, running := e.imageUsersLocked(im)
+	if users > 0 && (running || !force) {
+		e.dangling[im.id] = im
+		return false
+	}
+	for _, d := range im.digests {
+		if e.images[normImage(d)] == im {
+			delete(e.images, normImage(d))
+		}
+	}
+	delete(e.dangling, im.id)
+	return true
+}
+
+// imageUsersLocked counts the containers made from im and tells whether
+// one runs.
+func (e *Engine) imageUsersLocked(im *image) (users int, running bool) {
+	for _, c := range e.containers {
+		if c.imageID == im.id {
+			users++
+			running = running || c.state == StateRunning
+		}
+	}
+	return users, running
+}
+
+// newImageLocked makes an image with an ID of its own (a commit's or a
+// build's) under the given tags.
+func (e *Engine) newImageLocked(kind string, tags []string) *image {
+	e.imageSeq++
+	im := &image{id: "sha256:" + hexID(e.opts.Name+"/"+kind+"/"+strconv.FormatUint(e.imageSeq, 10))}
+	for _, t := range tags {
+		n := normImage(t)
+		e.moveTagLocked(n, im)
+		e.publishImageLocked("tag", n, im)
+	}
+	if len(im.refs) == 0 {
+		e.dangling[im.id] = im
+	}
+	return im
 }
 
 func (e *Engine) addImageLocked(ref string) *image {
@@ -821,6 +899,11 @@ func (e *Engine) findImageLocked(ref string) *image {
 		return nil
 	}
 	for _, im := range e.images {
+		if strings.HasPrefix(strings.TrimPrefix(im.id, "sha256:"), hexRef) {
+			return im
+		}
+	}
+	for _, im := range e.dangling {
 		if strings.HasPrefix(strings.TrimPrefix(im.id, "sha256:"), hexRef) {
 			return im
 		}

@@ -169,6 +169,14 @@ func (e *Engine) route(w http.ResponseWriter, r *http.Request, p string) error {
 		if post {
 			return e.load(w, r)
 		}
+	case "/commit":
+		if post {
+			return e.commit(w, r)
+		}
+	case "/build":
+		if post {
+			return e.build(w, r)
+		}
 	}
 	seg := strings.Split(strings.Trim(p, "/"), "/")
 	if ok, err := e.routeVolNet(w, r, p, seg); ok {
@@ -222,7 +230,7 @@ func (e *Engine) route(w http.ResponseWriter, r *http.Request, p string) error {
 	case len(seg) >= 3 && seg[0] == "images" && seg[len(seg)-1] == "tag" && post:
 		return e.tagImage(w, r, strings.TrimSuffix(strings.TrimPrefix(p, "/images/"), "/tag"))
 	case len(seg) >= 2 && seg[0] == "images" && del:
-		return e.removeImage(w, strings.TrimPrefix(p, "/images/"))
+		return e.removeImage(w, r, strings.TrimPrefix(p, "/images/"))
 	}
 	return errf(404, "page not found")
 }
@@ -310,13 +318,6 @@ type summary struct {
 	HostConfig      struct{ NetworkMode string }
 	NetworkSettings struct{ Networks map[string]endpointSettings }
 	Mounts          []mountPoint
-}
-
-func (e *Engine) imageIDLocked(ref string) string {
-	if im := e.findImageLocked(ref); im != nil {
-		return im.id
-	}
-	return ""
 }
 
 // network is the container's endpoint on the default bridge, made up from
@@ -518,7 +519,7 @@ func networkMode(c *ctr) string {
 }
 
 func (e *Engine) summaryLocked(c *ctr, size bool) summary {
-	s := summary{ID: c.id, Names: []string{"/" + c.name}, Image: c.image, ImageID: e.imageIDLocked(c.image),
+	s := summary{ID: c.id, Names: []string{"/" + c.name}, Image: c.image, ImageID: c.imageID,
 		Command: strings.Join(c.cmd, " "), Created: c.created / int64(time.Second), Ports: listPorts(c),
 		Labels: c.labels, State: c.state, Status: status(c), Mounts: mounts(c)}
 	if s.Labels == nil {
@@ -732,7 +733,7 @@ func (e *Engine) inspect(w http.ResponseWriter, ref string) error {
 	a := inspectAnswer{ID: c.id, Created: stamp(c.created), Path: "sh", Args: []string{},
 		State: stateAnswer{Status: c.state, Running: c.state == StateRunning, ExitCode: c.exitCode,
 			StartedAt: stamp(c.started), FinishedAt: stamp(c.finished)},
-		Image:          e.imageIDLocked(c.image),
+		Image:          c.imageID,
 		ResolvConfPath: "/var/lib/docker/containers/" + c.id + "/resolv.conf",
 		HostnamePath:   "/var/lib/docker/containers/" + c.id + "/hostname",
 		HostsPath:      "/var/lib/docker/containers/" + c.id + "/hosts",
@@ -844,6 +845,11 @@ func (e *Engine) listImages(w http.ResponseWriter) error {
 		out = append(out, imageSummary{ID: im.id, RepoTags: append([]string{}, im.refs...), RepoDigests: append([]string{}, im.digests...),
 			Created: 1700000000, Size: imageSize, SharedSize: -1, Labels: map[string]string{}, Containers: -1})
 	}
+	for _, im := range e.dangling {
+		// As dockerd 20.10 lists an image without tags or digests.
+		out = append(out, imageSummary{ID: im.id, RepoTags: []string{"<none>:<none>"}, RepoDigests: []string{"<none>@<none>"},
+			Created: 1700000000, Size: imageSize, SharedSize: -1, Labels: map[string]string{}, Containers: -1})
+	}
 	e.mu.Unlock()
 	sortSlice(out, func(a, b imageSummary) bool { return a.ID < b.ID })
 	writeJSON(w, 200, out)
@@ -904,13 +910,7 @@ func (e *Engine) tagImage(w http.ResponseWriter, r *http.Request, ref string) er
 		return errf(404, "No such image: %s", ref)
 	}
 	n := normImage(repo)
-	if old, ok := e.images[n]; !ok || old != im {
-		if ok {
-			old.refs = without(old.refs, n) // the tag moves
-		}
-		im.refs = append(im.refs, n)
-		e.images[n] = im
-	}
+	e.moveTagLocked(n, im)
 	e.publishImageLocked("tag", n, im)
 	w.WriteHeader(http.StatusCreated)
 	return nil
@@ -926,41 +926,90 @@ func without(refs []string, r string) []string {
 	return out
 }
 
-// removeImage untags a reference (deleting the image with its last tag),
-// refusing while a container uses it.
-func (e *Engine) removeImage(w http.ResponseWriter, ref string) error {
+// removeImage answers DELETE /images/{name} as dockerd does: a reference
+// is untagged, and the image goes with its last tag. A container's image
+// keeps its last tag unless forced; forced, the tag goes and the image
+// stays while a running container uses it (a stopped one's goes). An ID
+// removes every tag, refused while a container uses the image.
+func (e *Engine) removeImage(w http.ResponseWriter, r *http.Request, ref string) error {
+	force := flag(r.URL.Query(), "force")
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	im := e.findImageLocked(ref)
 	if im == nil {
 		return errf(404, "No such image: %s", ref)
 	}
-	for _, c := range e.containers {
-		if e.findImageLocked(c.image) == im && len(im.refs) <= 1 {
-			return errf(409, "conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s", ref, c.id[:12], strings.TrimPrefix(im.id, "sha256:")[:12])
+	n := normImage(ref)
+	byRef := e.images[n] == im
+	if users, _ := e.imageUsersLocked(im); users > 0 && len(im.refs) <= 1 && (!force || !byRef) {
+		for _, c := range e.containers {
+			if c.imageID == im.id {
+				return errf(409, "conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s", ref, c.id[:12], strings.TrimPrefix(im.id, "sha256:")[:12])
+			}
 		}
 	}
-	n := normImage(ref)
-	if _, byRef := e.images[n]; !byRef {
+	if !byRef {
 		n = "" // by ID: every tag goes
 	}
-	var out []map[string]string
-	for _, r := range append([]string(nil), im.refs...) {
-		if n == "" || r == n {
-			delete(e.images, r)
-			im.refs = without(im.refs, r)
-			out = append(out, map[string]string{"Untagged": r})
-			e.publishImageLocked("untag", r, im)
+	out := []map[string]string{}
+	for _, t := range append([]string(nil), im.refs...) {
+		if n == "" || t == n {
+			delete(e.images, t)
+			im.refs = without(im.refs, t)
+			out = append(out, map[string]string{"Untagged": t})
+			e.publishImageLocked("untag", t, im)
 		}
 	}
-	if len(im.refs) == 0 {
-		for _, d := range im.digests {
-			delete(e.images, normImage(d))
-		}
+	if len(im.refs) == 0 && e.dropUntaggedLocked(im, force) {
 		out = append(out, map[string]string{"Deleted": im.id})
 		e.publishImageLocked("delete", im.id, im)
 	}
 	writeJSON(w, 200, out)
+	return nil
+}
+
+// commit answers POST /commit?container=&repo=&tag=: a new image, tagged
+// repo:tag (tag latest) when a repo is given.
+func (e *Engine) commit(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.resolveLocked(q.Get("container"))
+	if err != nil {
+		return err
+	}
+	var tags []string
+	if repo := q.Get("repo"); repo != "" {
+		if tag := q.Get("tag"); tag != "" {
+			repo += ":" + tag
+		}
+		tags = append(tags, repo)
+	}
+	im := e.newImageLocked("commit", tags)
+	e.publishLocked("commit", c)
+	writeJSON(w, http.StatusCreated, map[string]string{"Id": im.id})
+	return nil
+}
+
+// build answers the classic builder's POST /build?t=…: the context is read
+// and dropped, and a new image is tagged with every t, as one step.
+func (e *Engine) build(w http.ResponseWriter, r *http.Request) error {
+	if _, err := io.Copy(io.Discard, r.Body); err != nil {
+		return errf(400, "reading the build context: %v", err)
+	}
+	e.mu.Lock()
+	im := e.newImageLocked("build", r.URL.Query()["t"])
+	refs := append([]string(nil), r.URL.Query()["t"]...)
+	e.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(map[string]string{"stream": "Step 1/1 : FROM scratch\n"})
+	_ = enc.Encode(map[string]any{"aux": map[string]string{"ID": im.id}})
+	_ = enc.Encode(map[string]string{"stream": "Successfully built " + strings.TrimPrefix(im.id, "sha256:")[:12] + "\n"})
+	for _, t := range refs {
+		_ = enc.Encode(map[string]string{"stream": "Successfully tagged " + normImage(t) + "\n"})
+	}
 	return nil
 }
 
@@ -971,11 +1020,9 @@ const imageSize = 4_261_574
 // each), containers with their sizes, volumes with their use.
 func (e *Engine) diskUsage(w http.ResponseWriter) error {
 	e.mu.Lock()
-	uses := map[*image]int64{}
+	uses := map[string]int64{} // by image ID
 	for _, c := range e.containers {
-		if im := e.findImageLocked(c.image); im != nil {
-			uses[im]++
-		}
+		uses[c.imageID]++
 	}
 	seen := map[*image]bool{}
 	images := []imageSummary{}
@@ -985,7 +1032,7 @@ func (e *Engine) diskUsage(w http.ResponseWriter) error {
 		}
 		seen[im] = true
 		images = append(images, imageSummary{ID: im.id, RepoTags: append([]string{}, im.refs...), RepoDigests: append([]string{}, im.digests...),
-			Created: 1700000000, Size: imageSize, SharedSize: 0, Labels: map[string]string{}, Containers: uses[im]})
+			Created: 1700000000, Size: imageSize, SharedSize: 0, Labels: map[string]string{}, Containers: uses[im.id]})
 	}
 	cs := make([]*ctr, 0, len(e.containers))
 	for _, c := range e.containers {
