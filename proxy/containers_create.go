@@ -12,10 +12,10 @@ import (
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/mount"
 
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/placement"
 	"github.com/clocker/clocker/scheduler"
 )
 
@@ -203,44 +203,13 @@ func (s *Server) placeAndReserve(ctx context.Context, spec *container.CreateRequ
 	return h, release, nil
 }
 
-// pins lists the hosts the container must share with what it uses.
+// pins lists the hosts the container must share with what it uses: the
+// placement package's pins, and the hosts of its per-host user networks
+// (until the fleet-network step pins those).
 func (s *Server) pins(ctx context.Context, spec *container.CreateRequest) ([]scheduler.Pin, error) {
-	var pins []scheduler.Pin
-	pinContainer := func(ref, why string) error {
-		h, _, err := s.Fleet.Resolve(ctx, ref)
-		if err != nil {
-			return err
-		}
-		pins = append(pins, scheduler.Pin{Host: h.Name, Reason: fmt.Sprintf("container %s (%s)", ref, why)})
-		return nil
-	}
-	hc := spec.HostConfig
-	if hc == nil {
-		hc = &container.HostConfig{}
-	}
-	for _, vf := range hc.VolumesFrom {
-		ref, _, _ := strings.Cut(vf, ":")
-		if err := pinContainer(ref, "--volumes-from"); err != nil {
-			return nil, err
-		}
-	}
-	for _, l := range hc.Links {
-		ref, _, _ := strings.Cut(l, ":")
-		if err := pinContainer(strings.TrimPrefix(ref, "/"), "--link"); err != nil {
-			return nil, err
-		}
-	}
-	for _, mode := range []string{string(hc.NetworkMode), string(hc.PidMode), string(hc.IpcMode)} {
-		if ref, ok := strings.CutPrefix(mode, "container:"); ok {
-			if err := pinContainer(ref, "shared namespace"); err != nil {
-				return nil, err
-			}
-		}
-	}
-	for _, vol := range namedVolumes(hc) {
-		if h := s.findOnHosts(ctx, "/volumes/"+url.PathEscape(vol)); h != nil {
-			pins = append(pins, scheduler.Pin{Host: h.Name, Reason: "volume " + vol})
-		}
+	pins, err := placement.Pins(ctx, s.Fleet, spec)
+	if err != nil {
+		return nil, err
 	}
 	for _, nw := range userNetworks(spec) {
 		if s.fleetNetworkPinHook(nw) {
@@ -266,23 +235,6 @@ func (s *Server) findOnHosts(ctx context.Context, path string) *hosts.Host {
 		}
 	}
 	return nil
-}
-
-// namedVolumes are the named (not bind) volumes a container mounts.
-func namedVolumes(hc *container.HostConfig) []string {
-	var out []string
-	for _, b := range hc.Binds {
-		src, _, ok := strings.Cut(b, ":")
-		if ok && src != "" && !strings.HasPrefix(src, "/") && !strings.HasPrefix(src, ".") {
-			out = append(out, src)
-		}
-	}
-	for _, m := range hc.Mounts {
-		if m.Type == mount.TypeVolume && m.Source != "" {
-			out = append(out, m.Source)
-		}
-	}
-	return out
 }
 
 // perHostModes are network modes every engine has of its own.

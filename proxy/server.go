@@ -1,8 +1,8 @@
 // Package proxy is Clocker's Docker Engine API server: routes by resource,
 // API-version checks, handlers, the forwarding and hijack paths, and the
-// mapping of errors to Docker's responses. It asks the scheduler where a
-// container goes and the fleet where one lives; it decides no placement
-// itself.
+// mapping of errors to Docker's responses. It asks placement where a
+// container, volume, network or build goes and the fleet where one lives;
+// it decides no placement itself.
 package proxy
 
 import (
@@ -16,6 +16,7 @@ import (
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/hosts/provision"
 	"github.com/clocker/clocker/internal/labels"
+	"github.com/clocker/clocker/placement"
 	"github.com/clocker/clocker/scheduler"
 )
 
@@ -43,13 +44,13 @@ type Server struct {
 	metrics *metrics
 	execs   *execTable
 	lists   listMemo
-	placer  *placer
+	placer  *placement.Placer
 	ingress *ingressTable // nil: published ports are not forwarded
 }
 
 // NewServer wires a server; reg receives its metrics (may be nil).
 func NewServer(fleet *hosts.Fleet, strategy *scheduler.Strategy, log *slog.Logger, maxBody int64, reg *prometheus.Registry) *Server {
-	s := &Server{Fleet: fleet, Strategy: strategy, Log: log, MaxBody: maxBody, execs: newExecTable(), placer: newPlacer()}
+	s := &Server{Fleet: fleet, Strategy: strategy, Log: log, MaxBody: maxBody, execs: newExecTable()}
 	// A nil *Registry must not become a non-nil Registerer.
 	var r prometheus.Registerer
 	if reg != nil {
@@ -57,6 +58,7 @@ func NewServer(fleet *hosts.Fleet, strategy *scheduler.Strategy, log *slog.Logge
 		s.Gatherer = reg
 	}
 	s.metrics = newMetrics(r)
+	s.placer = placement.New(fleet, strategy, r)
 	return s
 }
 
