@@ -120,6 +120,15 @@ func (ch *Chain) observe(step, phase string, start time.Time) {
 // Run admits c: validate, prepare, place, bind, then forward, then done,
 // or undo on any failure. It returns the first error.
 func (ch *Chain) Run(ctx context.Context, c *Create, forward Forward) (err error) {
+	if err := ch.Plan(ctx, c); err != nil {
+		return err
+	}
+	return ch.bindAndForward(ctx, c, forward)
+}
+
+// Plan runs the validate and prepare phases only: c.Request is then what
+// placement would be asked (a dry run), and nothing was taken.
+func (ch *Chain) Plan(ctx context.Context, c *Create) error {
 	for _, s := range ch.steps {
 		if v, ok := s.(Validator); ok {
 			start := time.Now()
@@ -140,6 +149,10 @@ func (ch *Chain) Run(ctx context.Context, c *Create, forward Forward) (err error
 			}
 		}
 	}
+	return nil
+}
+
+func (ch *Chain) bindAndForward(ctx context.Context, c *Create, forward Forward) (err error) {
 	var taken []taken
 	defer func() {
 		// Reverse order: what was bound last is given back first.

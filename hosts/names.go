@@ -55,10 +55,7 @@ var (
 // and reserves it as ReserveName does.
 func (f *Fleet) ReserveGeneratedName(ctx context.Context) (name string, release func(), err error) {
 	for try := 0; try < 100; try++ {
-		name = nameAdjectives[rand.IntN(len(nameAdjectives))] + "_" + nameSurnames[rand.IntN(len(nameSurnames))]
-		if try >= 10 {
-			name += strconv.Itoa(rand.IntN(100))
-		}
+		name = RandomName(try)
 		release, err = f.ReserveName(ctx, name)
 		if errors.Is(err, errdefs.ErrConflict) {
 			continue
@@ -66,6 +63,16 @@ func (f *Fleet) ReserveGeneratedName(ctx context.Context) (name string, release 
 		return name, release, err
 	}
 	return "", nil, errdefs.New(errdefs.ErrConflict, "could not find a free container name")
+}
+
+// RandomName is a name as an engine makes one (adjective_surname), with a
+// number after it from the tenth try on, when names run short.
+func RandomName(try int) string {
+	name := nameAdjectives[rand.IntN(len(nameAdjectives))] + "_" + nameSurnames[rand.IntN(len(nameSurnames))]
+	if try >= 10 {
+		name += strconv.Itoa(rand.IntN(100))
+	}
+	return name
 }
 
 // nameIndex is one host's container names (without the slash) to full

@@ -15,6 +15,7 @@ import (
 	"github.com/clocker/clocker/engineapi"
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/placement"
 )
 
 // containerPath is the engine path for the resolved container with the rest
@@ -171,7 +172,7 @@ type node struct {
 
 func nodeOf(h *hosts.Host) node {
 	f := h.Facts()
-	return node{ID: h.Name, IP: hostIP(h), Addr: hostAddr(h), Name: h.Name, Cpus: f.NCPU, Memory: f.MemTotal, Labels: ownEngineLabels(f)}
+	return node{ID: h.Name, IP: hostIP(h), Addr: hostAddr(h), Name: h.Name, Cpus: f.NCPU, Memory: f.MemTotal, Labels: placement.EngineLabels(f)}
 }
 
 // renameContainer keeps names unique across the fleet.

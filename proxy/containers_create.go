@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/mount"
 
 	"github.com/clocker/clocker/admission"
 	"github.com/clocker/clocker/hosts"
@@ -154,76 +153,10 @@ func rewriteCreateBody(body []byte, key, value string, env []string, setEnv bool
 	return json.Marshal(fields)
 }
 
-// place picks the host for a create body without holding it: a decision
-// only (benchmarks, callers that create nothing).
-func (s *Server) place(ctx context.Context, spec *container.CreateRequest) (*hosts.Host, error) {
-	req, _, _, err := placementRequest("", spec)
-	if err != nil {
-		return nil, err
-	}
-	h, release, err := s.placeAndReserve(ctx, spec, &req)
-	if err != nil {
-		return nil, err
-	}
-	release()
-	return h, nil
-}
-
-// placeAndReserve gathers what ties the container to a host (volumes,
-// links, shared namespaces, networks), asks the strategy, and reserves the
-// host it chose; release gives the reservation back.
-func (s *Server) placeAndReserve(ctx context.Context, spec *container.CreateRequest, req *scheduler.Request) (*hosts.Host, func(), error) {
-	pins, err := s.pins(ctx, spec)
-	if err != nil {
-		return nil, nil, err
-	}
-	req.Pins = pins
-	_, h, release, err := s.decide(ctx, req, false)
-	if err != nil {
-		return nil, nil, placementError(err, spec.Image)
-	}
-	return h, release, nil
-}
-
-// pins lists the hosts the container must share with what it uses.
-func (s *Server) pins(ctx context.Context, spec *container.CreateRequest) ([]scheduler.Pin, error) {
+// networkPins ties a create to the hosts of the per-host networks it
+// joins; a fleet network ties it to none.
+func (s *Server) networkPins(ctx context.Context, spec *container.CreateRequest) ([]scheduler.Pin, error) {
 	var pins []scheduler.Pin
-	pinContainer := func(ref, why string) error {
-		h, _, err := s.Fleet.Resolve(ctx, ref)
-		if err != nil {
-			return err
-		}
-		pins = append(pins, scheduler.Pin{Host: h.Name, Reason: fmt.Sprintf("container %s (%s)", ref, why)})
-		return nil
-	}
-	hc := spec.HostConfig
-	if hc == nil {
-		hc = &container.HostConfig{}
-	}
-	for _, vf := range hc.VolumesFrom {
-		ref, _, _ := strings.Cut(vf, ":")
-		if err := pinContainer(ref, "--volumes-from"); err != nil {
-			return nil, err
-		}
-	}
-	for _, l := range hc.Links {
-		ref, _, _ := strings.Cut(l, ":")
-		if err := pinContainer(strings.TrimPrefix(ref, "/"), "--link"); err != nil {
-			return nil, err
-		}
-	}
-	for _, mode := range []string{string(hc.NetworkMode), string(hc.PidMode), string(hc.IpcMode)} {
-		if ref, ok := strings.CutPrefix(mode, "container:"); ok {
-			if err := pinContainer(ref, "shared namespace"); err != nil {
-				return nil, err
-			}
-		}
-	}
-	for _, vol := range namedVolumes(hc) {
-		if h := s.findOnHosts(ctx, "/volumes/"+url.PathEscape(vol)); h != nil {
-			pins = append(pins, scheduler.Pin{Host: h.Name, Reason: "volume " + vol})
-		}
-	}
 	for _, nw := range userNetworks(spec) {
 		if s.fleetNetworkPinHook(nw) {
 			continue // a fleet network spans hosts: no pin
@@ -248,23 +181,6 @@ func (s *Server) findOnHosts(ctx context.Context, path string) *hosts.Host {
 		}
 	}
 	return nil
-}
-
-// namedVolumes are the named (not bind) volumes a container mounts.
-func namedVolumes(hc *container.HostConfig) []string {
-	var out []string
-	for _, b := range hc.Binds {
-		src, _, ok := strings.Cut(b, ":")
-		if ok && src != "" && !strings.HasPrefix(src, "/") && !strings.HasPrefix(src, ".") {
-			out = append(out, src)
-		}
-	}
-	for _, m := range hc.Mounts {
-		if m.Type == mount.TypeVolume && m.Source != "" {
-			out = append(out, m.Source)
-		}
-	}
-	return out
 }
 
 // perHostModes are network modes every engine has of its own.

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/clocker/clocker/admission"
+	"github.com/clocker/clocker/placement"
 	"github.com/clocker/clocker/sdn/ingress"
 )
 
@@ -12,17 +13,20 @@ import (
 // chain runs the phases in that order and each phase in this order.
 func (s *Server) createSteps() []admission.Step {
 	return []admission.Step{
+		// Its name: the engine's rule (validate), picked when the client
+		// gave none; held unique fleet-wide (bind, before anything that
+		// names it).
+		placement.NewNameStep(s.Fleet),
 		// Where the container may go: resources, published ports,
 		// constraints and affinities (validate), pins to what it uses
 		// (prepare).
-		requestStep{s},
+		placement.NewRequestStep(s.Fleet),
+		networkPinStep{s},
 		// Its reschedule policy (validate): a bad one refuses the create
 		// before anything is taken.
 		policyStep{},
 		// The scheduler's choice and a reservation on it.
-		placeStep{s},
-		// Its name, unique fleet-wide.
-		nameStep{s},
+		s.placer,
 		// Its published ports, claimed fleet-wide (ingress).
 		ingress.NewCreateStep(s.Ingress),
 		// Its fleet networks joined on the chosen host, and the host's
@@ -31,28 +35,16 @@ func (s *Server) createSteps() []admission.Step {
 	}
 }
 
-type requestStep struct{ s *Server }
+type networkPinStep struct{ s *Server }
 
-func (requestStep) Name() string { return "placement-request" }
+func (networkPinStep) Name() string { return "network-pins" }
 
-func (requestStep) Validate(c *admission.Create) error {
-	req, env, changed, err := placementRequest(c.Name, c.Spec)
+func (st networkPinStep) Prepare(ctx context.Context, c *admission.Create) error {
+	pins, err := st.s.networkPins(ctx, c.Spec)
 	if err != nil {
 		return err
 	}
-	c.Request = req
-	if changed {
-		c.SetEnv(env)
-	}
-	return nil
-}
-
-func (st requestStep) Prepare(ctx context.Context, c *admission.Create) error {
-	pins, err := st.s.pins(ctx, c.Spec)
-	if err != nil {
-		return err
-	}
-	c.Request.Pins = pins
+	c.Request.Pins = append(c.Request.Pins, pins...)
 	return nil
 }
 
@@ -62,40 +54,6 @@ func (policyStep) Name() string { return "reschedule-policy" }
 
 func (policyStep) Validate(c *admission.Create) error {
 	return rewriteBody(c, withReschedulePolicy)
-}
-
-type placeStep struct{ s *Server }
-
-func (placeStep) Name() string { return "place" }
-
-func (st placeStep) Place(ctx context.Context, c *admission.Create) (admission.Binding, error) {
-	_, h, release, err := st.s.decide(ctx, &c.Request, false)
-	if err != nil {
-		return admission.Binding{}, placementError(err, c.Spec.Image)
-	}
-	c.Host = h
-	c.SetLabel(HostLabel, h.Name)
-	return admission.Binding{Undo: release, Done: release}, nil
-}
-
-type nameStep struct{ s *Server }
-
-func (nameStep) Name() string { return "name" }
-
-func (st nameStep) Bind(ctx context.Context, c *admission.Create) (admission.Binding, error) {
-	var release func()
-	var err error
-	if c.NameGiven {
-		release, err = st.s.Fleet.ReserveName(ctx, c.Name)
-	} else {
-		// Engines name containers independently and would repeat each
-		// other's names: Clocker picks a fleet-unique one.
-		c.Name, release, err = st.s.Fleet.ReserveGeneratedName(ctx)
-	}
-	if err != nil {
-		return admission.Binding{}, err
-	}
-	return admission.Binding{Undo: release, Done: release}, nil
 }
 
 type fleetNetStep struct{ s *Server }

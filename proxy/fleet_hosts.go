@@ -15,6 +15,7 @@ import (
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/hosts/provision"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/placement"
 	"github.com/clocker/clocker/sdn"
 )
 
@@ -63,19 +64,11 @@ func reservations(cs []hosts.Container) (nanoCPUs, memory int64) {
 	return nanoCPUs, memory
 }
 
-// hostLabels are the labels placement matches: the engine's, with
-// Clocker's own over them.
-func hostLabels(h *hosts.Host) map[string]string {
-	m := engineLabels(h.Facts())
-	maps.Copy(m, h.Labels())
-	return m
-}
-
 func fleetHostOf(h *hosts.Host) fleetHost {
 	f := h.Facts()
 	cs := withoutAgents(h.Containers(), nil) // as `docker ps` counts them
 	cpus, mem := reservations(cs)
-	engine := ownEngineLabels(f)
+	engine := placement.EngineLabels(f)
 	labels := maps.Clone(engine)
 	maps.Copy(labels, h.Labels())
 	out := fleetHost{

@@ -245,7 +245,7 @@ func TestFleetCreateHook(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			body, _ := json.Marshal(tt.spec)
-			if pins, err := e.srv.pins(context.Background(), &tt.spec); err != nil || len(pins) != 0 {
+			if pins, err := e.srv.networkPins(context.Background(), &tt.spec); err != nil || len(pins) != 0 {
 				t.Fatalf("pins %v %v: a fleet network pins nothing", pins, err)
 			}
 			out, err := e.srv.fleetCreateHook(context.Background(), h2, &tt.spec, body)

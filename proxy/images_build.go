@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"compress/bzip2"
 	"compress/gzip"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
-	"github.com/clocker/clocker/scheduler"
 )
 
 const (
@@ -81,7 +79,7 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) error {
 		}
 		r.Body = buildBody{io.MultiReader(prefix, r.Body), r.Body}
 	}
-	h, err := s.placeImageWork(r.Context(), bases)
+	h, err := s.placer.PlaceBuild(r.Context(), bases)
 	if err != nil {
 		return err
 	}
@@ -95,46 +93,6 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) error {
 type buildBody struct {
 	io.Reader
 	io.Closer
-}
-
-// placeImageWork picks the host for a build or an import through the
-// scheduler: among the hosts that hold the most of the images (every host
-// when they hold none), the one with the fewest containers and images.
-func (s *Server) placeImageWork(ctx context.Context, images []string) (*hosts.Host, error) {
-	all := s.Fleet.Hosts()
-	have := make([]int, len(all))
-	for _, im := range images {
-		for i, ok := range s.imagePresence(ctx, all, im) {
-			if ok {
-				have[i]++
-			}
-		}
-	}
-	best := 0
-	for i, h := range all {
-		if h.Healthy() {
-			best = max(best, have[i])
-		}
-	}
-	nodes := make([]scheduler.Node, len(all))
-	for i, h := range all {
-		load := len(h.Containers()) + imageCount(h)
-		nodes[i] = scheduler.Node{Name: h.Name, Healthy: h.Healthy(),
-			Running: load, Containers: load, HasImage: have[i] == best}
-	}
-	req := scheduler.Request{}
-	if len(images) > 0 {
-		req.Image = images[0]
-	}
-	name, err := s.Strategy.Place(req, nodes)
-	if err != nil {
-		return nil, err
-	}
-	h, ok := s.Fleet.Host(name)
-	if !ok {
-		return nil, errdefs.New(errdefs.ErrUnavailable, "host "+name+" left the fleet")
-	}
-	return h, nil
 }
 
 // peekDockerfile reads a build context (a tar, maybe gzip or bzip2

@@ -381,10 +381,3 @@ func inspectCreated(body []byte) (time.Time, error) {
 	}
 	return t, nil
 }
-
-// imageCount is how many images a host holds, as it last said in /info.
-func imageCount(h *hosts.Host) int {
-	var in struct{ Images int }
-	_ = json.Unmarshal(h.Facts().Info, &in)
-	return in.Images
-}

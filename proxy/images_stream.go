@@ -384,7 +384,7 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request) error {
 		h = hs[0]
 	} else {
 		var err error
-		if h, err = s.placeImageWork(r.Context(), nil); err != nil {
+		if h, err = s.placer.PlaceBuild(r.Context(), nil); err != nil {
 			return err
 		}
 	}

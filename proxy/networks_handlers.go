@@ -20,6 +20,8 @@ import (
 
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/placement"
+	"github.com/clocker/clocker/scheduler"
 )
 
 // builtinNetworks are the networks every engine has of its own.
@@ -66,7 +68,8 @@ func (s *Server) createNetwork(w http.ResponseWriter, r *http.Request) error {
 	if len(c.holders) > 0 {
 		return errdefs.New(errdefs.ErrConflict, fmt.Sprintf("network with name %s already exists", name))
 	}
-	h, err := s.placeObject(r, hs, want, req.Labels[composeProjectLabel], "network", c.counts)
+	h, err := s.placer.PlaceObject(r.Context(), hs, placement.Object{Kind: scheduler.KindNetwork,
+		Host: want, Project: req.Labels[composeProjectLabel], Objects: c.counts})
 	if err != nil {
 		return err
 	}

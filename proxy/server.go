@@ -1,8 +1,8 @@
 // Package proxy is Clocker's Docker Engine API server: routes by resource,
 // API-version checks, handlers, the forwarding and hijack paths, and the
-// mapping of errors to Docker's responses. It asks the scheduler where a
-// container goes and the fleet where one lives; it decides no placement
-// itself.
+// mapping of errors to Docker's responses. It asks placement where a
+// container, volume, network or build goes and the fleet where one lives;
+// it decides no placement itself.
 package proxy
 
 import (
@@ -19,6 +19,7 @@ import (
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/hosts/provision"
 	"github.com/clocker/clocker/internal/labels"
+	"github.com/clocker/clocker/placement"
 	"github.com/clocker/clocker/scheduler"
 	"github.com/clocker/clocker/sdn/ingress"
 )
@@ -51,7 +52,7 @@ type Server struct {
 	metrics *metrics
 	execs   *execTable
 	lists   listMemo
-	placer  *placer
+	placer  *placement.Placer
 	creates *admission.Chain
 	// registry receives the metrics of what the handler builds.
 	registry prometheus.Registerer
@@ -82,7 +83,7 @@ func (s *Server) Mount(prefix string, h http.Handler) {
 
 // NewServer wires a server; reg receives its metrics (may be nil).
 func NewServer(fleet *hosts.Fleet, strategy *scheduler.Strategy, log *slog.Logger, maxBody int64, reg *prometheus.Registry) *Server {
-	s := &Server{Fleet: fleet, Strategy: strategy, Log: log, MaxBody: maxBody, execs: newExecTable(), placer: newPlacer()}
+	s := &Server{Fleet: fleet, Strategy: strategy, Log: log, MaxBody: maxBody, execs: newExecTable()}
 	// A nil *Registry must not become a non-nil Registerer.
 	var r prometheus.Registerer
 	if reg != nil {
@@ -91,6 +92,7 @@ func NewServer(fleet *hosts.Fleet, strategy *scheduler.Strategy, log *slog.Logge
 	}
 	s.metrics = newMetrics(r)
 	s.registry = r
+	s.placer = placement.New(fleet, strategy, r)
 	return s
 }
 

@@ -1,7 +1,7 @@
 package proxy
 
-// Volumes. A volume is made at once on one host (see placeObject), not kept
-// pending until a container needs it: the engines stay the only truth about
+// Volumes. A volume is made at once on one host (placement.PlaceObject
+// picks it), not kept pending until a container needs it: the engines stay the only truth about
 // volumes (nothing to lose when Clocker restarts, nothing in the store that
 // is not ours to change), `docker volume inspect` shows a real mountpoint
 // and driver, and containers follow the volume through create's pinning.
@@ -18,6 +18,8 @@ import (
 
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/placement"
+	"github.com/clocker/clocker/scheduler"
 )
 
 // volumeCreateRequest is what create reads of the engine's
@@ -64,7 +66,8 @@ func (s *Server) createVolume(w http.ResponseWriter, r *http.Request) error {
 	case len(c.holders) > 0:
 		return errdefs.New(errdefs.ErrConflict, fmt.Sprintf("volume %s already exists on host %s", name, hostList(c.holders)))
 	default:
-		h, err = s.placeObject(r, hs, want, req.Labels[composeProjectLabel], "volume", c.counts)
+		h, err = s.placer.PlaceObject(r.Context(), hs, placement.Object{Kind: scheduler.KindVolume,
+			Host: want, Project: req.Labels[composeProjectLabel], Objects: c.counts})
 		if err != nil {
 			return err
 		}

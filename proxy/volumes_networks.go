@@ -3,9 +3,10 @@ package proxy
 // What volumes and networks share. Until fleet networks arrive, both live on
 // exactly one host each, as on a single engine:
 //
-//   - create picks the host (the one the request names, else the one that
-//     already holds the same compose project, else spread) and labels the
-//     object io.clocker.host=HOST there, as containers are labelled;
+//   - create asks placement for the host (the one the request names, else
+//     the one that already holds the same compose project, else spread)
+//     and labels the object io.clocker.host=HOST there, as containers are
+//     labelled;
 //   - lists ask every healthy host and merge, names as the engines report
 //     them (a name made on two hosts behind Clocker's back is listed twice),
 //     each object carrying io.clocker.host with the host that holds it;
@@ -30,11 +31,11 @@ import (
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
 	"github.com/clocker/clocker/internal/labels"
-	"github.com/clocker/clocker/scheduler"
 )
 
 // composeProjectLabel groups the objects of one compose project; its new
-// volumes and networks go where the project already is.
+// volumes and networks go where the project already is (placement ranks
+// that host first).
 const composeProjectLabel = labels.ComposeProject
 
 // objectHead is what the proxy reads of an engine's volume or network.
@@ -508,79 +509,6 @@ func decodeNetworkList(b []byte) ([]json.RawMessage, error) {
 	var l []json.RawMessage
 	err := json.Unmarshal(b, &l)
 	return l, err
-}
-
-// projectHost is the host that already holds most of a compose project's
-// containers, volumes and networks (nil when none does): compose creates a
-// project's networks, then its volumes, then its containers, and its
-// volumes and per-host networks must meet on one host (fleet networks
-// span hosts).
-func (s *Server) projectHost(r *http.Request, hs []*hosts.Host, project string) *hosts.Host {
-	if project == "" {
-		return nil
-	}
-	label := composeProjectLabel + "=" + project
-	f, _ := json.Marshal(map[string]map[string]bool{"label": {label: true}})
-	q := url.Values{"filters": {string(f)}}
-	score := map[string]int{}
-	for _, a := range s.onHosts(r, hs, http.MethodGet, "/volumes", q, nil) {
-		if a.err == nil && a.status == http.StatusOK {
-			l, _ := decodeVolumeList(a.body)
-			score[a.host.Name] += len(l)
-		}
-	}
-	for _, a := range s.onHosts(r, hs, http.MethodGet, "/networks", q, nil) {
-		if a.err == nil && a.status == http.StatusOK {
-			l, _ := decodeNetworkList(a.body)
-			score[a.host.Name] += len(l)
-		}
-	}
-	var best *hosts.Host
-	for _, h := range hs {
-		for _, c := range h.Containers() {
-			if c.Summary.Labels[composeProjectLabel] == project {
-				score[h.Name]++
-			}
-		}
-		if score[h.Name] > 0 && (best == nil || score[h.Name] > score[best.Name]) {
-			best = h
-		}
-	}
-	return best
-}
-
-// placeObject picks the host of a new volume or network: want when the
-// request names one, else the host of its compose project, else the
-// strategy's choice. Hosts holding fewer objects of the kind come first,
-// so that among equally busy hosts the objects spread too.
-func (s *Server) placeObject(r *http.Request, hs []*hosts.Host, want *hosts.Host, project, kind string, counts map[string]int) (*hosts.Host, error) {
-	var pins []scheduler.Pin
-	switch {
-	case want != nil:
-		if !want.Healthy() {
-			return nil, want.Unavailable()
-		}
-		pins = append(pins, scheduler.Pin{Host: want.Name, Reason: fmt.Sprintf("the %s (%s=%s)", kind, HostLabel, want.Name)})
-	default:
-		if ph := s.projectHost(r, hs, project); ph != nil {
-			pins = append(pins, scheduler.Pin{Host: ph.Name, Reason: "compose project " + project})
-		}
-	}
-	all := s.Fleet.Hosts()
-	slices.SortStableFunc(all, func(a, b *hosts.Host) int { return counts[a.Name] - counts[b.Name] })
-	nodes := make([]scheduler.Node, len(all))
-	for i, h := range all {
-		nodes[i] = scheduler.Node{Name: h.Name, Healthy: h.Healthy(), Containers: len(h.Containers()), HasImage: true}
-	}
-	name, err := s.Strategy.Place(scheduler.Request{Pins: pins}, nodes)
-	if err != nil {
-		return nil, err
-	}
-	h, ok := s.Fleet.Host(name)
-	if !ok {
-		return nil, errdefs.New(errdefs.ErrUnavailable, "host "+name+" left the fleet")
-	}
-	return h, nil
 }
 
 // --- one name at a time --------------------------------------------------------

@@ -61,3 +61,29 @@ func BenchmarkPlace(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLedgerDecide is a decision with its reservation over a fleet
+// holding pending creates on a tenth of its hosts (each given back at
+// once, so the ledger stays as it was).
+func BenchmarkLedgerDecide(b *testing.B) {
+	for _, hosts := range []int{100, 1000} {
+		nodes := benchFleet(hosts)
+		s := NewSpread()
+		l := NewLedger()
+		for i := 0; i < hosts; i += 10 {
+			l.Reserve(nodes[i].Name, &Request{Name: fmt.Sprintf("pending-%d", i), Memory: 64 << 20, Ports: []Port{{"tcp", 9000}}})
+		}
+		b.Run(fmt.Sprintf("hosts=%d", hosts), func(b *testing.B) {
+			b.ReportAllocs()
+			buf := make([]Node, len(nodes))
+			for b.Loop() {
+				copy(buf, nodes)
+				_, r, err := l.Decide(s, &Request{Image: "busybox", Memory: 256 << 20, Ports: []Port{{"tcp", 8080}}}, buf)
+				if err != nil {
+					b.Fatal(err)
+				}
+				l.Release(r)
+			}
+		})
+	}
+}

@@ -56,11 +56,13 @@ func (pinFilter) Keep(req *Request, n *Node) (bool, Reason) {
 	return false, Reason(fmt.Sprintf("pinned elsewhere: %s is on host %s", req.Pins[0].Reason, req.Pins[0].Host))
 }
 
+// imageFilter turns down a host without a container's image; other kinds
+// need none (a build prefers its base images: a ranker).
 type imageFilter struct{}
 
 func (imageFilter) Name() string { return FilterImage }
 func (imageFilter) Keep(req *Request, n *Node) (bool, Reason) {
-	if n.HasImage {
+	if n.HasImage || req.Kind != KindContainer {
 		return true, ""
 	}
 	if req.Image == "" {

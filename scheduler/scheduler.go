@@ -1,6 +1,7 @@
-// Package scheduler places containers on hosts. It is pure: it sees a
-// snapshot of the fleet and a request, does no I/O, and explains every host
-// it turns down.
+// Package scheduler places containers, volumes, networks and builds on
+// hosts. It is pure: it sees a snapshot of the fleet and a request, does no
+// I/O, and explains every host it turns down. A Ledger holds the
+// reservations of decided creates until the snapshot shows them.
 //
 //	Request + []Node
 //	   │
@@ -10,6 +11,8 @@
 //	   ▼ image (last: a host turned down only for the image fits once it pulls)
 //	   ▼ soft constraints and affinities (dropped when no host meets them)
 //	   ▼ rankers, in chain order: the first decides, the next break its ties
+//	     (volumes and networks: compose-project locality first, fewest
+//	     objects of the kind last; builds: base-image locality first)
 //	   ▼ round-robin among hosts still equal (breadth-first)
 //	Decision: ranked hosts with scores, and a reason for every host turned down
 //
@@ -63,6 +66,20 @@ type Node struct {
 	Ports map[Port]struct{}
 	// Items are the host's containers, for affinities and groups.
 	Items []Container
+
+	// What the caller counted for one request of another kind than a
+	// container (the scheduler cannot look it up: it does no I/O).
+
+	// ProjectObjects counts what the host holds of the request's compose
+	// project (containers, volumes, networks): volume and network
+	// requests.
+	ProjectObjects int
+	// Objects counts the host's objects of the request's kind (its
+	// volumes, or its networks): volume and network requests.
+	Objects int
+	// BaseImages counts the request's base images the host holds: build
+	// requests.
+	BaseImages int
 }
 
 // Usage is a host's measured use, sampled every few seconds.
@@ -91,8 +108,11 @@ type Port struct {
 
 func (p Port) String() string { return fmt.Sprintf("%d/%s", p.Port, p.Proto) }
 
-// Request is one container to place.
+// Request is one thing to place: a container (the zero Kind), a volume,
+// a network or a build.
 type Request struct {
+	// Kind is what is placed.
+	Kind Kind
 	// Name and Image as the user gave them; used in errors and affinities.
 	Name, Image string
 	// Labels of the container.
@@ -114,6 +134,12 @@ type Request struct {
 	// Chain is the container's own strategy (io.clocker.strategy): its
 	// filters add to the fleet's, its rankers replace the fleet's.
 	Chain *Chain
+	// Project is a volume's or network's compose project: they go where
+	// the project already is.
+	Project string
+	// BaseImages are the images a build starts FROM: it goes where they
+	// are.
+	BaseImages []string
 }
 
 // CPUs is what the request reserves in nano-CPUs: --cpus, else -c taken
@@ -170,6 +196,8 @@ type Strategy struct {
 	base  []Filter // always-on, before the chains
 	image Filter   // always last
 	rr    atomic.Uint64
+	// The fleet chain's rankers with those of each kind around them.
+	objectRankers, buildRankers []Ranker
 }
 
 // Option adjusts a strategy.
@@ -211,6 +239,8 @@ func New(spec string, opts ...Option) (*Strategy, error) {
 	}
 	s.image = imageFilter{} // never pull during create: the client pulls on 404
 	s.Filters = append(append(slices.Clone(s.base), c.filters...), s.image)
+	s.objectRankers = kindRankers(KindVolume, c.rankers)
+	s.buildRankers = kindRankers(KindBuild, c.rankers)
 	return s, nil
 }
 
@@ -304,10 +334,7 @@ func (s *Strategy) decide(req *Request, nodes []Node, turn bool) (*Decision, err
 		return d, newNoHostFits(req, nodes, d.Rejected)
 	}
 
-	rankers := s.chain.rankers
-	if req.Chain != nil && len(req.Chain.rankers) > 0 {
-		rankers = req.Chain.rankers
-	}
+	rankers := s.rankersFor(req)
 	k := len(rankers)
 	scores := make([]float64, k*len(feasible))
 	col := make([]float64, len(feasible))

@@ -1,0 +1,103 @@
+package placement
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sync"
+
+	"github.com/clocker/clocker/admission"
+	"github.com/clocker/clocker/hosts"
+	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/labels"
+	"github.com/clocker/clocker/scheduler"
+)
+
+// Name is the place step's name: "place".
+func (*Placer) Name() string { return "place" }
+
+// Place is the create pipeline's place step: it decides where c.Request
+// goes and reserves room there (one step: concurrent creates never book
+// the same room), sets c.Host and labels the container with its host.
+// When no host fits only for lack of the image, the error is Docker's
+// "No such image" so that the client pulls and creates again. Done and
+// Undo give the reservation back.
+func (p *Placer) Place(ctx context.Context, c *admission.Create) (admission.Binding, error) {
+	_, h, release, err := p.Decide(ctx, &c.Request)
+	if err != nil {
+		return admission.Binding{}, CreateError(err, c.Request.Image)
+	}
+	c.Host = h
+	c.SetLabel(labels.Host, h.Name)
+	return admission.Binding{Undo: release, Done: release}, nil
+}
+
+// CreateError is a create's answer to a placement error: 404 "No such
+// image" when pulling would make a host fit (the CLI pulls and retries),
+// else the error as it is (the scheduler's "no host fits": 409, or 503
+// when no host is healthy).
+func CreateError(err error, image string) error {
+	var nf *scheduler.NoHostFitsError
+	if errors.As(err, &nf) && nf.ImageMissing {
+		return errdefs.NoSuchImage(image)
+	}
+	return err
+}
+
+// NameStep is the create pipeline's step that holds the container's name
+// fleet-wide: the client's, or one Clocker picks (engines name containers
+// independently and would repeat each other's names).
+type NameStep struct {
+	fleet *hosts.Fleet
+}
+
+// NewNameStep returns the name step for the fleet.
+func NewNameStep(fleet *hosts.Fleet) *NameStep { return &NameStep{fleet: fleet} }
+
+// Name is the step's name: "name".
+func (*NameStep) Name() string { return "name" }
+
+// validName is the engine's rule for container names.
+var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// Validate refuses a name the engine would refuse, with its message, and
+// picks a name for a create without one (reserved in Bind): placement's
+// reservation then carries the name the cache will show, so that the
+// container is counted once when it appears there.
+func (*NameStep) Validate(c *admission.Create) error {
+	if c.Name == "" {
+		c.Name = hosts.RandomName(0)
+		c.Request.Name = c.Name
+		return nil
+	}
+	if !validName.MatchString(c.Name) {
+		return errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", c.Name))
+	}
+	return nil
+}
+
+// Bind reserves c.Name across the fleet (a name in use is a 409), or
+// picks a free one when the client gave none and sets c.Name (and
+// c.Request.Name) to it. Undo and Done give the reservation back: after
+// Done the fleet's cache holds the name.
+func (s *NameStep) Bind(ctx context.Context, c *admission.Create) (admission.Binding, error) {
+	var (
+		release func()
+		err     error
+	)
+	release, err = s.fleet.ReserveName(ctx, c.Name)
+	if !c.NameGiven && errors.Is(err, errdefs.ErrConflict) {
+		// The name picked in Validate was taken since: another.
+		var name string
+		name, release, err = s.fleet.ReserveGeneratedName(ctx)
+		if err == nil {
+			c.Name, c.Request.Name = name, name
+		}
+	}
+	if err != nil {
+		return admission.Binding{}, err
+	}
+	release = sync.OnceFunc(release)
+	return admission.Binding{Undo: release, Done: release}, nil
+}
