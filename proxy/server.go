@@ -17,6 +17,7 @@ import (
 	"github.com/clocker/clocker/hosts/provision"
 	"github.com/clocker/clocker/internal/labels"
 	"github.com/clocker/clocker/scheduler"
+	"github.com/clocker/clocker/sdn/fleetnet"
 )
 
 // HostLabel is put on every container Clocker creates: the host it runs on.
@@ -34,8 +35,9 @@ type Server struct {
 	MaxBody int64
 	// Gatherer serves /metrics (nil: no metrics route).
 	Gatherer prometheus.Gatherer
-	// Nets holds the fleet networks (nil: every network is per host).
-	Nets *FleetNets
+	// Nets is the fleet networks' controller (nil: every network is per
+	// host). It is complete when made; its loops are started by serve.
+	Nets *fleetnet.Controller
 	// Machines provisions and destroys hosts for the fleet API (nil: hosts
 	// are only added by address).
 	Machines *provision.Manager

@@ -43,6 +43,8 @@
 // agent restart neither loses nor duplicates state: Reconcile applies the
 // desired networks and removes the provider's leftovers.
 //
-// sdn imports neither proxy nor hosts: the manager passes host names and
-// underlay addresses in.
+// sdn, ipam, dns, vxlan and agent import neither proxy nor hosts: the
+// manager passes host names and underlay addresses in. The manager side,
+// sdn/fleetnet (the controller, the agents' deployment, the create step;
+// see its README.md), is what knows the fleet's hosts.
 package sdn

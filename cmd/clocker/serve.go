@@ -297,7 +297,7 @@ func serve(args []string) error {
 	log.Info("placement", "strategy", strategy.Name, "overcommit", strategy.Overcommit)
 	srv := proxy.NewServer(fleet, strategy, log, cfg.maxBody, reg)
 	srv.Machines = machines
-	if srv.Nets, err = cfg.fleetnet.networks(st); err != nil {
+	if srv.Nets, err = cfg.fleetnet.controller(st, fleet, log, reg); err != nil {
 		return err
 	}
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second}
@@ -328,13 +328,14 @@ func serve(args []string) error {
 	if err := cfg.provision.autoscaler(ctx, machines, cfg.maxPerHost, log); err != nil {
 		return err
 	}
-	startAgents(ctx, srv, log)
 	if err := cfg.ingress.enable(ctx, srv, reg, log); err != nil {
 		for _, ln := range listeners {
 			ln.Close()
 		}
 		return err
 	}
+	// The server wired: the agents, then the fleet network loops.
+	startFleetNets(ctx, srv.Nets, log)
 
 	errs := make(chan error, len(listeners))
 	for i, ln := range listeners {
