@@ -250,7 +250,7 @@ func (c *Controller) unjoin(ctx context.Context, j joined) {
 		return
 	}
 	if ok && j.madeCopy {
-		if err := removeCopy(ctx, h, n); err != nil {
+		if err := removeCopy(ctx, h, n, info); err != nil {
 			c.log.Warn("fleet network copy not removed", "network", n.Name, "host", h.Name, "err", err)
 			return
 		}
@@ -295,7 +295,7 @@ func (c *Controller) LeaveIdle(ctx context.Context) {
 				continue
 			}
 			if ok {
-				if err := removeCopy(ctx, h, n); err != nil {
+				if err := removeCopy(ctx, h, n, info); err != nil {
 					c.log.Debug("fleet network copy kept", "network", n.Name, "host", host, "err", err)
 					continue
 				}

@@ -350,3 +350,23 @@ func backdateJoins(c *Controller) {
 		c.joined[k] = m
 	}
 }
+
+// A fleet network named like the prefix of another network's ID (names
+// such as "cfc" are hex): the engine resolves a name it does not have as
+// an ID prefix, which is not the copy.
+func TestJoinNameLikeAnIDPrefix(t *testing.T) {
+	e := newEnv(t, "10.200.0.0/16", nil, "h1")
+	id := e.fakes["h1"].AddNetwork("other", nil)
+	e.create(NetworkRequest{Name: id[:5]})
+	e.connect("h1", id[:5], "c1")
+	if cp := e.copyOf("h1", id[:5]); cp == nil || cp.Labels[sdn.LabelNetworkID] != e.network(id[:5]).ID {
+		t.Fatalf("copy %+v", cp)
+	}
+	e.disconnect("h1", id[:5], "c1")
+	if err := e.ctl.Remove(context.Background(), e.network(id[:5])); err != nil {
+		t.Fatal(err)
+	}
+	if e.copyOf("h1", id[:5]) != nil || e.copyOf("h1", "other") == nil {
+		t.Errorf("networks left: %v", e.fakes["h1"].Networks())
+	}
+}

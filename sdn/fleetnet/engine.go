@@ -51,6 +51,7 @@ func engineError(h *hosts.Host, what string, err error) error {
 
 // copyInfo is what Clocker reads of a host's copy of a fleet network.
 type copyInfo struct {
+	id string // the engine's ID of the copy
 	// containers are the copy's endpoints by container ID, as the engine
 	// wrote them (merged into the fleet network's inspect).
 	containers map[string]json.RawMessage
@@ -66,6 +67,11 @@ func inspectCopy(ctx context.Context, h *hosts.Host, n sdn.Network) (copyInfo, b
 	if err != nil {
 		return copyInfo{}, false, engineError(h, "inspect network "+n.Name, err)
 	}
+	if res.Network.Name != n.Name {
+		// The engine found no network of the name and took it for the
+		// prefix of another's ID (a name such as "cfc" is hex).
+		return copyInfo{}, false, nil
+	}
 	if res.Network.Labels[sdn.LabelNetworkID] != n.ID {
 		return copyInfo{}, false, errdefs.New(errdefs.ErrConflict, fmt.Sprintf(
 			"host %s has a network named %s that is not fleet network %s", h.Name, n.Name, n.ID[:12]))
@@ -74,7 +80,7 @@ func inspectCopy(ctx context.Context, h *hosts.Host, n sdn.Network) (copyInfo, b
 	if err := json.Unmarshal(res.Raw, &raw); err != nil {
 		return copyInfo{}, false, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: bad network: %v", h.Name, err))
 	}
-	return copyInfo{containers: raw.Containers}, true, nil
+	return copyInfo{id: res.Network.ID, containers: raw.Containers}, true, nil
 }
 
 // createCopy makes host h's copy of network n: a bridge network of n's
@@ -97,9 +103,10 @@ func createCopy(ctx context.Context, h *hosts.Host, n sdn.Network) error {
 	return engineError(h, "create network "+en.Name, err)
 }
 
-// removeCopy removes host h's copy of network n.
-func removeCopy(ctx context.Context, h *hosts.Host, n sdn.Network) error {
-	_, err := h.Client().NetworkRemove(ctx, n.Name, client.NetworkRemoveOptions{})
+// removeCopy removes host h's copy of network n (info, as inspectCopy
+// read it).
+func removeCopy(ctx context.Context, h *hosts.Host, n sdn.Network, info copyInfo) error {
+	_, err := h.Client().NetworkRemove(ctx, info.id, client.NetworkRemoveOptions{})
 	return engineError(h, "remove network "+n.Name, err)
 }
 

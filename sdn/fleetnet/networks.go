@@ -301,7 +301,11 @@ func (c *Controller) List(rawFilters string) []Object {
 func (c *Controller) Remove(ctx context.Context, n sdn.Network) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var copies []*hosts.Host
+	type hostCopy struct {
+		h    *hosts.Host
+		info copyInfo
+	}
+	var copies []hostCopy
 	for _, h := range c.fleet.Hosts() {
 		if !h.Healthy() {
 			if _, member := n.Hosts[h.Name]; member {
@@ -321,10 +325,10 @@ func (c *Controller) Remove(ctx context.Context, n sdn.Network) error {
 			return errdefs.New(errdefs.ErrForbidden, fmt.Sprintf(
 				"error while removing network: network %s id %s has active endpoints (on host %s)", n.Name, n.ID, h.Name))
 		}
-		copies = append(copies, h)
+		copies = append(copies, hostCopy{h, info})
 	}
-	for _, h := range copies {
-		if err := removeCopy(ctx, h, n); err != nil {
+	for _, cp := range copies {
+		if err := removeCopy(ctx, cp.h, n, cp.info); err != nil {
 			return err
 		}
 	}
