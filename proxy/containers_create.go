@@ -10,14 +10,11 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"strings"
 
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/clocker/clocker/admission"
-	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
-	"github.com/clocker/clocker/scheduler"
 )
 
 // validName is the engine's rule for container names.
@@ -151,59 +148,4 @@ func rewriteCreateBody(body []byte, key, value string, env []string, setEnv bool
 		}
 	}
 	return json.Marshal(fields)
-}
-
-// networkPins ties a create to the hosts of the per-host networks it
-// joins; a fleet network ties it to none.
-func (s *Server) networkPins(ctx context.Context, spec *container.CreateRequest) ([]scheduler.Pin, error) {
-	var pins []scheduler.Pin
-	for _, nw := range userNetworks(spec) {
-		if s.fleetNetworkPinHook(nw) {
-			continue // a fleet network spans hosts: no pin
-		}
-		h := s.findOnHosts(ctx, "/networks/"+url.PathEscape(nw))
-		if h == nil {
-			return nil, errdefs.New(errdefs.ErrNotFound, fmt.Sprintf("network %s not found", nw))
-		}
-		pins = append(pins, scheduler.Pin{Host: h.Name, Reason: "network " + nw})
-	}
-	return pins, nil
-}
-
-// findOnHosts returns the first healthy host where GET path succeeds.
-func (s *Server) findOnHosts(ctx context.Context, path string) *hosts.Host {
-	for _, h := range s.Fleet.Hosts() {
-		if !h.Healthy() {
-			continue
-		}
-		if _, status, err := h.GetJSON(ctx, path, nil); err == nil && status == http.StatusOK {
-			return h
-		}
-	}
-	return nil
-}
-
-// perHostModes are network modes every engine has of its own.
-var perHostModes = map[string]bool{"": true, "default": true, "bridge": true, "host": true, "none": true}
-
-// userNetworks are the user-defined networks a container joins.
-func userNetworks(spec *container.CreateRequest) []string {
-	var out []string
-	seen := map[string]bool{}
-	add := func(n string) {
-		if perHostModes[n] || strings.HasPrefix(n, "container:") || seen[n] {
-			return
-		}
-		seen[n] = true
-		out = append(out, n)
-	}
-	if spec.HostConfig != nil {
-		add(string(spec.HostConfig.NetworkMode))
-	}
-	if spec.NetworkingConfig != nil {
-		for n := range spec.NetworkingConfig.EndpointsConfig {
-			add(n)
-		}
-	}
-	return out
 }

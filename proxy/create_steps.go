@@ -1,10 +1,9 @@
 package proxy
 
 import (
-	"context"
-
 	"github.com/clocker/clocker/admission"
 	"github.com/clocker/clocker/placement"
+	"github.com/clocker/clocker/sdn/fleetnet"
 	"github.com/clocker/clocker/sdn/ingress"
 )
 
@@ -21,7 +20,6 @@ func (s *Server) createSteps() []admission.Step {
 		// constraints and affinities (validate), pins to what it uses
 		// (prepare).
 		placement.NewRequestStep(s.Fleet),
-		networkPinStep{s},
 		// Its reschedule policy (validate): a bad one refuses the create
 		// before anything is taken.
 		policyStep{},
@@ -31,21 +29,8 @@ func (s *Server) createSteps() []admission.Step {
 		ingress.NewCreateStep(s.Ingress),
 		// Its fleet networks joined on the chosen host, and the host's
 		// fleet DNS.
-		fleetNetStep{s},
+		fleetnet.NewCreateStep(s.Fleet, s.Nets),
 	}
-}
-
-type networkPinStep struct{ s *Server }
-
-func (networkPinStep) Name() string { return "network-pins" }
-
-func (st networkPinStep) Prepare(ctx context.Context, c *admission.Create) error {
-	pins, err := st.s.networkPins(ctx, c.Spec)
-	if err != nil {
-		return err
-	}
-	c.Request.Pins = append(c.Request.Pins, pins...)
-	return nil
 }
 
 type policyStep struct{}
@@ -54,18 +39,6 @@ func (policyStep) Name() string { return "reschedule-policy" }
 
 func (policyStep) Validate(c *admission.Create) error {
 	return rewriteBody(c, withReschedulePolicy)
-}
-
-type fleetNetStep struct{ s *Server }
-
-func (fleetNetStep) Name() string { return "fleet-networks" }
-
-func (st fleetNetStep) Bind(ctx context.Context, c *admission.Create) (admission.Binding, error) {
-	spec := *c.Spec
-	err := rewriteBody(c, func(body []byte) ([]byte, error) {
-		return st.s.fleetCreateHook(ctx, c.Host, &spec, body)
-	})
-	return admission.Binding{}, err
 }
 
 // rewriteBody runs a step that works on the body's bytes.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -17,6 +19,7 @@ import (
 	"github.com/clocker/clocker/internal/errdefs"
 	"github.com/clocker/clocker/placement"
 	"github.com/clocker/clocker/sdn"
+	"github.com/clocker/clocker/sdn/fleetnet"
 )
 
 // fleetHost is one host in GET /v1/fleet/hosts, with Docker-style names.
@@ -244,14 +247,22 @@ func IsAgent(c *hosts.Container) bool { return c.Summary.Labels[sdn.LabelAgent] 
 func (s *Server) removeAgent(ctx context.Context, h *hosts.Host) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, h.Endpoint.Base.String()+"/containers/"+agentName(h.Name)+"?force=1", nil)
-	if err != nil {
-		return
-	}
-	resp, err := h.RoundTrip(req)
-	if err != nil {
+	if err := fleetnet.RemoveAgent(ctx, h); err != nil {
 		s.Log.Warn("remove the agent of a removed host", "host", h.Name, "err", err)
-		return
 	}
-	resp.Body.Close()
+}
+
+// withoutAgents leaves the agent containers out of a list, unless the
+// client asks for them by their label.
+func withoutAgents(all []hosts.Container, q url.Values) []hosts.Container {
+	if strings.Contains(q.Get("filters"), sdn.LabelAgent) {
+		return all
+	}
+	out := make([]hosts.Container, 0, len(all))
+	for i := range all {
+		if !IsAgent(&all[i]) {
+			out = append(out, all[i])
+		}
+	}
+	return out
 }

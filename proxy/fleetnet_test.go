@@ -3,22 +3,17 @@ package proxy
 import (
 	"context"
 	"encoding/json"
-	"maps"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/clocker/clocker/hosts"
-	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/admission"
 	"github.com/clocker/clocker/sdn"
-	"github.com/clocker/clocker/sdn/dns"
+	"github.com/clocker/clocker/sdn/fleetnet"
 	"github.com/clocker/clocker/sdn/ipam"
 )
 
@@ -31,7 +26,9 @@ func fleetNetEnv(t *testing.T, pool string) (*vnEnv, map[string]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv.Nets = NewFleetNets(a)
+	if e.srv.Nets, err = fleetnet.New(e.fleet, a, e.srv.Log, nil); err != nil {
+		t.Fatal(err)
+	}
 	ids := map[string]string{}
 	for i, h := range []string{"h1", "h2", "h3"} {
 		name := "c" + string(rune('1'+i))
@@ -220,7 +217,9 @@ func TestFleetNetworkConnectInspectRemove(t *testing.T) {
 	})
 }
 
-func TestFleetCreateHook(t *testing.T) {
+// The fleet-network create step as the proxy wires it: a fleet network
+// pins nothing; the bind joins the host and sets the DNS.
+func TestFleetCreateStep(t *testing.T) {
 	e, _ := fleetNetEnv(t, "10.200.0.0/16")
 	e.do("POST", "/v1.41/networks/create", "application/json", `{"Name":"fa"}`)
 	e.do("POST", "/v1.41/networks/create", "application/json", `{"Name":"fb"}`)
@@ -245,10 +244,19 @@ func TestFleetCreateHook(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			body, _ := json.Marshal(tt.spec)
-			if pins, err := e.srv.networkPins(context.Background(), &tt.spec); err != nil || len(pins) != 0 {
-				t.Fatalf("pins %v %v: a fleet network pins nothing", pins, err)
+			c, err := admission.NewCreate("", nil, body)
+			if err != nil {
+				t.Fatal(err)
 			}
-			out, err := e.srv.fleetCreateHook(context.Background(), h2, &tt.spec, body)
+			step := fleetnet.NewCreateStep(e.fleet, e.srv.Nets)
+			if err := step.Prepare(context.Background(), c); err != nil || len(c.Request.Pins) != 0 {
+				t.Fatalf("pins %v %v: a fleet network pins nothing", c.Request.Pins, err)
+			}
+			c.Host = h2
+			if _, err := step.Bind(context.Background(), c); err != nil {
+				t.Fatal(err)
+			}
+			out, err := c.Body()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -315,41 +323,6 @@ func fnCount(s []string, v string) int {
 	return n
 }
 
-func TestFleetNetworkLeaveIdle(t *testing.T) {
-	e, _ := fleetNetEnv(t, "10.200.0.0/16")
-	e.do("POST", "/v1.41/networks/create", "application/json", `{"Name":"fl"}`)
-	for _, c := range []string{"c1", "c2"} {
-		if r := e.do("POST", "/v1.41/networks/fl/connect", "application/json", `{"Container":"`+c+`"}`); r.status != 200 {
-			t.Fatalf("connect %s: %d %s", c, r.status, r.body)
-		}
-	}
-	n, _ := e.srv.fleetNetwork("fl")
-	backdate := func() {
-		for k := range e.srv.Nets.joined {
-			e.srv.Nets.joined[k] = time.Now().Add(-2 * leaveGrace)
-		}
-	}
-	e.srv.leaveIdle(context.Background())
-	if n, _ = e.srv.fleetNetwork("fl"); len(n.Hosts) != 2 {
-		t.Fatalf("left within the grace: %v", n.Members())
-	}
-	backdate()
-	e.srv.leaveIdle(context.Background())
-	if n, _ = e.srv.fleetNetwork("fl"); len(n.Hosts) != 2 {
-		t.Fatalf("members with endpoints left: %v", n.Members())
-	}
-	if r := e.do("POST", "/v1.41/networks/fl/disconnect", "application/json", `{"Container":"c1"}`); r.status != 200 {
-		t.Fatalf("disconnect: %d %s", r.status, r.body)
-	}
-	e.srv.leaveIdle(context.Background())
-	if n, _ = e.srv.fleetNetwork("fl"); !slices.Equal(n.Members(), []string{"h2"}) {
-		t.Fatalf("members %v, want h2 alone", n.Members())
-	}
-	if e.fakes["h1"].networkByName("fl") != nil {
-		t.Error("h1 kept its copy")
-	}
-}
-
 func TestFleetNetworkPrune(t *testing.T) {
 	e, _ := fleetNetEnv(t, "10.200.0.0/16")
 	e.do("POST", "/v1.41/networks/create", "application/json", `{"Name":"idle","Labels":{"k":"v"}}`)
@@ -387,162 +360,26 @@ func TestFleetNetworkPrune(t *testing.T) {
 	}
 }
 
-// withAgent makes host's agent known as running and told to answer on dns.
-func withAgent(e *vnEnv, host string, dns netip.Addr) {
-	if e.srv.Nets.agents == nil {
-		e.srv.Nets.agents = &agents{hosts: map[string]*agentHost{}}
-	}
-	e.srv.Nets.agents.hosts[host] = &agentHost{id: "agent-" + host, dns: dns, dnsReady: dns}
-}
-
-func TestFleetCreateHookHostDNS(t *testing.T) {
-	e, _ := fleetNetEnv(t, "10.200.0.0/16")
-	e.do("POST", "/v1.41/networks/create", "application/json", `{"Name":"fa"}`)
-	e.do("POST", "/v1.41/networks/create", "application/json", `{"Name":"fi","Internal":true}`)
-	h2, _ := e.fleet.Host("h2")
-	hostDNS := netip.MustParseAddr("10.214.2.1")
-	withAgent(e, "h2", hostDNS)
-	spec := func(mode string, eps ...string) container.CreateRequest {
-		s := container.CreateRequest{Config: &container.Config{}, HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(mode)}}
-		if len(eps) > 0 {
-			s.NetworkingConfig = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}
-			for _, ep := range eps {
-				s.NetworkingConfig.EndpointsConfig[ep] = &network.EndpointSettings{}
-			}
-		}
-		return s
-	}
-	userDNS := spec("bridge")
-	userDNS.HostConfig.DNS = []netip.Addr{netip.MustParseAddr("9.9.9.9")}
-	// A container Clocker gave h1's address, recreated (rescheduled) here.
-	recreate := spec("bridge")
-	recreate.HostConfig.DNS = []netip.Addr{netip.MustParseAddr("10.214.1.1")}
-	recreate.Config.Labels = map[string]string{dnsLabel: "10.214.1.1"}
-	// The user's own servers, with a label that does not match them.
-	stale := spec("bridge")
-	stale.HostConfig.DNS = []netip.Addr{netip.MustParseAddr("9.9.9.9")}
-	stale.Config.Labels = map[string]string{dnsLabel: "10.214.1.1"}
-	tests := []struct {
-		name    string
-		spec    container.CreateRequest
-		wantDNS []string // "fa"/"fi": h2's gateway in that network
-	}{
-		{"default bridge", spec("bridge"), []string{hostDNS.String()}},
-		{"no HostConfig", container.CreateRequest{Config: &container.Config{}}, []string{hostDNS.String()}},
-		{"a local network", spec("local-net"), []string{hostDNS.String()}},
-		{"a fleet network", spec("fa"), []string{hostDNS.String()}},
-		// Its members have no route to the host's address: its gateway too.
-		{"an internal fleet network", spec("fa", "fi"), []string{hostDNS.String(), "fi"}},
-		{"host network", spec("host"), nil},
-		{"no network", spec("none"), nil},
-		{"another container's network", spec("container:abc"), nil},
-		{"the user's DNS", userDNS, []string{"9.9.9.9"}},
-		{"a recreate of a container with Clocker's DNS", recreate, []string{hostDNS.String()}},
-		{"the user's DNS and a label not theirs", stale, []string{"9.9.9.9"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			body, _ := json.Marshal(tt.spec)
-			out, err := e.srv.fleetCreateHook(context.Background(), h2, &tt.spec, body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got container.CreateRequest
-			if err := json.Unmarshal(out, &got); err != nil {
-				t.Fatal(err)
-			}
-			var want, dns []string
-			for _, d := range tt.wantDNS {
-				if n, ok := e.srv.fleetNetwork(d); ok {
-					d = n.Hosts["h2"].Gateway.String()
-				}
-				want = append(want, d)
-			}
-			if got.HostConfig != nil {
-				for _, a := range got.HostConfig.DNS {
-					dns = append(dns, a.String())
-				}
-			}
-			if !slices.Equal(dns, want) {
-				t.Errorf("Dns %v, want %v", dns, want)
-			}
-			// The label tells Clocker's servers from the user's.
-			wantLabel := strings.Join(want, ",")
-			if tt.name == "the user's DNS" || len(want) == 0 {
-				wantLabel = ""
-			}
-			if tt.name == "the user's DNS and a label not theirs" {
-				wantLabel = "10.214.1.1" // the user's labels are left alone
-			}
-			if got := got.Config.Labels[dnsLabel]; got != wantLabel {
-				t.Errorf("label %q, want %q", got, wantLabel)
-			}
-		})
-	}
-	t.Run("a recreate where the host has no agent: the engine's default", func(t *testing.T) {
-		h3, _ := e.fleet.Host("h3")
-		s := recreate
-		body, _ := json.Marshal(s)
-		out, err := e.srv.fleetCreateHook(context.Background(), h3, &s, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got container.CreateRequest
-		if err := json.Unmarshal(out, &got); err != nil {
-			t.Fatal(err)
-		}
-		if len(got.HostConfig.DNS) != 0 || got.Config.Labels[dnsLabel] != "" {
-			t.Errorf("Dns %v, label %q: want neither", got.HostConfig.DNS, got.Config.Labels[dnsLabel])
-		}
-	})
-	t.Run("no agent on the host yet: the gateways", func(t *testing.T) {
-		e.srv.Nets.agents.hosts["h2"].dnsReady = netip.Addr{}
-		s := spec("fa")
-		body, _ := json.Marshal(s)
-		out, err := e.srv.fleetCreateHook(context.Background(), h2, &s, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fa, _ := e.srv.fleetNetwork("fa")
-		if want := `"Dns":["` + fa.Hosts["h2"].Gateway.String() + `"]`; !strings.Contains(string(out), want) {
-			t.Errorf("body %s, want %s", out, want)
-		}
-		s = spec("bridge")
-		body, _ = json.Marshal(s)
-		if out, _ := e.srv.fleetCreateHook(context.Background(), h2, &s, body); strings.Contains(string(out), `"Dns":[`) {
-			t.Errorf("a container on the default bridge got DNS servers without an agent: %s", out)
-		}
-	})
-}
-
 // --ip must lie in the slice of the host the container lands on: the
-// engine hands out no other address. A refused create makes nothing.
-func TestFleetNetworkRequestedIP(t *testing.T) {
+// engine hands out no other address. A refused connect makes nothing.
+func TestFleetNetworkConnectRequestedIP(t *testing.T) {
 	e, _ := fleetNetEnv(t, "10.200.0.0/16")
 	e.do("POST", "/v1.41/networks/create", "application/json", `{"Name":"fp","IPAM":{"Config":[{"Subnet":"10.77.0.0/24"}]}}`)
-	h1, _ := e.fleet.Host("h1")
-	h2, _ := e.fleet.Host("h2")
-	create := func(h *hosts.Host, ip string) error {
-		s := container.CreateRequest{Config: &container.Config{}, HostConfig: &container.HostConfig{NetworkMode: "fp"},
-			NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-				"fp": {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: netip.MustParseAddr(ip)}}}}}
-		body, _ := json.Marshal(s)
-		_, err := e.srv.fleetCreateHook(context.Background(), h, &s, body)
-		return err
-	}
 	// h1 joins first and gets the first slice (10.77.0.0/27).
-	if err := create(h1, "10.77.0.10"); err != nil {
-		t.Fatalf("an address in h1's slice: %v", err)
+	if r := e.do("POST", "/v1.41/networks/fp/connect", "application/json", `{"Container":"c1","EndpointConfig":{"IPAMConfig":{"IPv4Address":"10.77.0.10"}}}`); r.status != 200 {
+		t.Fatalf("connect with an address of its host's slice: %d %s", r.status, r.body)
 	}
-	for _, tt := range []struct{ name, ip, want string }{
-		{"another host's slice", "10.77.0.10", "10.77.0.32/27"},
-		{"outside the subnet", "10.78.0.10", "does not belong to any of this network's subnets"},
+	for _, tt := range []struct{ name, body, want string }{
+		{"another host's slice", `{"Container":"c3","EndpointConfig":{"IPAMConfig":{"IPv4Address":"10.77.0.11"}}}`, "10.77.0.32/27"},
+		{"outside the subnet", `{"Container":"c3","EndpointConfig":{"IPAMConfig":{"IPv4Address":"10.78.0.11"}}}`, "does not belong to any of this network's subnets"},
+		{"not an address", `{"Container":"c3","EndpointConfig":{"IPAMConfig":{"IPv4Address":"10.77.0.300"}}}`, "invalid IPv4 address: 10.77.0.300"},
+		{"no container", `{"EndpointConfig":{"IPAMConfig":{"IPv4Address":"10.77.0.40"}}}`, `invalid name or ID supplied: ""`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := e.mutations()
-			err := create(h2, tt.ip)
-			if err == nil || errdefs.Status(err) != 400 || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error %v (status %d), want a 400 naming %q", err, errdefs.Status(err), tt.want)
+			r := e.do("POST", "/v1.41/networks/fp/connect", "application/json", tt.body)
+			if r.status != 400 || !strings.Contains(r.message(), tt.want) {
+				t.Fatalf("connect: %d %s, want a 400 naming %q", r.status, r.body, tt.want)
 			}
 			if got := newCalls(before, e.mutations()); len(got) != 0 {
 				t.Errorf("engines got %v", got)
@@ -552,104 +389,7 @@ func TestFleetNetworkRequestedIP(t *testing.T) {
 			}
 		})
 	}
-	t.Run("connect", func(t *testing.T) {
-		before := e.mutations()
-		r := e.do("POST", "/v1.41/networks/fp/connect", "application/json", `{"Container":"c3","EndpointConfig":{"IPAMConfig":{"IPv4Address":"10.77.0.11"}}}`)
-		if r.status != 400 || !strings.Contains(r.message(), "10.77.0.32/27") {
-			t.Fatalf("connect with another host's address: %d %s", r.status, r.body)
-		}
-		if got := newCalls(before, e.mutations()); len(got) != 0 {
-			t.Errorf("engines got %v", got)
-		}
-		if r := e.do("POST", "/v1.41/networks/fp/connect", "application/json", `{"Container":"c3","EndpointConfig":{"IPAMConfig":{"IPv4Address":"10.77.0.40"}}}`); r.status != 200 {
-			t.Fatalf("connect with an address of its host's slice: %d %s", r.status, r.body)
-		}
-	})
-}
-
-func TestFleetClients(t *testing.T) {
-	nets := []sdn.Network{{ID: "ida", Name: "fa"}, {ID: "idb", Name: "fb"}, {ID: "idc", Name: "fc"}}
-	served := []sdn.HostNetwork{{NetworkID: "ida"}, {NetworkID: "idb"}} // fc has no member here
-	ctr := func(labels map[string]string, eps map[string]string) hosts.Container {
-		ns := &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}}
-		for n, ip := range eps {
-			ep := &network.EndpointSettings{}
-			if ip != "" {
-				ep.IPAddress = netip.MustParseAddr(ip)
-			}
-			ns.Networks[n] = ep
-		}
-		return hosts.Container{Summary: container.Summary{Labels: labels, NetworkSettings: ns}}
-	}
-	got := fleetClients([]hosts.Container{
-		ctr(nil, map[string]string{"bridge": "172.17.0.2", "fa": "10.200.0.2", "fb": "10.200.1.2"}),
-		ctr(nil, map[string]string{"local": "172.20.0.2", "fb": "10.200.1.3"}),
-		ctr(nil, map[string]string{"bridge": "172.17.0.3"}),           // on no fleet network
-		ctr(nil, map[string]string{"bridge": "172.17.0.4", "fc": ""}), // on one not served here
-		ctr(nil, map[string]string{"fa": ""}),                         // created, not running
-		ctr(map[string]string{sdn.LabelAgent: "1"}, map[string]string{"fa": "10.200.0.9"}),
-	}, nets, served)
-	want := map[netip.Addr][]string{
-		netip.MustParseAddr("172.17.0.2"): {"ida", "idb"},
-		netip.MustParseAddr("10.200.0.2"): {"ida", "idb"},
-		netip.MustParseAddr("10.200.1.2"): {"ida", "idb"},
-		netip.MustParseAddr("172.20.0.2"): {"idb"},
-		netip.MustParseAddr("10.200.1.3"): {"idb"},
-	}
-	if !maps.EqualFunc(got, want, slices.Equal) {
-		t.Errorf("clients %v, want %v", got, want)
-	}
-}
-
-func TestFleetNetMetrics(t *testing.T) {
-	e, _ := fleetNetEnv(t, "10.200.0.0/16")
-	e.do("POST", "/v1.41/networks/create", "application/json", `{"Name":"fm"}`)
-	e.do("POST", "/v1.41/networks/create", "application/json", `{"Name":"fm2"}`)
-	for _, c := range []string{"c1", "c2"} {
-		if r := e.do("POST", "/v1.41/networks/fm/connect", "application/json", `{"Container":"`+c+`"}`); r.status != 200 {
-			t.Fatalf("connect %s: %d %s", c, r.status, r.body)
-		}
-	}
-	withAgent(e, "h1", netip.MustParseAddr("10.214.1.1"))
-	e.srv.Nets.agents.hosts["h1"].stats = dns.Stats{Answered: 7, Forwarded: 3}
-	e.srv.Nets.agents.hosts["h3"] = &agentHost{} // not running: no series
-	reg := prometheus.NewRegistry()
-	if err := e.srv.RegisterFleetNetMetrics(reg); err != nil {
-		t.Fatal(err)
-	}
-	want := `
-# HELP clocker_fleetnet_dns_queries_total DNS queries to each host's agent since it started: answered with fleet names, or forwarded to the host's resolvers.
-# TYPE clocker_fleetnet_dns_queries_total counter
-clocker_fleetnet_dns_queries_total{host="h1",result="answered"} 7
-clocker_fleetnet_dns_queries_total{host="h1",result="forwarded"} 3
-# HELP clocker_fleetnet_network_hosts Member hosts of each fleet network.
-# TYPE clocker_fleetnet_network_hosts gauge
-clocker_fleetnet_network_hosts{network="fm"} 2
-clocker_fleetnet_network_hosts{network="fm2"} 0
-# HELP clocker_fleetnet_networks Fleet networks.
-# TYPE clocker_fleetnet_networks gauge
-clocker_fleetnet_networks 2
-`
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
-		"clocker_fleetnet_networks", "clocker_fleetnet_network_hosts", "clocker_fleetnet_dns_queries_total"); err != nil {
-		t.Error(err)
-	}
-	// The fakes' containers carry no network settings: one series per
-	// network all the same; the counting itself below.
-	if n, err := testutil.GatherAndCount(reg, "clocker_fleetnet_network_containers"); err != nil || n != 2 {
-		t.Errorf("container series: %d %v", n, err)
-	}
-	counts := map[string]int{}
-	ctr := func(labels map[string]string, nets ...string) hosts.Container {
-		ns := &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}}
-		for _, n := range nets {
-			ns.Networks[n] = &network.EndpointSettings{}
-		}
-		return hosts.Container{Summary: container.Summary{Labels: labels, NetworkSettings: ns}}
-	}
-	countByNetwork([]hosts.Container{ctr(nil, "fm", "bridge"), ctr(nil, "fm"), ctr(map[string]string{sdn.LabelAgent: "1"}, "fm")}, counts)
-	countByNetwork([]hosts.Container{ctr(nil, "fm2"), {}}, counts)
-	if want := map[string]int{"fm": 2, "fm2": 1, "bridge": 1}; !maps.Equal(counts, want) {
-		t.Errorf("counts %v, want %v", counts, want)
+	if r := e.do("POST", "/v1.41/networks/fp/connect", "application/json", `{"Container":"c3","EndpointConfig":{"IPAMConfig":{"IPv4Address":"10.77.0.40"}}}`); r.status != 200 {
+		t.Fatalf("connect with an address of its host's slice: %d %s", r.status, r.body)
 	}
 }

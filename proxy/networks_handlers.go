@@ -1,7 +1,7 @@
 package proxy
 
-// Per-host networks (fleet networks, which span hosts, are in fleetnet.go;
-// the *Routed handlers there send everything else here). A per-host
+// Per-host networks (fleet networks, which span hosts, are sdn/fleetnet's;
+// the *Routed handlers of fleetnet.go send everything else here). A per-host
 // network lives on the host create put it on; containers that join it are placed there
 // (create pins them) and `network connect` refuses a container of another
 // host. The built-in networks bridge, host and none exist on every host:
@@ -286,24 +286,13 @@ func (s *Server) removeNetwork(w http.ResponseWriter, r *http.Request) error {
 	return s.forward(w, r, hits[0].host, forwardOptions{path: "/networks/" + hits[0].head.ID})
 }
 
-// networkConnectRequest is what connect and disconnect read of their body;
-// the body is forwarded with every other field intact.
-type networkConnectRequest struct {
-	Container string
-	Force     bool
-}
-
 // joinNetwork connects a container to a network or disconnects it, on the
 // host of both. A container and a network of different hosts cannot meet
 // (a per-host network): that is refused, naming both hosts.
 func (s *Server) joinNetwork(w http.ResponseWriter, r *http.Request, action string) error {
-	var req networkConnectRequest
-	body, err := s.readObjectRequest(r, &req)
+	body, req, err := s.readConnectRequest(r)
 	if err != nil {
 		return err
-	}
-	if req.Container == "" {
-		return errdefs.New(errdefs.ErrInvalid, `invalid name or ID supplied: ""`)
 	}
 	ref := objectRef(r)
 	ch, c, err := s.Fleet.Resolve(r.Context(), req.Container)

@@ -16,6 +16,7 @@ import (
 	"github.com/clocker/clocker/internal/errdefs"
 	"github.com/clocker/clocker/internal/labels"
 	"github.com/clocker/clocker/internal/store"
+	"github.com/clocker/clocker/sdn"
 )
 
 // Rescheduling: a container created with -e reschedule:on-node-failure (or
@@ -363,7 +364,7 @@ func recreateBody(c hosts.Container, downSince time.Time) (body []byte, name str
 	fields["HostConfig"] = in.HostConfig
 	endpoints := map[string]any{}
 	for net, ep := range in.Network.Networks {
-		if perHostModes[net] {
+		if sdn.PerHostNetwork(net) {
 			continue
 		}
 		var aliases []string

@@ -21,6 +21,7 @@ import (
 	"github.com/clocker/clocker/internal/labels"
 	"github.com/clocker/clocker/placement"
 	"github.com/clocker/clocker/scheduler"
+	"github.com/clocker/clocker/sdn/fleetnet"
 	"github.com/clocker/clocker/sdn/ingress"
 )
 
@@ -39,8 +40,9 @@ type Server struct {
 	MaxBody int64
 	// Gatherer serves /metrics (nil: no metrics route).
 	Gatherer prometheus.Gatherer
-	// Nets holds the fleet networks (nil: every network is per host).
-	Nets *FleetNets
+	// Nets is the fleet networks' controller (nil: every network is per
+	// host). It is complete when made; its loops are started by serve.
+	Nets *fleetnet.Controller
 	// Machines provisions and destroys hosts for the fleet API (nil: hosts
 	// are only added by address).
 	Machines *provision.Manager

@@ -12,6 +12,7 @@ import (
 const (
 	FilterHealth         = "health"
 	FilterPin            = "pin"
+	FilterAllow          = "allow"
 	FilterConstraint     = "constraint"
 	FilterAffinity       = "affinity"
 	FilterRule           = "rule"
@@ -54,6 +55,19 @@ func (pinFilter) Keep(req *Request, n *Node) (bool, Reason) {
 		return true, ""
 	}
 	return false, Reason(fmt.Sprintf("pinned elsewhere: %s is on host %s", req.Pins[0].Reason, req.Pins[0].Host))
+}
+
+// allowFilter keeps the hosts that are in every set of Request.Allow.
+type allowFilter struct{}
+
+func (allowFilter) Name() string { return FilterAllow }
+func (allowFilter) Keep(req *Request, n *Node) (bool, Reason) {
+	for _, a := range req.Allow {
+		if !a.Hosts[n.Name] {
+			return false, Reason(a.Reason)
+		}
+	}
+	return true, ""
 }
 
 // imageFilter turns down a host without a container's image; other kinds

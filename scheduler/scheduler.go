@@ -5,7 +5,7 @@
 //
 //	Request + []Node
 //	   │
-//	   ▼ always-on filters (health, pin, constraint, affinity, rule, ports, resources)
+//	   ▼ always-on filters (health, pin, allow, constraint, affinity, rule, ports, resources)
 //	   ▼ the fleet chain's filters (max-containers, label, hostname, …)
 //	   ▼ the container's own chain's filters (io.clocker.strategy)
 //	   ▼ image (last: a host turned down only for the image fits once it pulls)
@@ -129,6 +129,10 @@ type Request struct {
 	// Pins are hosts the container must run on, each with why (a named
 	// volume, --volumes-from, --link, --network container:X, a network).
 	Pins []Pin
+	// Allow are sets of hosts the container may run on, each with why the
+	// others may not (a fleet network address only some hosts hand out);
+	// a host must be in every set.
+	Allow []Allow
 	// Group is the container's application or compose project.
 	Group string
 	// Chain is the container's own strategy (io.clocker.strategy): its
@@ -158,6 +162,13 @@ func (r *Request) CPUs() int64 {
 // Pin ties a request to one host.
 type Pin struct {
 	Host   string
+	Reason string
+}
+
+// Allow limits a request to some hosts. Reason says why a host outside
+// Hosts cannot take it, as rejections show it.
+type Allow struct {
+	Hosts  map[string]bool
 	Reason string
 }
 
@@ -231,6 +242,7 @@ func New(spec string, opts ...Option) (*Strategy, error) {
 	s.base = []Filter{
 		healthFilter{},                      // a host that does not answer takes nothing
 		pinFilter{},                         // volumes, links and networks live on one host
+		allowFilter{},                       // hosts that can hand out an asked-for address
 		constraintFilter{},                  // Swarm's constraint:KEY==VALUE (hard)
 		affinityFilter{},                    // Swarm's affinity:container==X (hard)
 		ruleFilter{},                        // Clocker's [NOT] TYPE|NAME|ID|APPLICATION|EMPTY

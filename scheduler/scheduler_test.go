@@ -99,3 +99,49 @@ func TestUnknownStrategy(t *testing.T) {
 		t.Fatalf("New(spread) = %v, %v", s, err)
 	}
 }
+
+func TestAllowFilter(t *testing.T) {
+	node := func(name string) Node { return Node{Name: name, Healthy: true, HasImage: true} }
+	fleet := []Node{node("h1"), node("h2"), node("h3")}
+	tests := []struct {
+		name    string
+		allow   []Allow
+		want    string
+		wantErr string
+	}{
+		{name: "no sets: any host", want: "h1"},
+		{name: "one set", allow: []Allow{{Hosts: map[string]bool{"h3": true}, Reason: "address 10.0.0.40 is h3's"}}, want: "h3"},
+		{name: "every set must hold the host", allow: []Allow{
+			{Hosts: map[string]bool{"h2": true, "h3": true}, Reason: "a"},
+			{Hosts: map[string]bool{"h3": true}, Reason: "b"},
+		}, want: "h3"},
+		{name: "no host in every set", allow: []Allow{
+			{Hosts: map[string]bool{"h1": true}, Reason: "address 10.0.0.10 is h1's"},
+			{Hosts: map[string]bool{"h2": true}, Reason: "address 10.1.0.40 is h2's"},
+		}, wantErr: "h1: address 10.1.0.40 is h2's; h2: address 10.0.0.10 is h1's; h3: address 10.0.0.10 is h1's"},
+		{name: "an empty set allows none", allow: []Allow{{Reason: "no host hands it out"}}, wantErr: "h2: no host hands it out"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := NewSpread().Explain(&Request{Allow: tt.allow}, fleet)
+			if tt.wantErr != "" {
+				var nf *NoHostFitsError
+				if !errors.As(err, &nf) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want a NoHostFitsError containing %q", err, tt.wantErr)
+				}
+				for _, r := range nf.Rejections {
+					if r.Filter != FilterAllow {
+						t.Errorf("%s turned down by %s, want %s", r.Host, r.Filter, FilterAllow)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := d.Hosts[0].Host; got != tt.want {
+				t.Fatalf("placed on %s, want %s", got, tt.want)
+			}
+		})
+	}
+}

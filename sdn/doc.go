@@ -45,6 +45,8 @@
 //
 // sdn and its agent side (ipam, dns, vxlan, agent) import neither proxy
 // nor hosts: the manager passes host names and underlay addresses in.
-// Only the manager side may import hosts: sdn/ingress, the fleet-wide
-// table of published ports and its forwards.
+// Only the manager side knows the fleet's hosts: sdn/fleetnet (the
+// controller, the agents' deployment, the create step; see its
+// README.md) and sdn/ingress (the fleet-wide table of published ports and
+// its forwards).
 package sdn

@@ -251,3 +251,14 @@ func (n *Network) Engine(host string) (EngineNetwork, error) {
 	e.Labels[LabelNetworkID] = n.ID
 	return e, nil
 }
+
+// PerHostNetwork tells whether a network mode names a network every
+// engine has of its own ("bridge", "host", "none", the default): never a
+// fleet network, never a reason to tie a container to a host.
+func PerHostNetwork(mode string) bool {
+	switch mode {
+	case "", "default", "bridge", "host", "none":
+		return true
+	}
+	return false
+}

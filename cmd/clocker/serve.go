@@ -297,7 +297,7 @@ func serve(args []string) error {
 	log.Info("placement", "strategy", strategy.Name, "overcommit", strategy.Overcommit)
 	srv := proxy.NewServer(fleet, strategy, log, cfg.maxBody, reg)
 	srv.Machines = machines
-	if srv.Nets, err = cfg.fleetnet.networks(st); err != nil {
+	if srv.Nets, err = cfg.fleetnet.controller(st, fleet, log, reg); err != nil {
 		return err
 	}
 
@@ -351,7 +351,8 @@ func serve(args []string) error {
 	if autoscaler != nil {
 		go autoscaler.Run(ctx)
 	}
-	startAgents(ctx, srv, log)
+	// The server wired: the agents, then the fleet network loops.
+	startFleetNets(ctx, srv.Nets, log)
 
 	errs := make(chan error, len(listeners))
 	for i, ln := range listeners {

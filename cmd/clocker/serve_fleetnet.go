@@ -11,8 +11,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/store"
-	"github.com/clocker/clocker/proxy"
+	"github.com/clocker/clocker/sdn/fleetnet"
 	"github.com/clocker/clocker/sdn/ipam"
 )
 
@@ -35,8 +36,9 @@ func (f *fleetNetFlags) config() (ipam.Config, error) {
 	return ipam.Config{Pool: p}, nil
 }
 
-// networks loads the fleet networks kept in st.
-func (f *fleetNetFlags) networks(st *store.Store) (*proxy.FleetNets, error) {
+// controller makes the fleet networks' controller over the networks kept
+// in st; its metrics go to reg. It starts nothing (see startFleetNets).
+func (f *fleetNetFlags) controller(st *store.Store, fleet *hosts.Fleet, log *slog.Logger, reg prometheus.Registerer) (*fleetnet.Controller, error) {
 	cfg, err := f.config()
 	if err != nil {
 		return nil, err
@@ -45,24 +47,20 @@ func (f *fleetNetFlags) networks(st *store.Store) (*proxy.FleetNets, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fleet networks: %w", err)
 	}
-	return proxy.NewFleetNets(alloc), nil
+	return fleetnet.New(fleet, alloc, log, reg)
 }
 
-// startAgents runs the agents of fleet networks on every host from this
-// very binary. Without them fleet networks do not cross hosts, but
-// everything else is served: a failure is logged, not fatal.
-func startAgents(ctx context.Context, srv *proxy.Server, log *slog.Logger) {
-	// The server's gatherer is serve's registry (NewServer was given it).
-	if reg, ok := srv.Gatherer.(prometheus.Registerer); ok {
-		if err := srv.RegisterFleetNetMetrics(reg); err != nil {
-			log.Warn("fleet network metrics", "err", err)
-		}
-	}
+// startFleetNets runs the agents of fleet networks on every host from this
+// very binary, then the controller's loops until ctx ends. Without agents
+// fleet networks do not cross hosts, but everything else is served: a
+// failure is logged, not fatal.
+func startFleetNets(ctx context.Context, nets *fleetnet.Controller, log *slog.Logger) {
 	self, err := os.Executable()
 	if err == nil {
-		err = srv.StartAgents(ctx, self, 90*time.Second)
+		err = nets.StartAgents(ctx, self, 90*time.Second)
 	}
 	if err != nil {
 		log.Warn("fleet network agents not started", "err", err)
 	}
+	go nets.Run(ctx)
 }

@@ -16,6 +16,9 @@ var (
 	ErrInvalid = errors.New("invalid argument")
 	// ErrConflict: the request clashes with existing state (409).
 	ErrConflict = errors.New("conflict")
+	// ErrForbidden: the object exists but refuses the operation, such as
+	// a network removed while containers are on it (403).
+	ErrForbidden = errors.New("forbidden")
 	// ErrUnavailable: a host needed for the request does not answer (503).
 	ErrUnavailable = errors.New("unavailable")
 	// ErrNoHostFits: no host of the fleet can take the container (503, as
@@ -63,6 +66,8 @@ func Status(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ErrConflict):
 		return http.StatusConflict
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden
 	case errors.Is(err, ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrNotImplemented):

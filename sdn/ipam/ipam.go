@@ -299,18 +299,8 @@ func (a *Allocator) Join(ref, host string) (sdn.HostSlice, error) {
 	if sl, ok := n.Hosts[host]; ok {
 		return sl, nil
 	}
-	used := make(map[int]bool, len(n.Hosts))
-	for _, sl := range n.Hosts {
-		used[sl.Index] = true
-	}
-	idx := -1
-	for i := range n.Slots() {
-		if !used[i] {
-			idx = i
-			break
-		}
-	}
-	if idx < 0 {
+	idx, ok := freeSlot(n)
+	if !ok {
 		return sdn.HostSlice{}, errdefs.New(errdefs.ErrConflict, fmt.Sprintf(
 			"network %s spans %d hosts already, as many as its %s range allows: host %s cannot join",
 			n.Name, len(n.Hosts), n.Range(), host))
@@ -323,6 +313,36 @@ func (a *Allocator) Join(ref, host string) (sdn.HostSlice, error) {
 	}
 	a.nets[n.ID] = &next
 	return sl, nil
+}
+
+// NextSlice is the slice the next host to join the network gets (the
+// lowest free one); false when every slice is taken.
+func (a *Allocator) NextSlice(ref string) (sdn.HostSlice, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n, err := a.find(ref)
+	if err != nil {
+		return sdn.HostSlice{}, false
+	}
+	idx, ok := freeSlot(n)
+	if !ok {
+		return sdn.HostSlice{}, false
+	}
+	return slice(n, idx), true
+}
+
+// freeSlot is the index of n's lowest free slice.
+func freeSlot(n *sdn.Network) (int, bool) {
+	used := make(map[int]bool, len(n.Hosts))
+	for _, sl := range n.Hosts {
+		used[sl.Index] = true
+	}
+	for i := range n.Slots() {
+		if !used[i] {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // Leave frees host's slice in the network; leaving a network one is not a

@@ -151,6 +151,10 @@ func TestJoinSlicesAndGateways(t *testing.T) {
 		{Index: 2, IPRange: pfx("10.200.0.128/26"), Gateway: addr("10.200.0.129")},
 	}
 	for i, h := range []string{"h1", "h2", "h3"} {
+		// The slice the next host gets is the one it then joins with.
+		if next, ok := a.NextSlice(n.Name); !ok || next != want[i] {
+			t.Fatalf("next slice before %s joins: %+v %v, want %+v", h, next, ok, want[i])
+		}
 		sl, err := a.Join(n.Name, h)
 		if err != nil {
 			t.Fatal(err)
@@ -170,11 +174,17 @@ func TestJoinSlicesAndGateways(t *testing.T) {
 	if err := a.Leave(n.ID, "h2"); err != nil {
 		t.Fatalf("second leave: %v", err)
 	}
+	if next, ok := a.NextSlice("app"); !ok || next != want[1] {
+		t.Fatalf("next slice after h2 left: %+v %v, want %+v", next, ok, want[1])
+	}
 	if sl, err := a.Join("app", "h4"); err != nil || sl != want[1] {
 		t.Fatalf("h4 after h2 left: %+v %v", sl, err)
 	}
 	if _, err := a.Join("app", "h5"); err != nil {
 		t.Fatal(err)
+	}
+	if next, ok := a.NextSlice("app"); ok {
+		t.Fatalf("next slice of a full network: %+v", next)
 	}
 	_, err = a.Join("app", "h6")
 	if !errors.Is(err, errdefs.ErrConflict) {
