@@ -11,8 +11,6 @@ import (
 	"net/url"
 	"regexp"
 
-	"github.com/moby/moby/api/types/container"
-
 	"github.com/clocker/clocker/admission"
 	"github.com/clocker/clocker/internal/errdefs"
 )
@@ -97,55 +95,4 @@ func (s *Server) forwardCreate(ctx context.Context, w http.ResponseWriter, r *ht
 	w.WriteHeader(resp.StatusCode)
 	_, err = w.Write(out)
 	return created, err
-}
-
-// readCreateBody reads a container-create body, with the engine's answers
-// for an empty or malformed one.
-func (s *Server) readCreateBody(r *http.Request) ([]byte, container.CreateRequest, error) {
-	var spec container.CreateRequest
-	body, err := s.readJSONBody(r)
-	if err != nil {
-		return nil, spec, err
-	}
-	if body == nil {
-		return nil, spec, errdefs.New(errdefs.ErrInvalid, "config cannot be empty in order to create a container")
-	}
-	if err := json.Unmarshal(body, &spec); err != nil {
-		return nil, spec, errdefs.New(errdefs.ErrInvalid, "invalid JSON: "+err.Error())
-	}
-	if spec.Config == nil {
-		return nil, spec, errdefs.New(errdefs.ErrInvalid, "config cannot be empty in order to create a container")
-	}
-	return body, spec, nil
-}
-
-// rewriteCreateBody sets one label and, when setEnv, replaces Env (the
-// constraint:/affinity: entries removed), leaving every other field as the
-// client sent it.
-func rewriteCreateBody(body []byte, key, value string, env []string, setEnv bool) ([]byte, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		return nil, err
-	}
-	labels := map[string]string{}
-	if raw, ok := fields["Labels"]; ok && !bytes.Equal(raw, []byte("null")) {
-		if err := json.Unmarshal(raw, &labels); err != nil {
-			return nil, err
-		}
-	}
-	labels[key] = value
-	raw, err := json.Marshal(labels)
-	if err != nil {
-		return nil, err
-	}
-	fields["Labels"] = raw
-	if setEnv {
-		if env == nil {
-			env = []string{}
-		}
-		if fields["Env"], err = json.Marshal(env); err != nil {
-			return nil, err
-		}
-	}
-	return json.Marshal(fields)
 }

@@ -1,42 +1,19 @@
 package proxy
 
 import (
-	"context"
 	"net/http"
 
-	"github.com/moby/moby/api/types/container"
-
 	"github.com/clocker/clocker/admission"
-	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/placement"
 	"github.com/clocker/clocker/scheduler"
 )
 
 // Placement is the placement package's (the scheduler over the fleet, the
-// reservations); what is left here serves the create path until it runs
-// on the admission chain, and the dry run.
+// reservations); the proxy serves its dry run.
 
 // WarmPlacement builds every host's placement snapshot now (see
 // placement.Placer.Warm).
 func (s *Server) WarmPlacement() { s.placer.Warm() }
-
-// placementRequest is placement.ParseRequest (a shim for createContainer).
-func placementRequest(name string, spec *container.CreateRequest) (scheduler.Request, []string, bool, error) {
-	return placement.ParseRequest(name, spec)
-}
-
-// decide places req and, unless dry, reserves the chosen host (a shim
-// over placement.Placer.Decide and Explain).
-func (s *Server) decide(ctx context.Context, req *scheduler.Request, dry bool) (*scheduler.Decision, *hosts.Host, func(), error) {
-	if dry {
-		d, err := s.placer.Explain(ctx, req)
-		return d, nil, func() {}, err
-	}
-	return s.placer.Decide(ctx, req)
-}
-
-// placementError is placement.CreateError (a shim for placeAndReserve).
-func placementError(err error, image string) error { return placement.CreateError(err, image) }
 
 // placementDryRun answers POST /v1/fleet/placement: the body is a
 // container-create body; the answer ranks the hosts with their scores and
