@@ -1,0 +1,70 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/clocker/clocker/internal/memconn"
+)
+
+// InProcessHost is the name the in-process client sends to; it reaches
+// no network.
+const InProcessHost = "clocker.inprocess"
+
+// InProcess is the front door's in-process client: callers inside Clocker
+// (the rescheduler; compose and blueprints next) use the Docker API
+// through it, so placement, names, networks, ingress, events and metrics
+// treat them as any user. Its listener is an in-memory one, served by the
+// same http.Server (and so the same handler) as the TCP and unix
+// listeners; streams, hijacked attach and exec, and half-close work as
+// over TCP.
+//
+//	Client() ──memconn──► Listener() ──► http.Server ──► Server.Handler()
+type InProcess struct {
+	ln  *memconn.Listener
+	api *client.Client
+}
+
+// NewInProcess makes the in-memory listener and the moby client that
+// dials it (API version negotiated with the front door on first use).
+// Nothing answers until the listener is served.
+func NewInProcess() (*InProcess, error) {
+	ln := memconn.Listen(InProcessHost)
+	tr := &http.Transport{
+		DialContext:         ln.DialContext,
+		MaxIdleConns:        64,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	// WithHost first: it sets up a transport for TCP, which
+	// WithHTTPClient then replaces (no proxy from the environment, the
+	// in-memory dialer, also used for hijacks).
+	api, err := client.New(
+		client.WithHost("tcp://"+InProcessHost),
+		client.WithHTTPClient(&http.Client{Transport: tr}),
+		client.WithAPIVersionNegotiation(),
+	)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return &InProcess{ln: ln, api: api}, nil
+}
+
+// Listener is what the front door's http.Server serves, alongside its TCP
+// and unix listeners.
+func (p *InProcess) Listener() net.Listener { return p.ln }
+
+// Client is the moby client of the front door.
+func (p *InProcess) Client() *client.Client { return p.api }
+
+// Close closes the client's idle connections and the listener.
+func (p *InProcess) Close() error {
+	err := p.api.Close()
+	p.ln.Close()
+	return err
+}
