@@ -48,7 +48,7 @@ type Server struct {
 	Machines *provision.Manager
 	// Ingress holds published ports fleet-wide and forwards them from
 	// Clocker's own address (nil: each host publishes its own). Set it
-	// before Handler or NewRescheduler; its loop (Run) is the caller's.
+	// before Handler; its loop (Run) is the caller's.
 	Ingress *ingress.Table
 
 	metrics *metrics

@@ -25,6 +25,7 @@ import (
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/store"
 	"github.com/clocker/clocker/proxy"
+	"github.com/clocker/clocker/reschedule"
 	"github.com/clocker/clocker/scheduler"
 )
 
@@ -329,8 +330,17 @@ func serve(args []string) error {
 		closeListeners()
 		return err
 	}
+	// One http.Server serves every listener: TCP, unix, and the in-memory
+	// one through which Clocker's own callers (rescheduling) use the API.
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second}
-	rescheduler, err := srv.NewRescheduler(st, cfg.rescheduleAfter)
+	inproc, err := proxy.NewInProcess()
+	if err != nil {
+		srv.Ingress.Close()
+		closeListeners()
+		return err
+	}
+	defer inproc.Close()
+	rescheduler, err := reschedule.New(fleet, inproc.Client(), st, cfg.rescheduleAfter, log)
 	if err != nil {
 		srv.Ingress.Close()
 		closeListeners()
@@ -354,11 +364,12 @@ func serve(args []string) error {
 	// The server wired: the agents, then the fleet network loops.
 	startFleetNets(ctx, srv.Nets, log)
 
-	errs := make(chan error, len(listeners))
+	errs := make(chan error, len(listeners)+1)
 	for i, ln := range listeners {
 		log.Info("serving the Docker API", "listen", cfg.listen[i], "hosts", len(fleet.Hosts()))
 		go func() { errs <- httpSrv.Serve(ln) }()
 	}
+	go func() { errs <- httpSrv.Serve(inproc.Listener()) }()
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")

@@ -1,25 +1,26 @@
-package proxy
+package reschedule
 
 import (
 	"encoding/json"
-	"strings"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/clocker/clocker/hosts"
+	"github.com/clocker/clocker/internal/labels"
 )
 
-// The create body keeps the config, drops what belongs to the old host and
+// The create keeps the config, drops what belongs to the old host and
 // copy, and says the container ran when it ran at the failure: running in
 // the cache (a crash), or stopped just before it (an engine shutting down
 // stops its containers first), not when a user stopped it long before.
-func TestRecreateBody(t *testing.T) {
+func TestRecreate(t *testing.T) {
 	down := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	inspect := func(running bool, finished time.Time) []byte {
 		b, _ := json.Marshal(map[string]any{
 			"Id": "0123456789abcdef", "Name": "/web",
 			"Config": map[string]any{"Image": "busybox", "Hostname": "0123456789ab", "Cmd": []string{"sleep", "1"},
-				"Labels": map[string]string{HostLabel: "h1", RescheduleLabel: "on-node-failure"}},
+				"Labels": map[string]string{labels.Host: "h1", labels.Reschedule: "on-node-failure"}},
 			"HostConfig": map[string]any{"Memory": 1 << 20},
 			"State":      map[string]any{"Running": running, "StartedAt": down.Add(-time.Hour), "FinishedAt": finished},
 			"NetworkSettings": map[string]any{"Networks": map[string]any{
@@ -38,14 +39,23 @@ func TestRecreateBody(t *testing.T) {
 		{"stopped by a user long before", false, down.Add(-10 * time.Minute), false},
 		{"never started", false, time.Time{}, false},
 	} {
-		body, name, running, err := recreateBody(hosts.Container{Inspect: inspect(tt.running, tt.finished)}, down)
-		if err != nil || name != "web" || running != tt.want {
-			t.Errorf("%s: name %q running %v (%v), want web %v", tt.name, name, running, err, tt.want)
-		}
-		s := string(body)
-		if strings.Contains(s, HostLabel) || strings.Contains(s, "Hostname") || strings.Contains(s, `"bridge"`) ||
-			!strings.Contains(s, `"Aliases":["www"]`) || !strings.Contains(s, `"Memory":1048576`) || !strings.Contains(s, RescheduleLabel) {
-			t.Errorf("%s: body %s", tt.name, s)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			opts, running, err := recreate(hosts.Container{Inspect: inspect(tt.running, tt.finished)}, down)
+			if err != nil || opts.Name != "web" || running != tt.want {
+				t.Fatalf("name %q running %v (%v), want web %v", opts.Name, running, err, tt.want)
+			}
+			cfg := opts.Config
+			if cfg.Image != "busybox" || cfg.Hostname != "" || !reflect.DeepEqual(cfg.Cmd, []string{"sleep", "1"}) ||
+				!reflect.DeepEqual(cfg.Labels, map[string]string{labels.Reschedule: "on-node-failure"}) {
+				t.Errorf("config %+v", cfg)
+			}
+			if opts.HostConfig == nil || opts.HostConfig.Memory != 1<<20 {
+				t.Errorf("host config %+v", opts.HostConfig)
+			}
+			eps := opts.NetworkingConfig.EndpointsConfig
+			if len(eps) != 1 || eps["front"] == nil || !reflect.DeepEqual(eps["front"].Aliases, []string{"www"}) {
+				t.Errorf("endpoints %+v, want front with alias www only", eps)
+			}
+		})
 	}
 }
