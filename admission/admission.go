@@ -182,21 +182,3 @@ func splice(into, from map[string]json.RawMessage, path []string) (map[string]js
 	into[key] = b
 	return into, nil
 }
-
-// Replace swaps the whole body for one a step rewrote as bytes, decoding
-// it again. For steps that still work on bytes; prefer changing Spec.
-func (c *Create) Replace(body []byte) error {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return errdefs.New(errdefs.ErrInvalid, "invalid JSON: "+err.Error())
-	}
-	spec := &container.CreateRequest{}
-	if err := json.Unmarshal(body, spec); err != nil {
-		return errdefs.New(errdefs.ErrInvalid, "invalid JSON: "+err.Error())
-	}
-	if spec.HostConfig == nil {
-		spec.HostConfig = &container.HostConfig{}
-	}
-	c.raw, c.Spec, c.changed = raw, spec, nil
-	return nil
-}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"github.com/clocker/clocker/admission"
 	"github.com/clocker/clocker/placement"
+	"github.com/clocker/clocker/reschedule"
 	"github.com/clocker/clocker/sdn/fleetnet"
 	"github.com/clocker/clocker/sdn/ingress"
 )
@@ -22,7 +23,7 @@ func (s *Server) createSteps() []admission.Step {
 		placement.NewRequestStep(s.Fleet),
 		// Its reschedule policy (validate): a bad one refuses the create
 		// before anything is taken.
-		policyStep{},
+		reschedule.PolicyStep{},
 		// The scheduler's choice and a reservation on it.
 		s.placer,
 		// Its published ports, claimed fleet-wide (ingress).
@@ -31,25 +32,4 @@ func (s *Server) createSteps() []admission.Step {
 		// fleet DNS.
 		fleetnet.NewCreateStep(s.Fleet, s.Nets),
 	}
-}
-
-type policyStep struct{}
-
-func (policyStep) Name() string { return "reschedule-policy" }
-
-func (policyStep) Validate(c *admission.Create) error {
-	return rewriteBody(c, withReschedulePolicy)
-}
-
-// rewriteBody runs a step that works on the body's bytes.
-func rewriteBody(c *admission.Create, f func([]byte) ([]byte, error)) error {
-	body, err := c.Body()
-	if err != nil {
-		return err
-	}
-	out, err := f(body)
-	if err != nil {
-		return err
-	}
-	return c.Replace(out)
 }
