@@ -259,6 +259,14 @@ func newLogger(level string) (*slog.Logger, error) {
 }
 
 func serve(args []string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serveUntil(ctx, args)
+}
+
+// serveUntil builds the manager from the flags, starts its loops once
+// everything is wired, and serves until ctx ends.
+func serveUntil(ctx context.Context, args []string) error {
 	cfg, err := parseServeFlags(args)
 	if err != nil {
 		return err
@@ -278,8 +286,6 @@ func serve(args []string) error {
 	fleet := hosts.NewFleet(st, log, hosts.NewMetrics(reg))
 	defer fleet.Close()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if err := joinHosts(ctx, fleet, cfg.engines, cfg.engineTLS, &cfg.provision, log); err != nil {
 		return err
 	}
