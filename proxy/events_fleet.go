@@ -2,8 +2,8 @@ package proxy
 
 import (
 	"context"
-	"encoding/json"
 
+	"github.com/clocker/clocker/engineapi"
 	"github.com/clocker/clocker/hosts"
 )
 
@@ -14,45 +14,18 @@ import (
 // label, …) is about engine objects and excludes them, as an engine's
 // filters exclude events of other types.
 
-// fleetEventsWanted reports whether the query can select fleet events.
-func (eq eventsQuery) fleetEventsWanted() bool {
-	for key, vals := range eq.filters {
-		switch key {
-		case "type":
-			if !vals["engine"] {
-				return false
-			}
-		case "event":
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// fleetEventMatches applies the event and node filters to one fleet event.
-func (eq eventsQuery) fleetEventMatches(ev hosts.FleetEvent) bool {
-	if vals, ok := eq.filters["event"]; ok && !vals[ev.Action] {
-		return false
-	}
-	return eq.nodes == nil || eq.nodes[ev.Host]
-}
-
 // fleetEventSource streams the fleet events the query selects: the recent
 // ones from since (or all kept ones before until), then, without until,
 // those that follow until ctx ends. nil when the filters exclude them.
-func (s *Server) fleetEventSource(ctx context.Context, eq eventsQuery) <-chan hostEvent {
-	if !eq.fleetEventsWanted() {
+func (s *Server) fleetEventSource(ctx context.Context, eq engineapi.EventsQuery) <-chan engineapi.Event {
+	if !eq.FleetEventsWanted() {
 		return nil
 	}
-	live := eq.untilTime.IsZero()
+	live := eq.UntilTime.IsZero()
 	recent, sub, cancel := s.Fleet.SubscribeEvents()
-	out := make(chan hostEvent, 64)
-	inWindow := func(ev hosts.FleetEvent) bool {
-		return !ev.Time.Before(eq.sinceTime) && (live || !ev.Time.After(eq.untilTime)) && eq.fleetEventMatches(ev)
-	}
+	out := make(chan engineapi.Event, 64)
 	send := func(ev hosts.FleetEvent) bool {
-		he, err := fleetEventJSON(ev)
+		he, err := engineapi.FleetEventJSON(ev, fleetEventNode(ev))
 		if err != nil {
 			s.Log.Warn("events: fleet event", "err", err)
 			return true
@@ -68,9 +41,9 @@ func (s *Server) fleetEventSource(ctx context.Context, eq eventsQuery) <-chan ho
 		defer close(out)
 		defer cancel()
 		// Like an engine: history only when since or until asks for it.
-		if !eq.sinceTime.IsZero() || !live {
+		if !eq.SinceTime.IsZero() || !live {
 			for _, ev := range recent {
-				if inWindow(ev) && !send(ev) {
+				if eq.SelectsFleetEvent(ev) && !send(ev) {
 					return
 				}
 			}
@@ -84,7 +57,7 @@ func (s *Server) fleetEventSource(ctx context.Context, eq eventsQuery) <-chan ho
 				if !ok {
 					return
 				}
-				if inWindow(ev) && !send(ev) {
+				if eq.SelectsFleetEvent(ev) && !send(ev) {
 					return
 				}
 			case <-ctx.Done():
@@ -95,26 +68,11 @@ func (s *Server) fleetEventSource(ctx context.Context, eq eventsQuery) <-chan ho
 	return out
 }
 
-// fleetEventJSON writes a fleet event as an engine writes its events (with
-// the pre-1.22 status/id/from fields too), annotated like theirs.
-func fleetEventJSON(ev hosts.FleetEvent) (hostEvent, error) {
-	n := eventNode{Name: ev.Host, ID: ev.Host, Addr: ev.URL, IP: "127.0.0.1"}
+// fleetEventNode is the host of a fleet event as it is added to the event.
+func fleetEventNode(ev hosts.FleetEvent) engineapi.EventNode {
+	n := engineapi.EventNode{Name: ev.Host, ID: ev.Host, Addr: ev.URL, IP: "127.0.0.1"}
 	if ep, err := hosts.ParseEndpoint(ev.URL); err == nil {
 		n.Addr, n.IP = endpointAddr(ep), endpointIP(ep)
 	}
-	ns := ev.Time.UnixNano()
-	b, err := json.Marshal(map[string]any{
-		"status": ev.Action, "id": ev.Host, "from": "clocker",
-		"Type": "engine", "Action": ev.Action,
-		"Actor": map[string]any{"ID": ev.Host, "Attributes": map[string]string{
-			"name": ev.Host, "url": ev.URL,
-			"node.name": n.Name, "node.id": n.ID, "node.addr": n.Addr, "node.ip": n.IP,
-		}},
-		"scope": "local", "time": ns / 1e9, "timeNano": ns,
-		"node": n,
-	})
-	if err != nil {
-		return hostEvent{}, err
-	}
-	return hostEvent{data: append(b, '\n'), key: ns}, nil
+	return n
 }

@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"net/url"
 
+	"github.com/clocker/clocker/engineapi"
 	"github.com/clocker/clocker/internal/errdefs"
 	"github.com/clocker/clocker/sdn"
 	"github.com/clocker/clocker/sdn/fleetnet"
@@ -57,7 +58,7 @@ func (s *Server) createNetworkRouted(w http.ResponseWriter, r *http.Request) err
 		opts := maps.Clone(req.Options)
 		delete(opts, sdn.OptionScope)
 		raw, _ := json.Marshal(opts)
-		if body, err = setFields(body, map[string]json.RawMessage{"Options": raw}); err != nil {
+		if body, err = engineapi.SetFields(body, map[string]json.RawMessage{"Options": raw}); err != nil {
 			return errdefs.New(errdefs.ErrInvalid, "invalid JSON: "+err.Error())
 		}
 	}
@@ -171,7 +172,7 @@ func (s *Server) joinNetworkRouted(w http.ResponseWriter, r *http.Request, actio
 		}
 	}
 	id, _ := json.Marshal(c.ID())
-	out, err := setFields(body, map[string]json.RawMessage{"Container": id})
+	out, err := engineapi.SetFields(body, map[string]json.RawMessage{"Container": id})
 	if err != nil {
 		return errdefs.New(errdefs.ErrInvalid, "invalid JSON: "+err.Error())
 	}

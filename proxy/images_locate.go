@@ -8,12 +8,13 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"sync"
 
 	"github.com/gorilla/mux"
 
+	"github.com/clocker/clocker/engineapi"
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/fanout"
 )
 
 // imageAt is an image found on one host: its inspect answer and ID.
@@ -31,119 +32,29 @@ func (s *Server) locateImage(ctx context.Context, r *http.Request, hs []*hosts.H
 	if name == "" {
 		return nil, errdefs.New(errdefs.ErrInvalid, "image name cannot be blank")
 	}
-	type answer struct {
-		body []byte
-		err  error
-	}
-	answers := make([]answer, len(hs))
-	var wg sync.WaitGroup
-	for i, h := range hs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			answers[i].body, answers[i].err = s.hostJSON(ctx, r, h, http.MethodGet, "/images/"+name+"/json", nil, nil)
-		}()
-	}
-	wg.Wait()
+	answers := fanout.Each(hs, func(h *hosts.Host) ([]byte, error) {
+		return s.hostJSON(ctx, r, h, http.MethodGet, "/images/"+name+"/json", nil, nil)
+	})
 	var found []imageAt
 	errs := make([]error, len(hs))
 	for i, a := range answers {
-		if a.err != nil {
-			errs[i] = a.err
+		if a.Err != nil {
+			errs[i] = a.Err
 			continue
 		}
 		var in struct {
 			ID string `json:"Id"`
 		}
-		if err := json.Unmarshal(a.body, &in); err != nil {
+		if err := json.Unmarshal(a.Value, &in); err != nil {
 			errs[i] = errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: image inspect: %v", hs[i].Name, err))
 			continue
 		}
-		found = append(found, imageAt{host: hs[i], body: a.body, id: in.ID})
+		found = append(found, imageAt{host: hs[i], body: a.Value, id: in.ID})
 	}
 	if len(found) > 0 {
 		return found, nil
 	}
-	return nil, imageNotFoundAnswer(name, errs)
-}
-
-// imageNotFoundAnswer picks the answer for an image no host has from the
-// hosts' errors: an engine's refusal of the reference first; Docker's
-// "No such image: NAME" when a host said so or none could be asked for
-// lack of hosts; else the error of a host that could not be asked.
-func imageNotFoundAnswer(name string, errs []error) error {
-	var notFound, down error
-	for _, err := range errs {
-		switch {
-		case err == nil:
-		case errors.Is(err, errdefs.ErrNotFound):
-			if notFound == nil {
-				notFound = err
-			}
-		case errors.Is(err, errdefs.ErrUnavailable):
-			if down == nil {
-				down = err
-			}
-		default:
-			return err
-		}
-	}
-	if notFound == nil && down != nil {
-		return down
-	}
-	// The engines word it differently per route ("no such image: x: No such
-	// image: x:latest" from inspect); Clocker answers as create does.
-	return errdefs.NoSuchImage(name)
-}
-
-// mergeInspect returns the first host's inspect answer with the tags and
-// digests the other hosts give the same image added; other IDs under the
-// same name are left out. The first answer is returned as it is when
-// nothing is added.
-func mergeInspect(bodies [][]byte) ([]byte, error) {
-	if len(bodies) == 0 {
-		return nil, errors.New("no inspect answer")
-	}
-	type refs struct {
-		ID          string `json:"Id"`
-		RepoTags    []string
-		RepoDigests []string
-	}
-	var base refs
-	if err := json.Unmarshal(bodies[0], &base); err != nil {
-		return nil, err
-	}
-	tags, digests := slices.Clone(base.RepoTags), slices.Clone(base.RepoDigests)
-	for _, b := range bodies[1:] {
-		var other refs
-		if err := json.Unmarshal(b, &other); err != nil {
-			return nil, err
-		}
-		if other.ID != base.ID {
-			continue
-		}
-		tags = unionTags(tags, other.RepoTags)
-		digests = unionTags(digests, other.RepoDigests)
-	}
-	if len(tags) == len(base.RepoTags) && len(digests) == len(base.RepoDigests) {
-		return bodies[0], nil
-	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(bodies[0], &fields); err != nil {
-		return nil, err
-	}
-	var err error
-	if fields["RepoTags"], err = json.Marshal(tags); err != nil {
-		return nil, err
-	}
-	if fields["RepoDigests"], err = json.Marshal(digests); err != nil {
-		return nil, err
-	}
-	out, err := json.Marshal(fields)
-	if err != nil {
-		return nil, err
-	}
-	return append(out, '\n'), nil
+	return nil, engineapi.ImageNotFoundAnswer(name, errs)
 }
 
 // inspectImage answers from the first host that has the image, with the
@@ -161,7 +72,7 @@ func (s *Server) inspectImage(w http.ResponseWriter, r *http.Request) error {
 	for i, f := range found {
 		bodies[i] = f.body
 	}
-	body, err := mergeInspect(bodies)
+	body, err := engineapi.MergeImageInspect(bodies)
 	if err != nil {
 		return err
 	}
@@ -194,21 +105,16 @@ func imageFanout(hs []*hosts.Host, fn func(i int, h *hosts.Host) error) error {
 	if err := fn(0, hs[0]); err != nil {
 		return err
 	}
-	errs := make([]error, len(hs))
-	var wg sync.WaitGroup
-	for i := 1; i < len(hs); i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = fn(i, hs[i])
-		}()
+	rest := make([]int, len(hs)-1)
+	for i := range rest {
+		rest[i] = i + 1
 	}
-	wg.Wait()
-	return errors.Join(slices.DeleteFunc(errs, func(e error) bool { return e == nil })...)
+	return fanout.FirstError(fanout.Each(rest, func(i int) (struct{}, error) { return struct{}{}, fn(i, hs[i]) }))
 }
 
 // firstOfJoined unwraps a joined error to its first part, so that the client
-// reads one engine's message with its status.
+// reads one engine's message with its status. imageFanout no longer joins:
+// kept for images_build.go.
 func firstOfJoined(err error) error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		if errs := j.Unwrap(); len(errs) > 0 {
@@ -263,7 +169,7 @@ func (s *Server) tagImage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	})
 	if err != nil {
-		return firstOfJoined(err)
+		return err
 	}
 	w.WriteHeader(http.StatusCreated)
 	return nil
@@ -311,26 +217,9 @@ func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	})
 	if err != nil {
-		return firstOfJoined(err)
+		return err
 	}
-	return writeJSON(w, http.StatusOK, mergeDeleteReports(reports...))
-}
-
-// mergeDeleteReports joins the hosts' delete reports, each entry once.
-func mergeDeleteReports(reports ...[]map[string]string) []map[string]string {
-	out := []map[string]string{}
-	seen := map[string]bool{}
-	for _, rep := range reports {
-		for _, e := range rep {
-			b, _ := json.Marshal(e)
-			if seen[string(b)] {
-				continue
-			}
-			seen[string(b)] = true
-			out = append(out, e)
-		}
-	}
-	return out
+	return writeJSON(w, http.StatusOK, engineapi.MergeImageDeleteReports(reports...))
 }
 
 // saveImages answers docker save from one host that has every named image,
@@ -360,36 +249,12 @@ func (s *Server) saveImages(w http.ResponseWriter, r *http.Request) error {
 			has[slices.Index(hs, f.host)][j] = true
 		}
 	}
-	i, missing := pickSaveHost(has)
+	i, missing := engineapi.PickSaveHost(has)
 	if missing >= 0 {
 		return errdefs.New(errdefs.ErrNotFound, fmt.Sprintf(
 			"No such image: %s (the named images are on different hosts: save them one host at a time)", names[missing]))
 	}
 	return s.forward(w, r, hs[i], forwardOptions{path: stripVersion(r.URL.Path)})
-}
-
-// pickSaveHost returns the first host that has every name; when none has,
-// the host with the most and the first name it lacks.
-func pickSaveHost(has [][]bool) (host, missing int) {
-	best, bestCount := 0, -1
-	for i, names := range has {
-		n := 0
-		for _, ok := range names {
-			if ok {
-				n++
-			}
-		}
-		if n == len(names) {
-			return i, -1
-		}
-		if n > bestCount {
-			best, bestCount = i, n
-		}
-	}
-	if len(has) == 0 {
-		return 0, -1
-	}
-	return best, slices.Index(has[best], false)
 }
 
 // pushImage pushes from the first host that has the image; without one, a

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/clocker/clocker/engineapi"
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
 )
@@ -142,7 +142,7 @@ func mergeProgressStreams(ctx context.Context, w http.ResponseWriter, sources []
 				_ = rc.Flush()
 			}
 		case progressLine:
-			out, msg, isErr := prefixProgress(host, e.line)
+			out, msg, isErr := engineapi.PrefixProgress(host, e.line)
 			if isErr {
 				failures = append(failures, progressFailure{e.src, host, errors.New(msg)})
 				continue
@@ -160,62 +160,9 @@ func mergeProgressStreams(ctx context.Context, w http.ResponseWriter, sources []
 		return combineProgressFailures(failures)
 	}
 	if len(failures) > 0 {
-		write(progressError(progressFailureText(failures)))
+		write(engineapi.ProgressError(progressFailureText(failures)))
 	}
 	return nil
-}
-
-// prefixProgress marks one progress message with its host: the id when
-// there is one (so that each host's layers get their own progress lines),
-// else the status, else the stream text. An error message is returned as
-// its text instead. Lines that are not JSON objects pass as they are.
-func prefixProgress(host string, line []byte) (out []byte, errMsg string, isErr bool) {
-	line = bytes.TrimRight(line, "\r\n")
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(line, &m); err != nil || m == nil {
-		return append(slices.Clone(line), '\n'), "", false
-	}
-	_, hasDetail := m["errorDetail"]
-	_, hasErr := m["error"]
-	if hasDetail || hasErr {
-		var e struct {
-			Error       string `json:"error"`
-			ErrorDetail struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
-		}
-		_ = json.Unmarshal(line, &e)
-		msg := e.ErrorDetail.Message
-		if msg == "" {
-			msg = e.Error
-		}
-		return nil, msg, true
-	}
-	for _, key := range []string{"id", "status", "stream"} {
-		var v string
-		if raw, ok := m[key]; ok && json.Unmarshal(raw, &v) == nil && v != "" {
-			m[key], _ = json.Marshal(host + ": " + v)
-			break
-		}
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return append(slices.Clone(line), '\n'), "", false
-	}
-	return append(b, '\n'), "", false
-}
-
-// progressError is Docker's error message inside a progress stream.
-func progressError(msg string) []byte {
-	b, _ := json.Marshal(struct {
-		ErrorDetail struct {
-			Message string `json:"message"`
-		} `json:"errorDetail"`
-		Error string `json:"error"`
-	}{ErrorDetail: struct {
-		Message string `json:"message"`
-	}{msg}, Error: msg})
-	return append(b, '\n')
 }
 
 // progressFailureText names each failed host with its message.

@@ -15,17 +15,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 
+	"github.com/clocker/clocker/engineapi"
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
 	"github.com/clocker/clocker/placement"
 	"github.com/clocker/clocker/scheduler"
 )
-
-// builtinNetworks are the networks every engine has of its own.
-var builtinNetworks = map[string]bool{"bridge": true, "host": true, "none": true}
 
 // networkCreateRequest is what create reads of the engine's
 // NetworkCreateRequest; the body is forwarded with every other field intact.
@@ -55,13 +52,13 @@ func (s *Server) createNetwork(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if builtinNetworks[name] {
+	if engineapi.IsBuiltinNetwork(name) {
 		// The engine's own refusal (403, predefined network); nothing is made.
 		setBody(r, body)
 		return s.forward(w, r, hs[0], forwardOptions{path: "/networks/create"})
 	}
 	defer nameLocks.lock("network/" + name)()
-	c, err := s.takeCensus(r, hs, "/networks", name, decodeNetworkList, func(h objectHead) bool { return builtinNetworks[h.Name] })
+	c, err := s.takeCensus(r, hs, "/networks", name, decodeNetworkList, func(h objectHead) bool { return engineapi.IsBuiltinNetwork(h.Name) })
 	if err != nil {
 		return err
 	}
@@ -82,16 +79,16 @@ func (s *Server) createNetwork(w http.ResponseWriter, r *http.Request) error {
 // listNetworks merges every healthy host's networks; filters go to the
 // engines, but for io.clocker.host, which picks the hosts asked.
 func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) error {
-	filters, sel := splitHostFilters(r.URL.Query().Get("filters"), false)
+	filters, sel := engineapi.SplitHostFilters(r.URL.Query().Get("filters"), false)
 	hs, _, err := s.selectedHosts(sel, "networks")
 	if err != nil {
 		return err
 	}
 	var (
-		parts  []hostObjects
+		parts  []engineapi.HostObjects
 		failed []string
 	)
-	for _, a := range s.onHosts(r, hs, http.MethodGet, "/networks", withFilters(r.URL.Query(), filters), nil) {
+	for _, a := range s.onHosts(r, hs, http.MethodGet, "/networks", engineapi.WithFilters(r.URL.Query(), filters), nil) {
 		if a.err == nil && a.status >= 400 && a.status < 500 {
 			return relayError(a.status, a.body) // bad filters: every host says so
 		}
@@ -107,16 +104,16 @@ func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) error {
 			failed = append(failed, fmt.Sprintf("host %s: %v", a.host.Name, a.err))
 			continue
 		}
-		parts = append(parts, hostObjects{host: a.host.Name, objects: l})
+		parts = append(parts, engineapi.HostObjects{Host: a.host.Name, Objects: l})
 	}
 	if len(hs) > 0 && len(parts) == 0 {
 		return errdefs.New(errdefs.ErrUnavailable, "no host of the fleet answered: "+strings.Join(failed, "; "))
 	}
-	nets, err := mergeNetworks(parts, sel.active, s.isFleetCopy)
+	nets, err := engineapi.MergeNetworks(parts, sel.Active, s.isFleetCopy)
 	if err != nil {
 		return err
 	}
-	if !sel.active {
+	if !sel.Active {
 		fleetNets, err := s.fleetListEntries(filters)
 		if err != nil {
 			return err
@@ -124,50 +121,6 @@ func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) error {
 		nets = append(fleetNets, nets...)
 	}
 	return writeJSON(w, http.StatusOK, nets)
-}
-
-// mergeNetworks lists the networks of every host by name. A built-in
-// network is listed once, with the first host's object, and not at all when
-// the list is chosen by io.clocker.host (no host holds it alone); every
-// other network carries its host's label, and a name on two hosts is
-// listed twice, in fleet order.
-func mergeNetworks(parts []hostObjects, byHost bool, skip func(objectHead) bool) ([]json.RawMessage, error) {
-	type item struct {
-		name string
-		raw  json.RawMessage
-	}
-	items := []item{}
-	seen := map[string]bool{}
-	for _, p := range parts {
-		for _, o := range p.objects {
-			var head objectHead
-			if err := json.Unmarshal(o, &head); err != nil {
-				return nil, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: bad network in list: %v", p.host, err))
-			}
-			if skip != nil && skip(head) {
-				continue // a host's copy of a fleet network: listed once, as that
-			}
-			if builtinNetworks[head.Name] {
-				if byHost || seen[head.Name] {
-					continue
-				}
-				seen[head.Name] = true
-				items = append(items, item{head.Name, o})
-				continue
-			}
-			raw, err := withHostLabel(o, p.host)
-			if err != nil {
-				return nil, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: bad network in list: %v", p.host, err))
-			}
-			items = append(items, item{head.Name, raw})
-		}
-	}
-	slices.SortStableFunc(items, func(a, b item) int { return strings.Compare(a.name, b.name) })
-	out := make([]json.RawMessage, len(items))
-	for i, it := range items {
-		out[i] = it.raw
-	}
-	return out, nil
 }
 
 // findNetwork finds the networks a reference (full ID, name, ID prefix,
@@ -235,7 +188,7 @@ func ambiguousNetwork(ref string, hits []objectHit) error {
 // its host.
 func (s *Server) isBuiltinRef(ref string) bool {
 	h, name := s.qualified(ref)
-	return h == nil && builtinNetworks[name]
+	return h == nil && engineapi.IsBuiltinNetwork(name)
 }
 
 // inspectNetwork answers from the host that has the network (a built-in:
@@ -256,8 +209,8 @@ func (s *Server) inspectNetwork(w http.ResponseWriter, r *http.Request) error {
 	}
 	hit := hits[0]
 	raw := hit.raw
-	if !builtinNetworks[hit.head.Name] {
-		if raw, err = withHostLabel(hit.raw, hit.host.Name); err != nil {
+	if !engineapi.IsBuiltinNetwork(hit.head.Name) {
+		if raw, err = engineapi.WithHostLabel(hit.raw, hit.host.Name); err != nil {
 			return err
 		}
 	}
@@ -351,7 +304,7 @@ func (s *Server) joinNetwork(w http.ResponseWriter, r *http.Request, action stri
 	if ch != nil {
 		// The engine must not resolve the reference again by itself.
 		id, _ := json.Marshal(c.ID())
-		out, err := setFields(body, map[string]json.RawMessage{"Container": id})
+		out, err := engineapi.SetFields(body, map[string]json.RawMessage{"Container": id})
 		if err != nil {
 			return errdefs.New(errdefs.ErrInvalid, "invalid JSON: "+err.Error())
 		}
@@ -371,12 +324,12 @@ type networkPruneReport struct {
 // pruneNetworks prunes on every healthy host (those io.clocker.host picks)
 // and merges the reports; built-in networks are never pruned.
 func (s *Server) pruneNetworks(w http.ResponseWriter, r *http.Request) error {
-	filters, sel := splitHostFilters(r.URL.Query().Get("filters"), true)
+	filters, sel := engineapi.SplitHostFilters(r.URL.Query().Get("filters"), true)
 	hs, _, err := s.selectedHosts(sel, "networks")
 	if err != nil {
 		return err
 	}
-	answers := s.onHosts(r, hs, http.MethodPost, "/networks/prune", withFilters(r.URL.Query(), s.keepFleetCopies(filters)), nil)
+	answers := s.onHosts(r, hs, http.MethodPost, "/networks/prune", engineapi.WithFilters(r.URL.Query(), s.keepFleetCopies(filters)), nil)
 	if err := pruneFailure(answers); err != nil {
 		return err
 	}
@@ -388,7 +341,7 @@ func (s *Server) pruneNetworks(w http.ResponseWriter, r *http.Request) error {
 		}
 		total.NetworksDeleted = append(total.NetworksDeleted, rep.NetworksDeleted...)
 	}
-	if !sel.active {
+	if !sel.Active {
 		total.NetworksDeleted = append(total.NetworksDeleted, s.pruneFleetNetworks(filters)...)
 	}
 	return writeJSON(w, http.StatusOK, total)

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/clocker/clocker/engineapi"
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
 	"github.com/clocker/clocker/placement"
@@ -87,11 +88,11 @@ func createBodyFor(r *http.Request, body []byte, h *hosts.Host, name, asked stri
 		labels = map[string]string{}
 	}
 	labels[HostLabel] = h.Name
-	set := map[string]json.RawMessage{"Labels": marshalLabels(labels)}
+	set := map[string]json.RawMessage{"Labels": engineapi.MarshalLabels(labels)}
 	if name != asked {
 		set["Name"], _ = json.Marshal(name)
 	}
-	out, err := setFields(body, set)
+	out, err := engineapi.SetFields(body, set)
 	if err != nil {
 		return errdefs.New(errdefs.ErrInvalid, "invalid JSON: "+err.Error())
 	}
@@ -107,7 +108,7 @@ func labelAnswer(host string) func(*http.Response) error {
 		if err != nil {
 			return err
 		}
-		if labelled, err := withHostLabel(body, host); err == nil {
+		if labelled, err := engineapi.WithHostLabel(body, host); err == nil {
 			body = append(labelled, '\n')
 		}
 		replaceBody(resp, body)
@@ -124,14 +125,14 @@ type volumeList struct {
 // listVolumes merges every healthy host's volumes. Filters go to the
 // engines, but for io.clocker.host, which picks the hosts asked.
 func (s *Server) listVolumes(w http.ResponseWriter, r *http.Request) error {
-	filters, sel := splitHostFilters(r.URL.Query().Get("filters"), false)
+	filters, sel := engineapi.SplitHostFilters(r.URL.Query().Get("filters"), false)
 	hs, warnings, err := s.selectedHosts(sel, "volumes")
 	if err != nil {
 		return err
 	}
-	var parts []hostObjects
+	var parts []engineapi.HostObjects
 	answered := len(hs) == 0
-	for _, a := range s.onHosts(r, hs, http.MethodGet, "/volumes", withFilters(r.URL.Query(), filters), nil) {
+	for _, a := range s.onHosts(r, hs, http.MethodGet, "/volumes", engineapi.WithFilters(r.URL.Query(), filters), nil) {
 		if a.err == nil && a.status >= 400 && a.status < 500 {
 			return relayError(a.status, a.body) // bad filters: every host says so
 		}
@@ -146,56 +147,17 @@ func (s *Server) listVolumes(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		answered = true
-		parts = append(parts, hostObjects{host: a.host.Name, objects: l.Volumes})
+		parts = append(parts, engineapi.HostObjects{Host: a.host.Name, Objects: l.Volumes})
 		warnings = append(warnings, l.Warnings...)
 	}
 	if !answered {
 		return errdefs.New(errdefs.ErrUnavailable, "no host of the fleet answered: "+strings.Join(warnings, "; "))
 	}
-	vols, err := mergeVolumes(parts)
+	vols, err := engineapi.MergeVolumes(parts)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, volumeList{Volumes: vols, Warnings: compactWarnings(warnings)})
-}
-
-// mergeVolumes lists the volumes of every host, each with its host's
-// label, by name; a name on two hosts is listed twice, in fleet order.
-func mergeVolumes(parts []hostObjects) ([]json.RawMessage, error) {
-	type item struct {
-		name string
-		raw  json.RawMessage
-	}
-	var items []item
-	for _, p := range parts {
-		for _, o := range p.objects {
-			raw, err := withHostLabel(o, p.host)
-			if err != nil {
-				return nil, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: bad volume in list: %v", p.host, err))
-			}
-			var head objectHead
-			_ = json.Unmarshal(raw, &head)
-			items = append(items, item{head.Name, raw})
-		}
-	}
-	slices.SortStableFunc(items, func(a, b item) int { return strings.Compare(a.name, b.name) })
-	out := make([]json.RawMessage, len(items))
-	for i, it := range items {
-		out[i] = it.raw
-	}
-	return out, nil
-}
-
-// compactWarnings drops repeated warnings; nil when there are none, as the
-// engine answers.
-func compactWarnings(ws []string) []string {
-	var out []string
-	for _, w := range ws {
-		if !slices.Contains(out, w) {
-			out = append(out, w)
-		}
-	}
-	return out
+	return writeJSON(w, http.StatusOK, volumeList{Volumes: vols, Warnings: engineapi.CompactWarnings(warnings)})
 }
 
 // findVolume finds the volume a request names, by NAME or HOST/NAME. With
@@ -239,7 +201,7 @@ func (s *Server) inspectVolume(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	raw, err := withHostLabel(hit.raw, hit.host.Name)
+	raw, err := engineapi.WithHostLabel(hit.raw, hit.host.Name)
 	if err != nil {
 		return err
 	}
@@ -279,13 +241,13 @@ type volumePruneReport struct {
 // pruneVolumes prunes on every healthy host (those io.clocker.host picks)
 // and sums the reports.
 func (s *Server) pruneVolumes(w http.ResponseWriter, r *http.Request) error {
-	filters, sel := splitHostFilters(r.URL.Query().Get("filters"), true)
+	filters, sel := engineapi.SplitHostFilters(r.URL.Query().Get("filters"), true)
 	hs, _, err := s.selectedHosts(sel, "volumes")
 	if err != nil {
 		return err
 	}
 	total := volumePruneReport{VolumesDeleted: []string{}}
-	answers := s.onHosts(r, hs, http.MethodPost, "/volumes/prune", withFilters(r.URL.Query(), filters), nil)
+	answers := s.onHosts(r, hs, http.MethodPost, "/volumes/prune", engineapi.WithFilters(r.URL.Query(), filters), nil)
 	if err := pruneFailure(answers); err != nil {
 		return err
 	}

@@ -21,15 +21,15 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"slices"
-	"sort"
 	"strings"
 	"sync"
 
 	"github.com/gorilla/mux"
 
+	"github.com/clocker/clocker/engineapi"
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/fanout"
 	"github.com/clocker/clocker/internal/labels"
 )
 
@@ -37,19 +37,6 @@ import (
 // volumes and networks go where the project already is (placement ranks
 // that host first).
 const composeProjectLabel = labels.ComposeProject
-
-// objectHead is what the proxy reads of an engine's volume or network.
-type objectHead struct {
-	Name   string
-	ID     string `json:"Id"`
-	Labels map[string]string
-}
-
-// hostObjects are the objects one host listed, as the engine wrote them.
-type hostObjects struct {
-	host    string
-	objects []json.RawMessage
-}
 
 // qualified splits a reference of the form HOST/NAME when HOST is a host of
 // the fleet; any other reference is a plain name.
@@ -138,218 +125,17 @@ func setBody(r *http.Request, b []byte) {
 	r.Header.Set("Content-Type", "application/json")
 }
 
-// setFields sets top-level fields of a JSON object, keeping every other
-// field, its bytes and the order of the fields; new fields go last.
-func setFields(obj []byte, set map[string]json.RawMessage) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(obj))
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, fmt.Errorf("not a JSON object")
-	}
-	type field struct {
-		key string
-		val json.RawMessage
-	}
-	var fields []field
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		key, _ := tok.(string)
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
-			return nil, err
-		}
-		fields = append(fields, field{key, val})
-	}
-	done := map[string]bool{}
-	for i := range fields {
-		if v, ok := set[fields[i].key]; ok {
-			fields[i].val = v
-			done[fields[i].key] = true
-		}
-	}
-	keys := make([]string, 0, len(set))
-	for k := range set {
-		if !done[k] {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fields = append(fields, field{k, set[k]})
-	}
-	var buf bytes.Buffer
-	buf.WriteByte('{')
-	for i, f := range fields {
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		k, _ := json.Marshal(f.key)
-		buf.Write(k)
-		buf.WriteByte(':')
-		buf.Write(f.val)
-	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
-}
-
-// marshalLabels encodes labels without HTML escaping, as they were given.
-func marshalLabels(labels map[string]string) json.RawMessage {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(labels)
-	return bytes.TrimRight(buf.Bytes(), "\n")
-}
-
-// withHostLabel returns an engine's volume or network with the label
-// io.clocker.host naming the host that holds it: the engine's own object
-// otherwise, byte for byte. Objects made behind Clocker's back lack the
-// label; Clocker's own carry it already.
-func withHostLabel(obj json.RawMessage, host string) (json.RawMessage, error) {
-	var head objectHead
-	if err := json.Unmarshal(obj, &head); err != nil {
-		return nil, err
-	}
-	if v, ok := head.Labels[HostLabel]; ok && v == host {
-		return obj, nil
-	}
-	labels := head.Labels
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	labels[HostLabel] = host
-	return setFields(obj, map[string]json.RawMessage{"Labels": marshalLabels(labels)})
-}
-
-// --- the io.clocker.host filter ---------------------------------------------
-
-// hostSelection is what io.clocker.host label filters ask of a list or a
-// prune. Every object Clocker shows carries that label, but only those made
-// through Clocker carry it on their engine: the condition is answered here,
-// by asking only the hosts it selects, not by the engines.
-type hostSelection struct {
-	active bool            // some io.clocker.host condition was given
-	only   map[string]bool // label=io.clocker.host=H: the hosts allowed (nil: any)
-	not    map[string]bool // prune's label!=io.clocker.host=H: hosts left alone
-	none   bool            // prune's label!=io.clocker.host: no object qualifies
-}
-
-// allows tells whether the objects of host may be part of the answer.
-func (sel hostSelection) allows(host string) bool {
-	if sel.none || sel.not[host] {
-		return false
-	}
-	return sel.only == nil || sel.only[host]
-}
-
-// splitHostFilters takes the io.clocker.host conditions out of a filters
-// query value and returns the filters for the engines. Filters that do not
-// parse are returned as they are: the engines refuse them in their words.
-// withNegation handles label!= (prune filters only), when the host is its
-// only condition: mixed with others, it is left to the engines.
-func splitHostFilters(raw string, withNegation bool) (string, hostSelection) {
-	var sel hostSelection
-	if raw == "" {
-		return raw, sel
-	}
-	f, err := parseFilterArgs(raw)
-	if err != nil {
-		return raw, sel
-	}
-	changed := false
-	for v := range f["label"] {
-		key, val, hasVal := strings.Cut(v, "=")
-		if key != HostLabel {
-			continue
-		}
-		sel.active, changed = true, true
-		delete(f["label"], v)
-		if !hasVal {
-			continue // every object has it
-		}
-		if sel.only == nil {
-			sel.only = map[string]bool{val: true}
-		} else if !sel.only[val] {
-			sel.only = map[string]bool{} // two different hosts: nothing
-		}
-	}
-	if withNegation && len(f["label!"]) > 0 {
-		onlyHost := true
-		for v := range f["label!"] {
-			if key, _, _ := strings.Cut(v, "="); key != HostLabel {
-				onlyHost = false
-			}
-		}
-		if onlyHost {
-			// Prune leaves an object alone when it matches every label!
-			// condition.
-			var hostVals []string
-			for v := range f["label!"] {
-				if _, val, hasVal := strings.Cut(v, "="); hasVal {
-					hostVals = append(hostVals, val)
-				}
-			}
-			slices.Sort(hostVals)
-			hostVals = slices.Compact(hostVals)
-			switch len(hostVals) {
-			case 0:
-				sel.none = true
-			case 1:
-				sel.not = map[string]bool{hostVals[0]: true}
-			default:
-				// An object is on one host only: it never matches all.
-			}
-			sel.active, changed = true, true
-			delete(f, "label!")
-		}
-	}
-	if !changed {
-		return raw, sel
-	}
-	if l, ok := f["label"]; ok && len(l) == 0 {
-		delete(f, "label")
-	}
-	if len(f) == 0 {
-		return "", sel
-	}
-	out, err := json.Marshal(f)
-	if err != nil {
-		return raw, hostSelection{}
-	}
-	return string(out), sel
-}
-
-// withFilters returns q with the filters parameter replaced.
-func withFilters(q url.Values, filters string) url.Values {
-	out := url.Values{}
-	for k, v := range q {
-		out[k] = slices.Clone(v)
-	}
-	if filters == "" {
-		out.Del("filters")
-	} else {
-		out.Set("filters", filters)
-	}
-	return out
-}
-
 // selectedHosts are the healthy hosts sel allows, and a warning for each
 // allowed host that is down. No allowed host at all is an empty answer, not
 // an error; allowed hosts that are all down are.
-func (s *Server) selectedHosts(sel hostSelection, what string) ([]*hosts.Host, []string, error) {
+func (s *Server) selectedHosts(sel engineapi.HostSelection, what string) ([]*hosts.Host, []string, error) {
 	var (
 		out      []*hosts.Host
 		warnings []string
 		allowed  int
 	)
 	for _, h := range s.Fleet.Hosts() {
-		if !sel.allows(h.Name) {
+		if !sel.Allows(h.Name) {
 			continue
 		}
 		allowed++
@@ -379,32 +165,27 @@ type hostAnswer struct {
 // onHosts sends the same request to each host at once and returns the
 // answers in the order of hs.
 func (s *Server) onHosts(r *http.Request, hs []*hosts.Host, method, path string, q url.Values, body []byte) []hostAnswer {
+	answers := fanout.Each(hs, func(h *hosts.Host) (hostAnswer, error) {
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
+		}
+		resp, err := s.hostRequest(r.Context(), r, h, method, path, q, rd)
+		if err != nil {
+			return hostAnswer{}, err
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return hostAnswer{}, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: %v", h.Name, err))
+		}
+		return hostAnswer{status: resp.StatusCode, body: data}, nil
+	})
 	out := make([]hostAnswer, len(hs))
-	var wg sync.WaitGroup
-	for i, h := range hs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out[i].host = h
-			var rd io.Reader
-			if body != nil {
-				rd = bytes.NewReader(body)
-			}
-			resp, err := s.hostRequest(r.Context(), r, h, method, path, q, rd)
-			if err != nil {
-				out[i].err = err
-				return
-			}
-			defer resp.Body.Close()
-			data, err := io.ReadAll(resp.Body)
-			if err != nil {
-				out[i].err = errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: %v", h.Name, err))
-				return
-			}
-			out[i].status, out[i].body = resp.StatusCode, data
-		}()
+	for i, a := range answers {
+		out[i] = a.Value
+		out[i].host, out[i].err = hs[i], a.Err
 	}
-	wg.Wait()
 	return out
 }
 
