@@ -110,7 +110,7 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 			ID string `json:"Id"`
 		}
 		if json.Unmarshal(out, &created) == nil && created.ID != "" {
-			if err := h.Refresh(r.Context(), created.ID); err != nil {
+			if err := h.Cached(r.Context(), created.ID); err != nil {
 				s.Log.Warn("cache refresh after create", "host", h.Name, "id", created.ID, "err", err)
 			}
 		}

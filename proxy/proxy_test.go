@@ -1402,6 +1402,9 @@ func TestCycleReadsOncePerChange(t *testing.T) {
 	id := e.create("", map[string]any{"Image": "busybox", "Cmd": []string{"true"}})
 	settle()
 	created := reads(id)
+	if created != 1 {
+		t.Errorf("after create: read %d times, want 1 (the proxy's or its create event's)", created)
+	}
 	for _, st := range steps {
 		path := fmt.Sprintf(st.path, id)
 		if r := e.do(st.method, path, nil); r.status != st.status {
