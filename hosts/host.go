@@ -148,6 +148,7 @@ func newHost(rec Record, ep Endpoint, log *slog.Logger, m *Metrics) (*Host, erro
 // health watcher (see ReportFailure). A request whose context ended
 // failed through no fault of the engine's and is not reported.
 func (h *Host) RoundTrip(req *http.Request) (*http.Response, error) {
+	h.metrics.request(h.Name)
 	resp, err := h.transport.RoundTrip(req)
 	if err != nil && req.Context().Err() == nil {
 		h.ReportFailure(err)
@@ -158,6 +159,7 @@ func (h *Host) RoundTrip(req *http.Request) (*http.Response, error) {
 // Dial opens a raw connection to the engine, for the calls that take it
 // over (attach, exec start); a failure is reported as RoundTrip's are.
 func (h *Host) Dial(ctx context.Context) (net.Conn, error) {
+	h.metrics.request(h.Name)
 	c, err := h.Endpoint.Dial(ctx)
 	if err != nil && ctx.Err() == nil {
 		h.ReportFailure(err)
