@@ -1381,3 +1381,51 @@ func TestHijackLargePayload(t *testing.T) {
 		t.Errorf("round trip: got %d bytes, want %d identical", len(got), len(payload))
 	}
 }
+
+// A container's life through the front door reads it into the cache once
+// per call that changes it: the events each call causes (create, start,
+// kill, die) are answered by the proxy's own refresh after the call
+// instead of a read each.
+func TestCycleReadsOncePerChange(t *testing.T) {
+	e := newEnv(t, fakeOpts{name: "h1", images: []string{"busybox"}})
+	f := e.fakes["h1"]
+	// The engine answers a change only once its events had time to reach
+	// the fleet, as a real engine's usually do: an event that comes after
+	// the proxy's refresh began is read again, rightly.
+	f.Intercept(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		next.ServeHTTP(w, r)
+		if r.Method == http.MethodPost && !strings.HasSuffix(r.URL.Path, "/create") {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	reads := func(id string) int { return len(f.Calls("GET", "/containers/"+id+"/json")) }
+	settle := func() { time.Sleep(50 * time.Millisecond) } // a read that should not happen would by now
+	steps := []struct {
+		method, path string // %s: the container's ID
+		status       int
+		wantReads    int // reads of the container since the create
+	}{
+		{"POST", "/v1.41/containers/%s/start", http.StatusNoContent, 1},
+		{"POST", "/v1.41/containers/%s/kill", http.StatusNoContent, 2},
+		{"DELETE", "/v1.41/containers/%s", http.StatusNoContent, 2}, // gone: listed, not inspected
+	}
+	id := e.create("", map[string]any{"Image": "busybox", "Cmd": []string{"true"}})
+	settle()
+	created := reads(id)
+	if created != 1 {
+		t.Errorf("after create: read %d times, want 1 (the proxy's or its create event's)", created)
+	}
+	for _, st := range steps {
+		path := fmt.Sprintf(st.path, id)
+		if r := e.do(st.method, path, nil); r.status != st.status {
+			t.Fatalf("%s %s: %s", st.method, path, r)
+		}
+		settle()
+		if n := reads(id) - created; n != st.wantReads {
+			t.Errorf("after %s %s: read %d times since the create, want %d", st.method, st.path, n, st.wantReads)
+		}
+	}
+	if got := e.list("?all=1"); len(got) != 0 {
+		t.Errorf("list after remove: %+v", got)
+	}
+}
