@@ -131,11 +131,20 @@ func newHost(rec Record, ep Endpoint, log *slog.Logger, m *Metrics) (*Host, erro
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dial(ctx, network, addr)
 		if err != nil {
-			return nil, err
+			// Every path to the engine dials here: a refused or timed-out
+			// connection reaches the health watcher whoever called.
+			if ctx.Err() == nil {
+				h.ReportFailure(err)
+			}
+			return nil, errDial{err}
 		}
 		return &heardConn{Conn: c, heard: &h.heard}, nil
 	}
-	cli, err := ep.newClient(h)
+	// The moby client takes the pooled *http.Transport itself (it tunes
+	// what it is given only when it is one; behind another RoundTripper
+	// its event streams ended early under load): its failures to connect
+	// are reported by the dialer above.
+	cli, err := ep.newClient(tr)
 	if err != nil {
 		return nil, err
 	}
@@ -151,11 +160,17 @@ func newHost(rec Record, ep Endpoint, log *slog.Logger, m *Metrics) (*Host, erro
 func (h *Host) RoundTrip(req *http.Request) (*http.Response, error) {
 	h.metrics.request(h.Name)
 	resp, err := h.transport.RoundTrip(req)
-	if err != nil && req.Context().Err() == nil {
-		h.ReportFailure(err)
+	var dialed errDial
+	if err != nil && req.Context().Err() == nil && !errors.As(err, &dialed) {
+		h.ReportFailure(err) // a failure to connect is reported by the dialer
 	}
 	return resp, err
 }
+
+// errDial marks a failure to connect, which the dialer has reported.
+type errDial struct{ error }
+
+func (e errDial) Unwrap() error { return e.error }
 
 // Dial opens a raw connection to the engine, for the calls that take it
 // over (attach, exec start); a failure is reported as RoundTrip's are.
@@ -169,8 +184,9 @@ func (h *Host) Dial(ctx context.Context) (net.Conn, error) {
 }
 
 // Client is the moby client of the engine, for calls whose shapes it
-// knows; it sends through RoundTrip. It negotiates the engine's newest API
-// version.
+// knows; it shares RoundTrip's pooled connections, and a failure to
+// connect is reported as RoundTrip's are. It negotiates the engine's
+// newest API version.
 func (h *Host) Client() *client.Client { return h.client }
 
 // CloseIdleConnections drops the pooled connections to the engine.

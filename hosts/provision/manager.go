@@ -262,6 +262,31 @@ func (m *Manager) Heal(ctx context.Context, after time.Duration) {
 		mu      sync.Mutex
 		healing = map[string]bool{}
 	)
+	start := func(host string) {
+		if mc, made := m.Machine(host); !made || !mc.Ready {
+			return
+		}
+		mu.Lock()
+		busy := healing[host]
+		healing[host] = true
+		mu.Unlock()
+		if busy {
+			return
+		}
+		go func() {
+			m.heal(ctx, host, after)
+			mu.Lock()
+			delete(healing, host)
+			mu.Unlock()
+		}()
+	}
+	// Hosts already down when healing starts (at a manager's start, or
+	// before the subscription above) sent their disconnect before it.
+	for _, h := range m.fleet.Hosts() {
+		if !h.Healthy() {
+			start(h.Name)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -270,25 +295,9 @@ func (m *Manager) Heal(ctx context.Context, after time.Duration) {
 			if !ok {
 				return
 			}
-			if ev.Action != "disconnect" {
-				continue
+			if ev.Action == "disconnect" {
+				start(ev.Host)
 			}
-			if mc, made := m.Machine(ev.Host); !made || !mc.Ready {
-				continue
-			}
-			mu.Lock()
-			busy := healing[ev.Host]
-			healing[ev.Host] = true
-			mu.Unlock()
-			if busy {
-				continue
-			}
-			go func() {
-				m.heal(ctx, ev.Host, after)
-				mu.Lock()
-				delete(healing, ev.Host)
-				mu.Unlock()
-			}()
 		}
 	}
 }
