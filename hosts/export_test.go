@@ -14,12 +14,3 @@ func (h *Host) ImageRefreshWaiters() int {
 	defer h.imgRefresh.mu.Unlock()
 	return h.imgRefresh.waiters
 }
-
-// ReadPending reports whether an event asked for a read of container id
-// that has not been answered yet.
-func (h *Host) ReadPending(id string) bool {
-	h.reads.mu.Lock()
-	defer h.reads.mu.Unlock()
-	_, ok := h.reads.dirty[id]
-	return ok
-}

@@ -93,8 +93,6 @@ type Host struct {
 	// change must not be written after it, or a removed container would
 	// come back.
 	syncMu sync.Mutex
-	// reads coalesces the re-reads of single containers (see reads.go).
-	reads containerReads
 	// imgRefresh runs the image list re-reads one at a time (its own lock:
 	// waiters block on it).
 	imgRefresh imageRefresh
@@ -124,7 +122,6 @@ func newHost(rec Record, ep Endpoint, log *slog.Logger, m *Metrics) (*Host, erro
 		metrics:    m,
 		containers: map[string]*Container{},
 		suspect:    make(chan struct{}, 1),
-		reads:      newContainerReads(),
 		imgRefresh: imageRefresh{wake: make(chan struct{}, 1), ended: make(chan struct{})},
 	}
 	dial := tr.DialContext
@@ -158,7 +155,6 @@ func newHost(rec Record, ep Endpoint, log *slog.Logger, m *Metrics) (*Host, erro
 // health watcher (see ReportFailure). A request whose context ended
 // failed through no fault of the engine's and is not reported.
 func (h *Host) RoundTrip(req *http.Request) (*http.Response, error) {
-	h.metrics.request(h.Name)
 	resp, err := h.transport.RoundTrip(req)
 	var dialed errDial
 	if err != nil && req.Context().Err() == nil && !errors.As(err, &dialed) {
@@ -175,7 +171,6 @@ func (e errDial) Unwrap() error { return e.error }
 // Dial opens a raw connection to the engine, for the calls that take it
 // over (attach, exec start); a failure is reported as RoundTrip's are.
 func (h *Host) Dial(ctx context.Context) (net.Conn, error) {
-	h.metrics.request(h.Name)
 	c, err := h.Endpoint.Dial(ctx)
 	if err != nil && ctx.Err() == nil {
 		h.ReportFailure(err)
@@ -595,10 +590,8 @@ func (h *Host) ReportFailure(err error) {
 
 // syncAndFollow subscribes to container events first, then lists every
 // container, so that nothing that happens in between is missed: each event
-// asks for a re-read of its container (readLoop), which is idempotent.
+// re-reads its container, which is idempotent.
 func (h *Host) syncAndFollow(ctx context.Context) error {
-	var reader sync.WaitGroup
-	defer reader.Wait() // after cancel, below
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream := h.client.Events(ctx, client.EventsListOptions{
@@ -614,7 +607,6 @@ func (h *Host) syncAndFollow(ctx context.Context) error {
 	h.lastErr = nil
 	h.publishHealthLocked()
 	h.mu.Unlock()
-	reader.Go(func() { h.readLoop(ctx) })
 	for {
 		select {
 		case <-ctx.Done():
@@ -637,7 +629,7 @@ func (h *Host) apply(ctx context.Context, msg events.Message) {
 		// and its inspect; the event names the network as its actor.
 		if msg.Action == events.ActionConnect || msg.Action == events.ActionDisconnect {
 			if id := msg.Actor.Attributes["container"]; id != "" {
-				h.reads.markDirty(id, false)
+				h.refreshLogged(ctx, id, msg.Action)
 			}
 		}
 		return
@@ -653,7 +645,6 @@ func (h *Host) apply(ctx context.Context, msg events.Message) {
 	}
 	switch msg.Action {
 	case events.ActionDestroy:
-		h.reads.gone(id) // reads asked before need not wait for the lock
 		h.syncMu.Lock()
 		h.forget(id)
 		h.syncMu.Unlock()
@@ -670,14 +661,22 @@ func (h *Host) apply(ctx context.Context, msg events.Message) {
 		if strings.HasPrefix(string(msg.Action), "exec_") {
 			return
 		}
-		// A create is read only if the cache does not hold the container
-		// by then: the proxy reads what it creates itself (Cached).
-		h.reads.markDirty(id, msg.Action == events.ActionCreate)
+		if msg.Action == events.ActionCreate {
+			if _, ok := h.Container(id); ok {
+				return // cached by the proxy's own refresh after its create
+			}
+		}
+		h.refreshLogged(ctx, id, msg.Action)
+	}
+}
+
+func (h *Host) refreshLogged(ctx context.Context, id string, action events.Action) {
+	if err := h.Refresh(ctx, id); err != nil {
+		h.log.Debug("refresh after event", "id", id, "action", action, "err", err)
 	}
 }
 
 func (h *Host) forget(id string) {
-	h.reads.gone(id)
 	h.mu.Lock()
 	if _, ok := h.containers[id]; ok {
 		delete(h.containers, id)
@@ -761,7 +760,6 @@ func (h *Host) resync(ctx context.Context) error {
 	}
 	h.syncMu.Lock()
 	defer h.syncMu.Unlock()
-	h.reads.reset() // every ask so far is answered by the list below
 	list, err := h.listRaw(ctx, url.Values{"all": {"1"}})
 	if err != nil {
 		return err
@@ -790,53 +788,11 @@ func (h *Host) resync(ctx context.Context) error {
 	return nil
 }
 
-// Refresh brings one container in the cache up to date with the engine,
-// dropping it when the engine no longer has it: it returns once a read of
-// the container that began after the call has ended, its own or one that
-// another caller or an event asked for (see reads.go).
+// Refresh re-reads one container from the engine into the cache, dropping
+// it when the engine no longer has it.
 func (h *Host) Refresh(ctx context.Context, id string) error {
-	return h.refreshAsked(ctx, id, h.reads.ask())
-}
-
-// Cached returns once the cache holds container id, reading it only when
-// no read has brought it in yet. For a container just created every read
-// that found it is current, such as the one its create event asked for,
-// which usually reaches Clocker before the create's answer does.
-func (h *Host) Cached(ctx context.Context, id string) error {
-	return h.cachedAsked(ctx, id, 0)
-}
-
-// cachedAsked is Cached, also answered by a read that began after the ask
-// at tick asked (0: none).
-func (h *Host) cachedAsked(ctx context.Context, id string, asked uint64) error {
 	h.syncMu.Lock()
 	defer h.syncMu.Unlock()
-	if asked > 0 && h.reads.answered(id, asked) {
-		return nil
-	}
-	h.mu.RLock()
-	_, ok := h.containers[id]
-	h.mu.RUnlock()
-	if ok {
-		return nil
-	}
-	return h.refreshLocked(ctx, id)
-}
-
-// refreshAsked reads container id unless a read that began after the ask
-// at tick asked has ended meanwhile.
-func (h *Host) refreshAsked(ctx context.Context, id string, asked uint64) error {
-	h.syncMu.Lock()
-	defer h.syncMu.Unlock()
-	if h.reads.answered(id, asked) {
-		return nil
-	}
-	return h.refreshLocked(ctx, id)
-}
-
-// refreshLocked reads container id into the cache; syncMu is held.
-func (h *Host) refreshLocked(ctx context.Context, id string) error {
-	began := h.reads.ask()
 	f, _ := json.Marshal(map[string][]string{"id": {id}})
 	list, err := h.listRaw(ctx, url.Values{"all": {"1"}, "filters": {string(f)}})
 	if err != nil {
@@ -871,7 +827,6 @@ func (h *Host) refreshLocked(ctx context.Context, id string) error {
 	h.changedLocked()
 	h.mu.Unlock()
 	h.metrics.setContainers(h.Name, n)
-	h.reads.ended(id, began)
 	return nil
 }
 

@@ -54,16 +54,6 @@ func refreshAfter(h *hosts.Host, id string) func(*http.Response) error {
 	}
 }
 
-// forwardChange forwards a call that changes container id and refreshes
-// the cache before the client gets the answer. The events the call causes
-// (a start's network connect and start) wait for that refresh, which
-// answers them all, instead of each reading the container meanwhile.
-func (s *Server) forwardChange(w http.ResponseWriter, r *http.Request, h *hosts.Host, id string) error {
-	release := h.Hold(id)
-	defer release()
-	return s.forward(w, r, h, forwardOptions{path: containerPath(r, id), modify: refreshAfter(h, id)})
-}
-
 // changeContainer forwards a state change and refreshes the cache before
 // the client gets the answer.
 func (s *Server) changeContainer(w http.ResponseWriter, r *http.Request) error {
@@ -74,7 +64,7 @@ func (s *Server) changeContainer(w http.ResponseWriter, r *http.Request) error {
 	if err := s.bufferJSONBody(r); err != nil {
 		return err
 	}
-	return s.forwardChange(w, r, h, c.ID())
+	return s.forward(w, r, h, forwardOptions{path: containerPath(r, c.ID()), modify: refreshAfter(h, c.ID())})
 }
 
 func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request) error {
@@ -82,7 +72,7 @@ func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.forwardChange(w, r, h, c.ID())
+	return s.forward(w, r, h, forwardOptions{path: containerPath(r, c.ID()), modify: refreshAfter(h, c.ID())})
 }
 
 // waitContainer forwards wait; its headers go out at once and its body when
@@ -200,7 +190,7 @@ func (s *Server) renameContainer(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer release()
-	return s.forwardChange(w, r, h, c.ID())
+	return s.forward(w, r, h, forwardOptions{path: containerPath(r, c.ID()), modify: refreshAfter(h, c.ID())})
 }
 
 // commitContainer commits on the container's host; the image then lives

@@ -86,7 +86,7 @@ func (s *Server) forwardCreate(ctx context.Context, w http.ResponseWriter, r *ht
 		}
 		if json.Unmarshal(out, &id) == nil && id.ID != "" {
 			c.ID = id.ID
-			if err := h.Cached(ctx, id.ID); err != nil {
+			if err := h.Refresh(ctx, id.ID); err != nil {
 				s.Log.Warn("cache refresh after create", "host", h.Name, "id", id.ID, "err", err)
 			}
 		}
