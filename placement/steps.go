@@ -61,6 +61,15 @@ func (*NameStep) Name() string { return "name" }
 // validName is the engine's rule for container names.
 var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 
+// ValidateName refuses a container name the engine would refuse, with the
+// engine's message (create and rename).
+func ValidateName(name string) error {
+	if !validName.MatchString(name) {
+		return errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name))
+	}
+	return nil
+}
+
 // Validate refuses a name the engine would refuse, with its message, and
 // picks a name for a create without one (reserved in Bind): placement's
 // reservation then carries the name the cache will show, so that the
@@ -71,10 +80,7 @@ func (*NameStep) Validate(c *admission.Create) error {
 		c.Request.Name = c.Name
 		return nil
 	}
-	if !validName.MatchString(c.Name) {
-		return errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", c.Name))
-	}
-	return nil
+	return ValidateName(c.Name)
 }
 
 // Bind reserves c.Name across the fleet (a name in use is a 409), or

@@ -182,7 +182,7 @@ func (s *Server) renameContainer(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	newName := r.URL.Query().Get("name")
-	if err := validateName(newName); err != nil {
+	if err := placement.ValidateName(newName); err != nil {
 		return err
 	}
 	release, err := s.Fleet.ReserveName(r.Context(), newName)

@@ -9,21 +9,11 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"regexp"
 
 	"github.com/clocker/clocker/admission"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/placement"
 )
-
-// validName is the engine's rule for container names.
-var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
-
-func validateName(name string) error {
-	if !validName.MatchString(name) {
-		return errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name))
-	}
-	return nil
-}
 
 // createContainer admits the create through the pipeline (see
 // createSteps for its order) and forwards it to the host it placed. The
@@ -32,7 +22,7 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 	name := r.URL.Query().Get("name")
 	if name != "" {
 		// The engine checks the name before it reads the body.
-		if err := validateName(name); err != nil {
+		if err := placement.ValidateName(name); err != nil {
 			return err
 		}
 	}

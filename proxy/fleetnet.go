@@ -87,7 +87,7 @@ func (s *Server) fleetListEntries(rawFilters string) ([]json.RawMessage, error) 
 
 // isFleetCopy tells whether a network an engine listed is its copy of a
 // fleet network (listed once, as the fleet network).
-func (s *Server) isFleetCopy(h objectHead) bool {
+func (s *Server) isFleetCopy(h engineapi.ObjectHead) bool {
 	return s.Nets != nil && fleetnet.IsCopy(h.Labels)
 }
 

@@ -145,7 +145,7 @@ func (s *Server) imagePruneEverywhere(w http.ResponseWriter, r *http.Request, pa
 		return err
 	})
 	if err != nil {
-		return firstOfJoined(err)
+		return err
 	}
 	rep, err := engineapi.MergeImagePruneReports(listKey, bodies)
 	if err != nil {

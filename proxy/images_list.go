@@ -102,7 +102,7 @@ func (s *Server) collectImageLists(r *http.Request, hs []*hosts.Host, q url.Valu
 
 // resolveTimeBounds finds the images before/since name (on any host) and
 // their precise creation times. Of several values the strictest wins.
-func (s *Server) resolveTimeBounds(r *http.Request, hs []*hosts.Host, f filterArgs) (engineapi.TimeBound, error) {
+func (s *Server) resolveTimeBounds(r *http.Request, hs []*hosts.Host, f engineapi.Filters) (engineapi.TimeBound, error) {
 	var b engineapi.TimeBound
 	for _, key := range []string{"before", "since"} {
 		for _, ref := range f.Values(key) {

@@ -112,18 +112,6 @@ func imageFanout(hs []*hosts.Host, fn func(i int, h *hosts.Host) error) error {
 	return fanout.FirstError(fanout.Each(rest, func(i int) (struct{}, error) { return struct{}{}, fn(i, hs[i]) }))
 }
 
-// firstOfJoined unwraps a joined error to its first part, so that the client
-// reads one engine's message with its status. imageFanout no longer joins:
-// kept for images_build.go.
-func firstOfJoined(err error) error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		if errs := j.Unwrap(); len(errs) > 0 {
-			return errs[0]
-		}
-	}
-	return err
-}
-
 // imageHosts returns the hosts of found images.
 func imageHosts(found []imageAt) []*hosts.Host {
 	out := make([]*hosts.Host, len(found))

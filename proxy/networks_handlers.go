@@ -58,7 +58,7 @@ func (s *Server) createNetwork(w http.ResponseWriter, r *http.Request) error {
 		return s.forward(w, r, hs[0], forwardOptions{path: "/networks/create"})
 	}
 	defer nameLocks.lock("network/" + name)()
-	c, err := s.takeCensus(r, hs, "/networks", name, decodeNetworkList, func(h objectHead) bool { return engineapi.IsBuiltinNetwork(h.Name) })
+	c, err := s.takeCensus(r, hs, "/networks", name, decodeNetworkList, func(h engineapi.ObjectHead) bool { return engineapi.IsBuiltinNetwork(h.Name) })
 	if err != nil {
 		return err
 	}

@@ -193,7 +193,7 @@ func (s *Server) onHosts(r *http.Request, hs []*hosts.Host, method, path string,
 type objectHit struct {
 	host *hosts.Host
 	raw  json.RawMessage
-	head objectHead
+	head engineapi.ObjectHead
 }
 
 // findObject asks hosts for GET path (one volume or network by reference).
@@ -246,7 +246,7 @@ type census struct {
 
 // takeCensus lists the objects of every host in hs and finds name among
 // them. decode reads an engine's list answer.
-func (s *Server) takeCensus(r *http.Request, hs []*hosts.Host, path, name string, decode func([]byte) ([]json.RawMessage, error), skip func(objectHead) bool) (census, error) {
+func (s *Server) takeCensus(r *http.Request, hs []*hosts.Host, path, name string, decode func([]byte) ([]json.RawMessage, error), skip func(engineapi.ObjectHead) bool) (census, error) {
 	c := census{counts: map[string]int{}}
 	for _, a := range s.onHosts(r, hs, http.MethodGet, path, nil, nil) {
 		if a.err != nil {
@@ -261,7 +261,7 @@ func (s *Server) takeCensus(r *http.Request, hs []*hosts.Host, path, name string
 		}
 		held := false
 		for _, o := range objs {
-			var head objectHead
+			var head engineapi.ObjectHead
 			if err := json.Unmarshal(o, &head); err != nil {
 				return c, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: bad answer to GET %s: %v", a.host.Name, path, err))
 			}

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/clocker/clocker/engineapi"
 )
 
 // nameAtHost describes merged objects as NAME@HOST (their host label) or,
@@ -13,7 +15,7 @@ func nameAtHost(t *testing.T, objs []json.RawMessage) []string {
 	t.Helper()
 	out := []string{}
 	for _, o := range objs {
-		var head objectHead
+		var head engineapi.ObjectHead
 		if err := json.Unmarshal(o, &head); err != nil {
 			t.Fatalf("bad object %s: %v", o, err)
 		}
@@ -28,7 +30,7 @@ func nameAtHost(t *testing.T, objs []json.RawMessage) []string {
 
 func TestBestNetworkHits(t *testing.T) {
 	hit := func(host, name, id string) objectHit {
-		return objectHit{head: objectHead{Name: name, ID: id}, raw: json.RawMessage(host)}
+		return objectHit{head: engineapi.ObjectHead{Name: name, ID: id}, raw: json.RawMessage(host)}
 	}
 	tests := []struct {
 		name string
