@@ -5,10 +5,12 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/clocker/clocker/proxy.Version=$(VERSION)
 # Hosts of `make run`: two local hosts (ARGS="--engine …" serves engines you have).
 ARGS    ?= --local-hosts 2
+# The machine's own engine, named explicitly: DOCKER_HOST may point at Clocker.
+ENGINE  ?= unix:///var/run/docker.sock
 
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: help setup build test test-unit test-e2e check bench run image clean
+.PHONY: help setup build test test-unit test-e2e check fuzz bench run image clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,7 +27,7 @@ test-unit: ## unit tests with the race detector
 	$(GO) test -race -count=1 ./...
 
 test-e2e: build ## end-to-end tests on three real dockerd engines in network namespaces (root)
-	CLOCKER_E2E=1 $(GO) test -race -count=1 -timeout 25m -tags e2e -v ./internal/testfleet/ ./hosts/provision/ ./cmd/clocker/ 2>&1 | tee /tmp/clocker-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' ; exit $${PIPESTATUS[0]}
+	CLOCKER_E2E=1 $(GO) test -race -count=1 -timeout 45m -tags e2e -v ./internal/testfleet/ ./hosts/provision/ ./cmd/clocker/ 2>&1 | tee /tmp/clocker-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' ; exit $${PIPESTATUS[0]}
 
 check: ## go vet, gofmt, go mod tidy diff, import directions
 	$(GO) vet ./...
@@ -36,6 +38,14 @@ check: ## go vet, gofmt, go mod tidy diff, import directions
 	    cp /tmp/clocker-go.mod.bak go.mod; cp /tmp/clocker-go.sum.bak go.sum; exit 1; fi
 	bash .ci/importcheck
 
+FUZZTIME ?= 10s
+fuzz: ## run every fuzz target for FUZZTIME (default 10s) each; their seed corpora (testdata/fuzz) run in every go test
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
 bench: build ## benchmarks (Go benchmarks; the e2e ones need root and real engines)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	CLOCKER_E2E=1 $(GO) test -run '^$$' -bench . -benchtime 200x -tags e2e -timeout 30m ./cmd/clocker/
@@ -43,8 +53,8 @@ bench: build ## benchmarks (Go benchmarks; the e2e ones need root and real engin
 run: setup build ## serve the Docker API on tcp://127.0.0.1:2375 for a local fleet of two hosts (ARGS="--engine …" instead)
 	./bin/clocker serve $(ARGS)
 
-image: build ## a FROM scratch image holding bin/clocker
-	docker build -t clocker:$(VERSION) -f Dockerfile .
+image: build ## a FROM scratch image holding bin/clocker, on the machine's engine (ENGINE=URL for another)
+	docker -H $(ENGINE) build -t clocker:$(VERSION) -f Dockerfile .
 
 clean: ## remove build output
 	rm -rf bin

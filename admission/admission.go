@@ -30,6 +30,7 @@ package admission
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -39,6 +40,7 @@ import (
 
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/tenant"
 	"github.com/clocker/clocker/scheduler"
 )
 
@@ -60,9 +62,24 @@ type Create struct {
 	Host *hosts.Host
 	// ID is the container's ID once the engine created it.
 	ID string
+	// Tenant is whose create it is (--tenants; nil: an admin's, the
+	// in-process client's, or tenants off). TenantStep reads it.
+	Tenant *tenant.Scope
 
 	raw     map[string]json.RawMessage
 	changed [][]string // field paths, e.g. {"HostConfig", "PortBindings"}
+	created []func(context.Context, *Create) error
+}
+
+// Created runs the bindings' Created hooks, in the steps' order, once
+// the engine made the container (c.ID set); the first error stops them.
+func (c *Create) Created(ctx context.Context) error {
+	for _, f := range c.created {
+		if err := f(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // NewCreate decodes a create body, with the engine's answers for an empty

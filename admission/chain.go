@@ -44,15 +44,20 @@ type Binder interface {
 
 // Binding is what a place or bind step took. Undo gives it back when a
 // later step or the engine refused the create; Done is called once the
-// engine created the container (and the fleet's cache shows it). Either
-// may be nil.
+// engine created the container (and the fleet's cache shows it). Created,
+// when set, finishes the container on its engine before the client has
+// its answer (what an engine of the API version cannot take in one
+// create, such as a second network): the forward runs it through
+// Create.Created. Any may be nil.
 type Binding struct {
 	Undo, Done func()
+	Created    func(ctx context.Context, c *Create) error
 }
 
 // Forward sends the encoded create to c.Host; created tells whether the
-// engine made the container (c.ID set). It writes the client's answer
-// itself.
+// engine made the container (c.ID set). Once the engine made it, it calls
+// c.Created before it writes the client's answer; when that fails, it
+// removes the container and returns the error (created false).
 type Forward func(ctx context.Context, c *Create, body []byte) (created bool, err error)
 
 // Chain is the ordered list of steps.
@@ -192,6 +197,9 @@ func (ch *Chain) bindAndForward(ctx context.Context, c *Create, forward Forward)
 				return err
 			}
 			taken = append(taken, takenBy(s, bd))
+			if bd.Created != nil {
+				c.created = append(c.created, bd.Created)
+			}
 		}
 	}
 	body, err := c.Body()

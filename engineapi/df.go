@@ -53,7 +53,9 @@ func MergeDiskUsage(parts [][]byte) ([]byte, error) {
 			if err := json.Unmarshal(v, &l); err != nil {
 				return nil, fmt.Errorf("system df %s: %w", k, err)
 			}
-			lists[k] = append(lists[k], l...)
+			for _, o := range l {
+				lists[k] = append(lists[k], HideBookkeeping(o, "Labels"))
+			}
 			present[k] = true
 		}
 		if v, ok := du["Images"]; ok && !isNull(v) {

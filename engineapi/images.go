@@ -6,8 +6,12 @@ package engineapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 
+	"github.com/distribution/reference"
+
+	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
 )
 
@@ -108,6 +112,17 @@ func MergeImageDeleteReports(reports ...[]map[string]string) []map[string]string
 	return out
 }
 
+// RepositoryName tells whether ref names a repository (a name with neither
+// tag nor digest), which docker save reads as every tag of it, and returns
+// the name as the reference filter of an image list matches it.
+func RepositoryName(ref string) (string, bool) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil || !reference.IsNameOnly(named) {
+		return "", false
+	}
+	return reference.FamiliarName(named), true
+}
+
 // PickSaveHost chooses the host of a docker save from has (host → name →
 // the host has it): the first host that has every name; when none has,
 // the host with the most and the first name it lacks (missing ≥ 0).
@@ -131,4 +146,84 @@ func PickSaveHost(has [][]bool) (host, missing int) {
 		return 0, -1
 	}
 	return best, slices.Index(has[best], false)
+}
+
+// ImageAt is an image found on one host: its inspect answer and ID.
+type ImageAt struct {
+	Host *hosts.Host
+	Body []byte
+	ID   string
+}
+
+// LocateImage reads the hosts' answers to GET /images/NAME/json: the hosts
+// that have the image, in the answers' order. When none does, the answer
+// is the engines' own (ImageNotFoundAnswer).
+func LocateImage(name string, answers []hosts.Answer) ([]ImageAt, error) {
+	var found []ImageAt
+	errs := make([]error, len(answers))
+	for i, a := range answers {
+		switch {
+		case a.Err != nil:
+			errs[i] = a.Err
+			continue
+		case a.Status >= 300:
+			errs[i] = errdefs.FromEngine(a.Status, a.Body)
+			continue
+		}
+		var in struct {
+			ID string `json:"Id"`
+		}
+		if err := json.Unmarshal(a.Body, &in); err != nil {
+			errs[i] = errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: image inspect: %v", a.Host.Name, err))
+			continue
+		}
+		found = append(found, ImageAt{Host: a.Host, Body: a.Body, ID: in.ID})
+	}
+	if len(found) > 0 {
+		return found, nil
+	}
+	return nil, ImageNotFoundAnswer(name, errs)
+}
+
+// ImageHosts are the hosts of found images.
+func ImageHosts(found []ImageAt) []*hosts.Host {
+	out := make([]*hosts.Host, len(found))
+	for i, f := range found {
+		out[i] = f.Host
+	}
+	return out
+}
+
+// ImageLists reads the hosts' answers to GET /images/json. An engine's
+// error answer (a bad filter) is the client's answer; a host that failed
+// to answer at all is left out (told to leftOut) while another answered.
+func ImageLists(answers []hosts.Answer, leftOut func(*hosts.Host, error)) ([]HostImages, error) {
+	var (
+		out      []HostImages
+		hostDown error
+	)
+	for _, a := range answers {
+		var rows []json.RawMessage
+		switch {
+		case a.Err == nil && a.Status >= 300:
+			a.Err = errdefs.FromEngine(a.Status, a.Body)
+		case a.Err == nil:
+			if err := json.Unmarshal(a.Body, &rows); err != nil {
+				a.Err = errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: image list: %v", a.Host.Name, err))
+			}
+		}
+		if a.Err != nil {
+			if errors.Is(a.Err, errdefs.ErrUnavailable) {
+				leftOut(a.Host, a.Err)
+				hostDown = a.Err
+				continue
+			}
+			return nil, a.Err
+		}
+		out = append(out, HostImages{Host: a.Host.Name, Rows: rows})
+	}
+	if len(out) == 0 && hostDown != nil {
+		return nil, hostDown
+	}
+	return out, nil
 }

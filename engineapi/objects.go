@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"sort"
@@ -24,9 +25,11 @@ type ObjectHead struct {
 	Labels map[string]string
 }
 
-// HostObjects are the objects one host listed, as the engine wrote them.
+// HostObjects are the objects one host listed, as the engine wrote them,
+// and the host as Node shows it.
 type HostObjects struct {
 	Host    string
+	Node    json.RawMessage
 	Objects []json.RawMessage
 }
 
@@ -110,6 +113,27 @@ func MarshalLabels(labels map[string]string) json.RawMessage {
 	return bytes.TrimRight(buf.Bytes(), "\n")
 }
 
+// ObjectCreateBody makes a volume or network create body host's: the
+// label io.clocker.host added to the labels the client asked for, the
+// name without its HOST/ prefix (when it differs from the name asked),
+// every other field as the client sent it.
+func ObjectCreateBody(body []byte, host, name, asked string, askedLabels map[string]string) ([]byte, error) {
+	l := maps.Clone(askedLabels)
+	if l == nil {
+		l = map[string]string{}
+	}
+	l[labels.Host] = host
+	set := map[string]json.RawMessage{"Labels": MarshalLabels(l)}
+	if name != asked {
+		set["Name"], _ = json.Marshal(name)
+	}
+	out, err := SetFields(body, set)
+	if err != nil {
+		return nil, errdefs.New(errdefs.ErrInvalid, "invalid JSON: "+err.Error())
+	}
+	return out, nil
+}
+
 // WithHostLabel returns an engine's volume or network with the label
 // io.clocker.host naming the host that holds it: the engine's own object
 // otherwise, byte for byte. Objects made behind Clocker's back lack the
@@ -130,13 +154,14 @@ func WithHostLabel(obj json.RawMessage, host string) (json.RawMessage, error) {
 	return SetFields(obj, map[string]json.RawMessage{"Labels": MarshalLabels(l)})
 }
 
-// MergeVolumes lists the volumes of every host, each with its host's
-// label, by name; a name on two hosts is listed twice, in fleet order.
-func MergeVolumes(parts []HostObjects) ([]json.RawMessage, error) {
+// MergeVolumes lists the volumes of every host, each shown with its host
+// (ShownObject), by name; a name on two hosts is listed twice, in fleet
+// order.
+func MergeVolumes(parts []HostObjects, keep bool) ([]json.RawMessage, error) {
 	var items []namedObject
 	for _, p := range parts {
 		for _, o := range p.Objects {
-			raw, err := WithHostLabel(o, p.Host)
+			raw, err := ShownObject(o, p.Host, p.Node, keep)
 			if err != nil {
 				return nil, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: bad volume in list: %v", p.Host, err))
 			}
@@ -151,9 +176,10 @@ func MergeVolumes(parts []HostObjects) ([]json.RawMessage, error) {
 // MergeNetworks lists the networks of every host by name. A built-in
 // network is listed once, with the first host's object, and not at all when
 // the list is chosen by io.clocker.host (byHost: no host holds it alone);
-// every other network carries its host's label, and a name on two hosts is
-// listed twice, in fleet order. Networks skip tells are left out.
-func MergeNetworks(parts []HostObjects, byHost bool, skip func(ObjectHead) bool) ([]json.RawMessage, error) {
+// every other network is shown with its host (ShownObject), and a name on
+// two hosts is listed twice, in fleet order. Networks skip tells are left
+// out.
+func MergeNetworks(parts []HostObjects, byHost, keep bool, skip func(ObjectHead) bool) ([]json.RawMessage, error) {
 	var items []namedObject
 	seen := map[string]bool{}
 	for _, p := range parts {
@@ -173,7 +199,7 @@ func MergeNetworks(parts []HostObjects, byHost bool, skip func(ObjectHead) bool)
 				items = append(items, namedObject{head.Name, o})
 				continue
 			}
-			raw, err := WithHostLabel(o, p.Host)
+			raw, err := ShownObject(o, p.Host, p.Node, keep)
 			if err != nil {
 				return nil, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: bad network in list: %v", p.Host, err))
 			}

@@ -146,7 +146,7 @@ func TestMergeVolumes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := MergeVolumes(tt.parts)
+			got, err := MergeVolumes(withNodes(tt.parts), false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,7 +155,7 @@ func TestMergeVolumes(t *testing.T) {
 			}
 		})
 	}
-	if _, err := MergeVolumes([]HostObjects{{Host: "h1", Objects: raws(`"x"`)}}); err == nil {
+	if _, err := MergeVolumes([]HostObjects{{Host: "h1", Objects: raws(`"x"`)}}, false); err == nil {
 		t.Error("a bad volume was merged")
 	}
 }
@@ -190,7 +190,7 @@ func TestMergeNetworks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := MergeNetworks(tt.parts, tt.byHost, nil)
+			got, err := MergeNetworks(withNodes(tt.parts), tt.byHost, false, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -201,6 +201,33 @@ func TestMergeNetworks(t *testing.T) {
 				t.Errorf("not a JSON array: %s", out)
 			}
 		})
+	}
+}
+
+// withNodes gives each part a Node naming its host.
+func withNodes(parts []HostObjects) []HostObjects {
+	out := slices.Clone(parts)
+	for i := range out {
+		out[i].Node = json.RawMessage(`{"Name":"` + out[i].Host + `"}`)
+	}
+	return out
+}
+
+// A list filtered on io.clocker.host shows the label, set to the holder
+// even on objects made behind Clocker's back.
+func TestMergeKeepsBookkeepingWhenFiltered(t *testing.T) {
+	parts := []HostObjects{{Host: "h1", Node: json.RawMessage(`{"Name":"h1"}`),
+		Objects: raws(`{"Name":"a","Labels":{"io.clocker.host":"h1","x":"1"}}`, `{"Name":"b","Labels":null}`)}}
+	got, err := MergeVolumes(parts, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`{"Name":"a","Labels":{"io.clocker.host":"h1","x":"1"},"Node":{"Name":"h1"}}`,
+		`{"Name":"b","Labels":{"io.clocker.host":"h1"},"Node":{"Name":"h1"}}`}
+	for i := range want {
+		if string(got[i]) != want[i] {
+			t.Errorf("got  %s\nwant %s", got[i], want[i])
+		}
 	}
 }
 
@@ -222,8 +249,15 @@ func nameAtHost(t *testing.T, objs []json.RawMessage) []string {
 		if err := json.Unmarshal(o, &head); err != nil {
 			t.Fatalf("bad object %s: %v", o, err)
 		}
-		if h, ok := head.Labels[labels.Host]; ok {
-			out = append(out, head.Name+"@"+h)
+		var node struct{ Node *struct{ Name string } }
+		_ = json.Unmarshal(o, &node)
+		for k := range head.Labels {
+			if labels.IsBookkeeping(k) {
+				t.Errorf("%s shows Clocker's label %s", head.Name, k)
+			}
+		}
+		if node.Node != nil {
+			out = append(out, head.Name+"@"+node.Node.Name)
 		} else {
 			out = append(out, head.Name+"#"+head.ID)
 		}
@@ -305,5 +339,40 @@ func TestWithFilters(t *testing.T) {
 	}
 	if q.Get("filters") != `{"a":{"b":true}}` {
 		t.Errorf("the caller's query changed: %v", q)
+	}
+}
+
+func TestObjectCreateBody(t *testing.T) {
+	tests := []struct {
+		name, body, hostName, bare, asked string
+		labels                            map[string]string
+		want                              string
+		wantErr                           bool
+	}{
+		{name: "label added, other fields kept", body: `{"Name":"v","Driver":"local","DriverOpts":{"o":"<x>"}}`, hostName: "h1", bare: "v", asked: "v",
+			want: `{"Name":"v","Driver":"local","DriverOpts":{"o":"<x>"},"Labels":{"io.clocker.host":"h1"}}`},
+		{name: "the client's labels kept, HOST/ stripped", body: `{"Name":"h2/n","Labels":{"a":"<b>"}}`, hostName: "h2", bare: "n", asked: "h2/n", labels: map[string]string{"a": "<b>"},
+			want: `{"Name":"n","Labels":{"a":"<b>","io.clocker.host":"h2"}}`},
+		{name: "not an object", body: `[1]`, hostName: "h1", bare: "v", asked: "v", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ObjectCreateBody([]byte(tt.body), tt.hostName, tt.bare, tt.asked, tt.labels)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("got %s, want an error", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tt.want {
+				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
+			if tt.labels != nil && len(tt.labels) != 1 {
+				t.Error("the client's labels were changed")
+			}
+		})
 	}
 }

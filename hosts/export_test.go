@@ -14,3 +14,21 @@ func (h *Host) ImageRefreshWaiters() int {
 	defer h.imgRefresh.mu.Unlock()
 	return h.imgRefresh.waiters
 }
+
+// HoldReads stops the container re-reads from beginning until the
+// returned func is called (tests queue asks behind it).
+func (h *Host) HoldReads() (release func()) {
+	h.syncMu.Lock()
+	return h.syncMu.Unlock
+}
+
+// ReadAskers is how many asks wait on the queued re-read of id (0: none
+// queued).
+func (h *Host) ReadAskers(id string) int {
+	h.reads.mu.Lock()
+	defer h.reads.mu.Unlock()
+	if a := h.reads.asks[readKey{id, readFull}]; a != nil {
+		return a.askers
+	}
+	return 0
+}

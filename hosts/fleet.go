@@ -26,7 +26,7 @@ import (
 
 // Fleet is the set of hosts behind the front door.
 type Fleet struct {
-	store   *store.Store
+	store   store.Store
 	log     *slog.Logger
 	metrics *Metrics
 	// HealthInterval: each engine gives a sign of life (an answered check
@@ -42,6 +42,11 @@ type Fleet struct {
 
 	namesMu sync.Mutex
 	pending map[string]chan struct{} // names being created right now
+	// shared reserves names in the store the managers share (nil: this
+	// manager is the only one); see ShareNames.
+	shared      NameStore
+	sharedOwner string
+	sharedTTL   time.Duration
 
 	events fleetEvents
 
@@ -54,7 +59,7 @@ type Fleet struct {
 
 // NewFleet returns an empty fleet that stores its hosts in st (may be nil in
 // tests).
-func NewFleet(st *store.Store, log *slog.Logger, m *Metrics) *Fleet {
+func NewFleet(st store.Store, log *slog.Logger, m *Metrics) *Fleet {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Fleet{store: st, log: log, metrics: m, HealthInterval: 2 * time.Second,
 		byName: map[string]*Host{}, pending: map[string]chan struct{}{}, ctx: ctx, cancel: cancel}
@@ -351,12 +356,75 @@ func (f *Fleet) ReserveName(ctx context.Context, name string) (release func(), e
 		done := make(chan struct{})
 		f.pending[name] = done
 		f.namesMu.Unlock()
-		return func() {
+		local := func() {
 			f.namesMu.Lock()
 			delete(f.pending, name)
 			f.namesMu.Unlock()
 			close(done)
-		}, nil
+		}
+		if f.shared == nil {
+			return local, nil
+		}
+		release, err := f.reserveShared(ctx, name)
+		if err != nil {
+			local()
+			return nil, err
+		}
+		return func() { release(); local() }, nil
+	}
+}
+
+// NameStore is what fleet-wide name reservations need of a store shared
+// by several managers: a compare-and-create whose key expires by itself
+// (store.Etcd).
+type NameStore interface {
+	CreateTTL(bucket []byte, key string, v any, ttl time.Duration) error
+	Delete(bucket []byte, key string) error
+	Get(bucket []byte, key string, v any) error
+}
+
+// ShareNames makes ReserveName claim each name in st too, so that
+// managers sharing st never create one name twice. A claim whose create
+// succeeded is kept for ttl, long enough for every manager's cache to
+// learn of the container; one whose create failed is dropped at once.
+func (f *Fleet) ShareNames(st NameStore, owner string, ttl time.Duration) {
+	f.shared, f.sharedOwner, f.sharedTTL = st, owner, ttl
+}
+
+type nameClaim struct {
+	Manager string
+	At      time.Time
+}
+
+// reserveShared claims name in the shared store. Held by another manager,
+// it waits until this manager's cache knows the container by that name
+// (Docker's conflict) or the claim is dropped (that create failed).
+func (f *Fleet) reserveShared(ctx context.Context, name string) (release func(), err error) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := f.shared.CreateTTL(store.BucketNames, name, nameClaim{Manager: f.sharedOwner, At: time.Now().UTC()}, f.sharedTTL)
+		if err == nil {
+			return func() {
+				if _, _, err := f.resolveName(name); err == nil {
+					return // made: the claim expires once every cache knows it
+				}
+				if err := f.shared.Delete(store.BucketNames, name); err != nil {
+					f.log.Warn("dropping a name claim", "name", name, "err", err)
+				}
+			}, nil
+		}
+		if !errors.Is(err, errdefs.ErrConflict) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+		if _, c, err := f.resolveName(name); err == nil {
+			return nil, NameInUse(name, c.Summary.ID)
+		}
 	}
 }
 
@@ -429,4 +497,40 @@ func leadingInt(s string) int {
 		n = n*10 + int(s[i]-'0')
 	}
 	return n
+}
+
+// Qualified splits a reference of the form HOST/NAME when HOST is a host
+// of the fleet; any other reference is a plain name (h nil).
+func (f *Fleet) Qualified(ref string) (h *Host, name string) {
+	if hn, name, ok := strings.Cut(ref, "/"); ok && name != "" {
+		if h, ok := f.Host(hn); ok {
+			return h, name
+		}
+	}
+	return nil, ref
+}
+
+// Names are the names of the fleet's hosts, in the fleet's order.
+func (f *Fleet) Names() []string {
+	hs := f.Hosts()
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = h.Name
+	}
+	return out
+}
+
+// Healthy returns the hosts that answer, in the fleet's order, or the
+// unavailable error when none does.
+func (f *Fleet) Healthy() ([]*Host, error) {
+	var out []*Host
+	for _, h := range f.Hosts() {
+		if h.Healthy() {
+			out = append(out, h)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errdefs.New(errdefs.ErrUnavailable, "no host of the fleet is available")
+	}
+	return out, nil
 }

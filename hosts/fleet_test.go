@@ -526,7 +526,7 @@ func TestStoredRecordsSurviveReopen(t *testing.T) {
 func TestMetricsGauges(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	f1 := newFakeEngine(t, fakeOpts{name: "h1"})
-	f1.add("", "ca", "running", "", false)
+	ca := f1.add("", "ca", "running", "", false)
 	f1.add("", "cb", "created", "", false)
 	fleet := hosts.NewFleet(nil, testLogger(), hosts.NewMetrics(reg))
 	t.Cleanup(fleet.Close)
@@ -559,6 +559,25 @@ func TestMetricsGauges(t *testing.T) {
 	waitFor(t, "healthy gauge", func() bool { v, _ := gauge("clocker_host_healthy"); return v == 1 })
 	if v, ok := gauge("clocker_host_containers"); !ok || v != 2 {
 		t.Errorf("clocker_host_containers{host=h1} = %v (%v), want 2", v, ok)
+	}
+	// Every call to the engine counts, the health checks aside: a re-read
+	// of a container is a list and an inspect.
+	requests := func() float64 {
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "clocker_host_requests_total" {
+				return mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return 0
+	}
+	h1, _ := fleet.Host("h1")
+	before := requests()
+	if err := h1.Refresh(testCtx(t), ca); err != nil {
+		t.Fatal(err)
+	}
+	if n := requests() - before; n != 2 {
+		t.Errorf("clocker_host_requests_total grew by %v for a refresh, want 2", n)
 	}
 	f1.Close()
 	waitFor(t, "healthy gauge to drop", func() bool { v, _ := gauge("clocker_host_healthy"); return v == 0 })

@@ -24,6 +24,7 @@ import (
 
 	"github.com/clocker/clocker/internal/errdefs"
 	"github.com/clocker/clocker/internal/fanout"
+	"github.com/clocker/clocker/internal/keylock"
 )
 
 // Record is how a host is stored: enough to reconnect after a restart.
@@ -91,11 +92,17 @@ type Host struct {
 	// syncMu orders every read-then-write of the cache (resync, Refresh,
 	// and forgetting on destroy): an engine answer taken before a later
 	// change must not be written after it, or a removed container would
-	// come back.
-	syncMu sync.Mutex
+	// come back. A resync holds it alone; the reads of single containers
+	// hold it shared, and the container's own lock (idMu), so that
+	// different containers are read at once (a compose up or down moves
+	// ten of them together).
+	syncMu sync.RWMutex
+	idMu   keylock.Map
 	// imgRefresh runs the image list re-reads one at a time (its own lock:
 	// waiters block on it).
 	imgRefresh imageRefresh
+	// reads are the queued re-reads of single containers (reads.go).
+	reads readQueue
 
 	mu         sync.RWMutex
 	containers map[string]*Container // by full ID
@@ -155,6 +162,7 @@ func newHost(rec Record, ep Endpoint, log *slog.Logger, m *Metrics) (*Host, erro
 // health watcher (see ReportFailure). A request whose context ended
 // failed through no fault of the engine's and is not reported.
 func (h *Host) RoundTrip(req *http.Request) (*http.Response, error) {
+	h.metrics.request(h.Name)
 	resp, err := h.transport.RoundTrip(req)
 	var dialed errDial
 	if err != nil && req.Context().Err() == nil && !errors.As(err, &dialed) {
@@ -171,6 +179,7 @@ func (e errDial) Unwrap() error { return e.error }
 // Dial opens a raw connection to the engine, for the calls that take it
 // over (attach, exec start); a failure is reported as RoundTrip's are.
 func (h *Host) Dial(ctx context.Context) (net.Conn, error) {
+	h.metrics.request(h.Name)
 	c, err := h.Endpoint.Dial(ctx)
 	if err != nil && ctx.Err() == nil {
 		h.ReportFailure(err)
@@ -419,6 +428,7 @@ func (h *Host) run(ctx context.Context, interval, timeout time.Duration) {
 	bg.Go(func() { h.watchHealth(ctx, interval, timeout) })
 	bg.Go(h.startImageRefresh(ctx))
 	defer bg.Wait() // a removed host's gauges must stay removed
+	defer h.reads.events.Wait()
 	backoff := 200 * time.Millisecond
 	for ctx.Err() == nil {
 		started := time.Now()
@@ -629,7 +639,7 @@ func (h *Host) apply(ctx context.Context, msg events.Message) {
 		// and its inspect; the event names the network as its actor.
 		if msg.Action == events.ActionConnect || msg.Action == events.ActionDisconnect {
 			if id := msg.Actor.Attributes["container"]; id != "" {
-				h.refreshLogged(ctx, id, msg.Action)
+				h.refreshAfterEvent(ctx, id, readFull, false, string(msg.Action))
 			}
 		}
 		return
@@ -645,14 +655,10 @@ func (h *Host) apply(ctx context.Context, msg events.Message) {
 	}
 	switch msg.Action {
 	case events.ActionDestroy:
-		h.syncMu.Lock()
-		h.forget(id)
-		h.syncMu.Unlock()
+		h.Forget(id)
 	case events.ActionExecCreate, events.ActionExecDie:
 		// Inspect lists the container's exec IDs.
-		if err := h.refreshInspect(ctx, id); err != nil {
-			h.log.Debug("inspect after event", "id", id, "action", msg.Action, "err", err)
-		}
+		h.refreshAfterEvent(ctx, id, readInspect, false, string(msg.Action))
 	case events.ActionExecStart, events.ActionTop, events.ActionAttach, events.ActionResize,
 		events.ActionCopy, events.ActionArchivePath, events.ActionExtractToDir,
 		events.ActionExport, events.ActionCommit:
@@ -661,18 +667,9 @@ func (h *Host) apply(ctx context.Context, msg events.Message) {
 		if strings.HasPrefix(string(msg.Action), "exec_") {
 			return
 		}
-		if msg.Action == events.ActionCreate {
-			if _, ok := h.Container(id); ok {
-				return // cached by the proxy's own refresh after its create
-			}
-		}
-		h.refreshLogged(ctx, id, msg.Action)
-	}
-}
-
-func (h *Host) refreshLogged(ctx context.Context, id string, action events.Action) {
-	if err := h.Refresh(ctx, id); err != nil {
-		h.log.Debug("refresh after event", "id", id, "action", action, "err", err)
+		// A container created through Clocker is cached by the proxy's own
+		// read after its create: its create event reads it only if not.
+		h.refreshAfterEvent(ctx, id, readFull, msg.Action == events.ActionCreate, string(msg.Action))
 	}
 }
 
@@ -729,7 +726,8 @@ func (h *Host) inspect(ctx context.Context, c *Container) error {
 		Created    time.Time
 		HostConfig struct {
 			NanoCpus  int64 `json:"NanoCpus"`
-			CPUShares int64 `json:"CpuShares"`
+			CPUQuota  int64 `json:"CpuQuota"`
+			CPUPeriod int64 `json:"CpuPeriod"`
 			Memory    int64
 		}
 	}
@@ -737,7 +735,7 @@ func (h *Host) inspect(ctx context.Context, c *Container) error {
 		return err
 	}
 	c.Created = in.Created
-	c.NanoCPUs = in.HostConfig.NanoCpus
+	c.NanoCPUs = ReservedNanoCPUs(in.HostConfig.NanoCpus, in.HostConfig.CPUQuota, in.HostConfig.CPUPeriod)
 	c.Memory = in.HostConfig.Memory
 	// Exactly sized: io.ReadAll's spare capacity would stay with every
 	// cached container.
@@ -773,8 +771,8 @@ func (h *Host) resync(ctx context.Context) error {
 	if err := parallel(ctx, 4, len(list), func(i int) error {
 		if err := h.inspect(ctx, &list[i]); err != nil {
 			// Gone between list and inspect (its destroy event follows), or
-			// unreadable: keep the list's seconds; inspect is forwarded.
-			list[i].Created = time.Unix(list[i].Summary.Created, 0)
+			// unreadable: keep what was inspected before, if anything.
+			h.keepInspected(&list[i])
 		}
 		return nil
 	}); err != nil {
@@ -785,72 +783,6 @@ func (h *Host) resync(ctx context.Context) error {
 	h.changedLocked()
 	h.mu.Unlock()
 	h.metrics.setContainers(h.Name, len(fresh))
-	return nil
-}
-
-// Refresh re-reads one container from the engine into the cache, dropping
-// it when the engine no longer has it.
-func (h *Host) Refresh(ctx context.Context, id string) error {
-	h.syncMu.Lock()
-	defer h.syncMu.Unlock()
-	f, _ := json.Marshal(map[string][]string{"id": {id}})
-	list, err := h.listRaw(ctx, url.Values{"all": {"1"}, "filters": {string(f)}})
-	if err != nil {
-		return err
-	}
-	var found *Container
-	for i := range list {
-		if list[i].Summary.ID == id {
-			found = &list[i]
-		}
-	}
-	if found == nil {
-		h.forget(id)
-		return nil
-	}
-	if err := h.inspect(ctx, found); errors.Is(err, errdefs.ErrNotFound) {
-		h.forget(id) // removed between list and inspect
-		return nil
-	} else if err != nil {
-		h.mu.RLock()
-		prev, ok := h.containers[id]
-		h.mu.RUnlock()
-		if ok && !prev.Created.IsZero() {
-			found.Created, found.NanoCPUs, found.Memory = prev.Created, prev.NanoCPUs, prev.Memory
-		} else {
-			found.Created = time.Unix(found.Summary.Created, 0)
-		}
-	}
-	h.mu.Lock()
-	h.containers[id] = found
-	n := len(h.containers)
-	h.changedLocked()
-	h.mu.Unlock()
-	h.metrics.setContainers(h.Name, n)
-	return nil
-}
-
-// refreshInspect re-reads only a container's inspect JSON (exec IDs change
-// without changing what the list shows).
-func (h *Host) refreshInspect(ctx context.Context, id string) error {
-	h.syncMu.Lock()
-	defer h.syncMu.Unlock()
-	h.mu.RLock()
-	prev, ok := h.containers[id]
-	h.mu.RUnlock()
-	if !ok {
-		return nil
-	}
-	c := *prev
-	if err := h.inspect(ctx, &c); err != nil {
-		return err
-	}
-	h.mu.Lock()
-	if _, still := h.containers[id]; still {
-		h.containers[id] = &c
-		h.changedLocked()
-	}
-	h.mu.Unlock()
 	return nil
 }
 

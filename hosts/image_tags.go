@@ -1,17 +1,21 @@
 package hosts
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/distribution/reference"
+
+	"github.com/clocker/clocker/internal/fanout"
 )
 
 // A tag names one image across the fleet, as it does on one engine: when a
@@ -194,31 +198,25 @@ func (f *Fleet) UntagStale(ctx context.Context, watches []TagWatch) error {
 	if len(stale) == 0 {
 		return nil
 	}
-	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-	)
-	for h, list := range stale {
-		wg.Go(func() {
-			for _, s := range list {
-				if err := h.untagStale(ctx, s.tag, s.id); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-					continue
-				}
-				f.log.Info("untagged a stale copy: the tag was set to another image elsewhere",
-					"host", h.Name, "tag", familiar(s.tag), "image", shortID(s.id))
+	answers := fanout.Each(slices.Collect(maps.Keys(stale)), func(h *Host) (struct{}, error) {
+		var errs []error
+		for _, s := range stale[h] {
+			if err := h.untagStale(ctx, s.tag, s.id); err != nil {
+				errs = append(errs, err)
+				continue
 			}
-			if err := h.RefreshImages(ctx); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("host %s: image list after untag: %w", h.Name, err))
-				mu.Unlock()
-			}
-		})
+			f.log.Info("untagged a stale copy: the tag was set to another image elsewhere",
+				"host", h.Name, "tag", familiar(s.tag), "image", shortID(s.id))
+		}
+		if err := h.RefreshImages(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("host %s: image list after untag: %w", h.Name, err))
+		}
+		return struct{}{}, errors.Join(errs...)
+	})
+	var errs []error
+	for _, a := range answers {
+		errs = append(errs, a.Err)
 	}
-	wg.Wait()
 	return errors.Join(errs...)
 }
 
@@ -256,9 +254,19 @@ func (h *Host) untagStale(ctx context.Context, tag, id string) error {
 	if strings.TrimPrefix(in.ID, "sha256:") != id {
 		return nil
 	}
+	// An engine whose tag moves keeps the old image, untagged (dangling);
+	// a removal of its last tag would delete it. A child image holds it
+	// while the tag goes: the engine then keeps it (it has a child), and
+	// the child goes after it without its parents (noprune).
+	child, err := h.holdImage(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer h.dropHold(context.WithoutCancel(ctx), child)
 	q := url.Values{"noprune": {"1"}}
 	status, body, err = h.Call(ctx, http.MethodDelete, "/images/"+name, q, nil, "")
 	if err == nil && status == http.StatusConflict {
+		// A container uses the image: the engine asks for force.
 		q.Set("force", "1")
 		status, body, err = h.Call(ctx, http.MethodDelete, "/images/"+name, q, nil, "")
 	}
@@ -269,6 +277,49 @@ func (h *Host) untagStale(ctx context.Context, tag, id string) error {
 		return engineStatus(h, "untag "+name, status, body)
 	}
 	return nil
+}
+
+// holdImage makes a child image of image id on h (the commit of a
+// container created from it, never started, then removed) and returns its
+// ID.
+func (h *Host) holdImage(ctx context.Context, id string) (string, error) {
+	spec, _ := json.Marshal(map[string]any{"Image": id, "Cmd": []string{"true"},
+		"HostConfig": map[string]string{"NetworkMode": "none"}})
+	status, body, err := h.Call(ctx, http.MethodPost, "/containers/create", nil, bytes.NewReader(spec), "application/json")
+	if err != nil {
+		return "", err
+	}
+	if status != http.StatusCreated {
+		return "", engineStatus(h, "hold image "+shortID(id), status, body)
+	}
+	var c struct {
+		ID string `json:"Id"`
+	}
+	if err := json.Unmarshal(body, &c); err != nil {
+		return "", fmt.Errorf("host %s: hold image: %w", h.Name, err)
+	}
+	defer func() {
+		_, _, _ = h.Call(context.WithoutCancel(ctx), http.MethodDelete, "/containers/"+c.ID, url.Values{"force": {"1"}, "v": {"1"}}, nil, "")
+	}()
+	status, body, err = h.Call(ctx, http.MethodPost, "/commit", url.Values{"container": {c.ID}}, nil, "")
+	if err != nil {
+		return "", err
+	}
+	if status != http.StatusCreated {
+		return "", engineStatus(h, "hold image "+shortID(id), status, body)
+	}
+	var img struct {
+		ID string `json:"Id"`
+	}
+	if err := json.Unmarshal(body, &img); err != nil {
+		return "", fmt.Errorf("host %s: hold image: %w", h.Name, err)
+	}
+	return img.ID, nil
+}
+
+// dropHold removes a child image holdImage made, keeping its parents.
+func (h *Host) dropHold(ctx context.Context, child string) {
+	_, _, _ = h.Call(ctx, http.MethodDelete, "/images/"+child, url.Values{"noprune": {"1"}}, nil, "")
 }
 
 // engineStatus is an engine's unexpected answer as an error.

@@ -154,7 +154,9 @@ func TestUntagStaleNothingMoved(t *testing.T) {
 	}
 	for name, f := range fakes {
 		for call, n := range f.Requests() {
-			if n != before[name][call] && strings.Contains(call, "/images") {
+			// The image list is the host's own refresh, which the put's
+			// event may still be running; only an untag's questions count.
+			if n != before[name][call] && strings.Contains(call, "/images") && call != "GET /images/json" {
 				t.Errorf("%s served %s with nothing moved", name, call)
 			}
 		}

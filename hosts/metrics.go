@@ -12,6 +12,7 @@ type Metrics struct {
 	healthy    *prometheus.GaugeVec
 	containers *prometheus.GaugeVec
 	passive    *prometheus.CounterVec
+	requests   *prometheus.CounterVec
 }
 
 // NewMetrics registers the fleet's gauges on reg (nil: not exported).
@@ -29,9 +30,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: metricsNamespace, Subsystem: metricsSubsystem,
 			Name: "passive_failures_total", Help: "Calls forwarded to the host that failed at the transport.",
 		}, []string{"host"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Subsystem: metricsSubsystem,
+			Name: "requests_total", Help: "Calls sent to the host's engine: forwarded, hijacked and Clocker's own (cache reads), not the health checks.",
+		}, []string{"host"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.healthy, m.containers, m.passive)
+		reg.MustRegister(m.healthy, m.containers, m.passive, m.requests)
 	}
 	return m
 }
@@ -62,6 +67,7 @@ func (m *Metrics) forgetHost(host string) {
 	m.healthy.DeleteLabelValues(host)
 	m.containers.DeleteLabelValues(host)
 	m.passive.DeleteLabelValues(host)
+	m.requests.DeleteLabelValues(host)
 }
 
 func (m *Metrics) passiveFailure(host string) {
@@ -69,4 +75,11 @@ func (m *Metrics) passiveFailure(host string) {
 		return
 	}
 	m.passive.WithLabelValues(host).Inc()
+}
+
+func (m *Metrics) request(host string) {
+	if m == nil {
+		return
+	}
+	m.requests.WithLabelValues(host).Inc()
 }

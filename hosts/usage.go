@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+
+	"github.com/clocker/clocker/internal/fanout"
 )
 
 // Usage is a host's measured use, summed over its running containers from
@@ -69,26 +71,21 @@ func (f *Fleet) SampleUsage(ctx context.Context, every time.Duration) {
 	go func() {
 		t := time.NewTicker(every)
 		defer t.Stop()
-		sem := make(chan struct{}, 32) // hosts sampled at once
 		for {
-			var wg sync.WaitGroup
+			var healthy []*Host
 			for _, h := range f.Hosts() {
-				if !h.Healthy() {
-					continue
+				if h.Healthy() {
+					healthy = append(healthy, h)
 				}
-				wg.Add(1)
-				sem <- struct{}{}
-				go func() {
-					defer wg.Done()
-					defer func() { <-sem }()
-					sctx, cancel := context.WithTimeout(ctx, every)
-					defer cancel()
-					if err := h.SampleUsage(sctx); err != nil {
-						h.log.Debug("usage sample", "err", err)
-					}
-				}()
 			}
-			wg.Wait()
+			fanout.Limit(healthy, 32, func(h *Host) (struct{}, error) { // 32 hosts sampled at once
+				sctx, cancel := context.WithTimeout(ctx, every)
+				defer cancel()
+				if err := h.SampleUsage(sctx); err != nil {
+					h.log.Debug("usage sample", "err", err)
+				}
+				return struct{}{}, nil
+			})
 			select {
 			case <-ctx.Done():
 				return

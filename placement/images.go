@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/clocker/clocker/hosts"
+	"github.com/clocker/clocker/internal/fanout"
 )
 
 // imagePresence tells, per host, whether it holds the image: from the
@@ -34,16 +34,13 @@ func imagePresence(ctx context.Context, all []*hosts.Host, image string) []bool 
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	var wg sync.WaitGroup
-	for _, i := range ask {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, status, err := all[i].GetJSON(ctx, "/images/"+image+"/json", nil)
-			out[i] = err == nil && status == http.StatusOK
-		}()
+	answers := fanout.Each(ask, func(i int) (bool, error) {
+		_, status, err := all[i].GetJSON(ctx, "/images/"+image+"/json", nil)
+		return err == nil && status == http.StatusOK, nil
+	})
+	for j, i := range ask {
+		out[i] = answers[j].Value
 	}
-	wg.Wait()
 	return out
 }
 

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sync"
 
 	"github.com/clocker/clocker/hosts"
+	"github.com/clocker/clocker/internal/fanout"
 	"github.com/clocker/clocker/internal/labels"
 	"github.com/clocker/clocker/scheduler"
 )
@@ -59,54 +59,74 @@ func projectObjects(ctx context.Context, hs []*hosts.Host, project string) map[s
 	label := labels.ComposeProject + "=" + project
 	f, _ := json.Marshal(map[string]map[string]bool{"label": {label: true}})
 	q := url.Values{"filters": {string(f)}}
-	counts := make([]int, len(hs))
-	var wg sync.WaitGroup
-	for i, h := range hs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if body, status, err := h.GetJSON(ctx, "/volumes", q); err == nil && status == http.StatusOK {
-				var l struct{ Volumes []json.RawMessage }
-				_ = json.Unmarshal(body, &l)
-				counts[i] += len(l.Volumes)
-			}
-			if body, status, err := h.GetJSON(ctx, "/networks", q); err == nil && status == http.StatusOK {
-				var l []json.RawMessage
-				_ = json.Unmarshal(body, &l)
-				counts[i] += len(l)
-			}
-			counts[i] += h.CountContainers(func(c *hosts.Container) bool { return c.Summary.Labels[labels.ComposeProject] == project })
-		}()
-	}
-	wg.Wait()
+	counts := fanout.Each(hs, func(h *hosts.Host) (int, error) {
+		n := 0
+		if body, status, err := h.GetJSON(ctx, "/volumes", q); err == nil && status == http.StatusOK {
+			var l struct{ Volumes []json.RawMessage }
+			_ = json.Unmarshal(body, &l)
+			n += len(l.Volumes)
+		}
+		if body, status, err := h.GetJSON(ctx, "/networks", q); err == nil && status == http.StatusOK {
+			var l []json.RawMessage
+			_ = json.Unmarshal(body, &l)
+			n += len(l)
+		}
+		n += h.CountContainers(func(c *hosts.Container) bool { return c.Summary.Labels[labels.ComposeProject] == project })
+		return n, nil
+	})
 	out := make(map[string]int, len(hs))
 	for i, h := range hs {
-		out[h.Name] = counts[i]
+		out[h.Name] = counts[i].Value
 	}
 	return out
 }
 
-// PlaceBuild picks the host of a build (or an import: no base images):
-// one holding the most of its base images, so that it pulls nothing and
-// `docker run` of the result lands there too; among those, the
-// strategy's choice, weighing hosts by their containers and images.
-// Nothing is reserved.
-func (p *Placer) PlaceBuild(ctx context.Context, baseImages []string) (*hosts.Host, error) {
+// Build is what places a build (or an import: nothing set).
+type Build struct {
+	// Bases are the images its Dockerfile starts FROM: a host without
+	// them would pull them.
+	Bases []string
+	// CacheFrom are the images the client names as its cache sources
+	// (cachefrom): the engine reuses their layers only where they are.
+	CacheFrom []string
+	// Tags are the names the build gives its result (t): a rebuild goes
+	// where the last build of the name is, where the engine's own cache
+	// and the image it replaces are.
+	Tags []string
+	// Pins and Allow tie it to hosts, as a container's (a per-host
+	// network, the members of a fleet network).
+	Pins  []scheduler.Pin
+	Allow []scheduler.Allow
+}
+
+// PlaceBuild picks the host of a build: the one holding the most of its
+// base images, so that it pulls nothing and `docker run` of the result
+// lands there too; among those, the one with the most of its cache
+// sources, then of its tags; among those, the strategy's choice,
+// weighing hosts by their containers and images. Nothing is reserved.
+func (p *Placer) PlaceBuild(ctx context.Context, b Build) (*hosts.Host, error) {
 	all := p.fleet.Hosts()
-	have := make([]int, len(all))
-	for _, im := range baseImages {
-		for i, ok := range imagePresence(ctx, all, im) {
-			if ok {
-				have[i]++
+	count := func(images []string) []int {
+		have := make([]int, len(all))
+		for _, im := range images {
+			for i, ok := range imagePresence(ctx, all, im) {
+				if ok {
+					have[i]++
+				}
 			}
 		}
+		return have
 	}
+	bases, cache, tags := count(b.Bases), count(b.CacheFrom), count(b.Tags)
 	nodes := make([]scheduler.Node, len(all))
 	for i, h := range all {
 		load := h.CountContainers(nil) + imageCount(h)
-		nodes[i] = scheduler.Node{Name: h.Name, Healthy: h.Healthy(), Running: load, Containers: load, BaseImages: have[i]}
+		// One score ordered as the doc says: bases, then cache sources,
+		// then tags.
+		score := (bases[i]*(len(b.CacheFrom)+1)+cache[i])*(len(b.Tags)+1) + tags[i]
+		nodes[i] = scheduler.Node{Name: h.Name, Healthy: h.Healthy(), Running: load, Containers: load, BaseImages: score}
 	}
-	return p.placeOn(&scheduler.Request{Kind: scheduler.KindBuild, BaseImages: baseImages}, nodes)
+	return p.placeOn(&scheduler.Request{Kind: scheduler.KindBuild, BaseImages: b.Bases, Pins: b.Pins, Allow: b.Allow}, nodes)
 }
 
 // placeOn decides req over nodes and returns the chosen host.

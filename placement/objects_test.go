@@ -105,15 +105,19 @@ func healthyOf(hs []*hosts.Host) []*hosts.Host {
 
 func TestPlaceBuild(t *testing.T) {
 	tests := []struct {
-		name  string
-		bases []string
-		want  string
+		name               string
+		bases, cache, tags []string
+		want               string
 	}{
 		{name: "the host with every base image", bases: []string{"golang:1", "alpine"}, want: "h1"},
 		{name: "the host with the most of them", bases: []string{"golang:1", "busybox", "nosuch"}, want: "h1"},
 		{name: "among hosts with the base image, the least busy", bases: []string{"busybox"}, want: "h2"},
 		{name: "base images nowhere: the least busy host", bases: []string{"nosuch"}, want: "h3"},
 		{name: "an import: the least busy host", want: "h3"},
+		{name: "the host with its cache source among those with the base", bases: []string{"busybox"}, cache: []string{"golang:1"}, want: "h1"},
+		{name: "a cache source where the base is not weighs less than the base", bases: []string{"redis"}, cache: []string{"golang:1"}, want: "h2"},
+		{name: "a rebuild goes where its tag is", bases: []string{"busybox"}, tags: []string{"alpine"}, want: "h1"},
+		{name: "a cache source outweighs the tags", bases: []string{"busybox"}, cache: []string{"redis"}, tags: []string{"alpine", "golang:1"}, want: "h2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,7 +126,7 @@ func TestPlaceBuild(t *testing.T) {
 				fakeengine.Options{Name: "h2", Images: []string{"busybox", "redis"}},
 				fakeengine.Options{Name: "h3", Images: []string{"hello-world"}},
 			)
-			h, err := tf.placer.PlaceBuild(context.Background(), tt.bases)
+			h, err := tf.placer.PlaceBuild(context.Background(), Build{Bases: tt.bases, CacheFrom: tt.cache, Tags: tt.tags})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,7 +139,7 @@ func TestPlaceBuild(t *testing.T) {
 	tf.engines["h1"].Close()
 	waitUntil(t, func() bool { return !tf.host("h1").Healthy() })
 	var nf *scheduler.NoHostFitsError
-	if _, err := tf.placer.PlaceBuild(context.Background(), nil); !errors.As(err, &nf) || !nf.NoHealthy {
+	if _, err := tf.placer.PlaceBuild(context.Background(), Build{}); !errors.As(err, &nf) || !nf.NoHealthy {
 		t.Errorf("no healthy host: %v", err)
 	}
 }

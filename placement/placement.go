@@ -32,6 +32,12 @@ type Placer struct {
 	mu    sync.Mutex
 	buf   []scheduler.Node
 	snaps map[*hosts.Host]*hostSnap
+
+	// placed are the reservations of creates placed and not yet bound
+	// (Place to Bind: see steps.go), by create.
+	placed sync.Map
+	// decisions are the recent creates' decisions, by container ID.
+	decisions decisionLog
 }
 
 // New returns the fleet's placer; reg receives the placement metrics
@@ -58,17 +64,17 @@ func (p *Placer) Warm() {
 // the scheduler's *NoHostFitsError, with the decision saying why each host
 // was turned down; see CreateError for the client's answer.
 func (p *Placer) Decide(ctx context.Context, req *scheduler.Request) (d *scheduler.Decision, h *hosts.Host, release func(), err error) {
-	d, h, release, err = p.decide(ctx, req, false)
+	d, h, _, release, err = p.decide(ctx, req, false)
 	return
 }
 
 // Explain is Decide as a dry run: the decision, nothing reserved.
 func (p *Placer) Explain(ctx context.Context, req *scheduler.Request) (*scheduler.Decision, error) {
-	d, _, _, err := p.decide(ctx, req, true)
+	d, _, _, _, err := p.decide(ctx, req, true)
 	return d, err
 }
 
-func (p *Placer) decide(ctx context.Context, req *scheduler.Request, dry bool) (*scheduler.Decision, *hosts.Host, func(), error) {
+func (p *Placer) decide(ctx context.Context, req *scheduler.Request, dry bool) (*scheduler.Decision, *hosts.Host, *scheduler.Reservation, func(), error) {
 	all := p.fleet.Hosts()
 	hasImage := make([]bool, len(all))
 	if req.Image == "" {
@@ -95,7 +101,7 @@ func (p *Placer) decide(ctx context.Context, req *scheduler.Request, dry bool) (
 	p.metrics.observe(d, err, dry, time.Since(start))
 	nothing := func() {}
 	if err != nil {
-		return d, nil, nothing, err
+		return d, nil, nil, nothing, err
 	}
 	release := nothing
 	if r != nil {
@@ -104,11 +110,11 @@ func (p *Placer) decide(ctx context.Context, req *scheduler.Request, dry bool) (
 	name := d.Hosts[0].Host
 	for _, h := range all {
 		if h.Name == name {
-			return d, h, release, nil
+			return d, h, r, release, nil
 		}
 	}
 	release()
-	return d, nil, nothing, leftTheFleet(name)
+	return d, nil, nil, nothing, leftTheFleet(name)
 }
 
 func leftTheFleet(name string) error {

@@ -2,6 +2,7 @@ package placement
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"github.com/moby/moby/api/types/mount"
 
 	"github.com/clocker/clocker/admission"
+	"github.com/clocker/clocker/engineapi"
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
 	"github.com/clocker/clocker/scheduler"
@@ -27,13 +29,16 @@ func ParseRequest(name string, spec *container.CreateRequest) (scheduler.Request
 	if err != nil {
 		return req, nil, false, errdefs.New(errdefs.ErrInvalid, err.Error())
 	}
-	req.Constraints, req.Affinities, req.Rules, req.Chain = pl.Constraints, pl.Affinities, pl.Rules, pl.Chain
+	req.Constraints, req.Affinities, req.Rules, req.Chain, req.Replicas = pl.Constraints, pl.Affinities, pl.Rules, pl.Chain, pl.Replicas
 	req.Group = scheduler.GroupOf(spec.Labels)
 	if hc := spec.HostConfig; hc != nil {
-		req.Memory, req.NanoCPUs, req.CPUShares = hc.Memory, hc.NanoCPUs, hc.CPUShares
-		if req.Memory < 0 || req.NanoCPUs < 0 || req.CPUShares < 0 {
+		if hc.Memory < 0 || hc.NanoCPUs < 0 || hc.CPUShares < 0 {
 			return req, nil, false, errdefs.New(errdefs.ErrInvalid, "memory, CPUs and CPU shares cannot be negative")
 		}
+		// CPU shares are a weight and reserve nothing (not CPUs, as Swarm
+		// classic read them); --cpus and --cpu-quota do.
+		req.Memory = hc.Memory
+		req.NanoCPUs = hosts.ReservedNanoCPUs(hc.NanoCPUs, hc.CPUQuota, hc.CPUPeriod)
 		if hc.NetworkMode != "host" {
 			seen := map[scheduler.Port]bool{}
 			for port, bs := range hc.PortBindings {
@@ -50,8 +55,9 @@ func ParseRequest(name string, spec *container.CreateRequest) (scheduler.Request
 }
 
 // Pins lists the hosts a container must share with what it uses: its
-// named volumes, --volumes-from, --link and container: namespaces. (A
-// user network's host is the fleet-network step's to pin.)
+// named volumes, --volumes-from and container: namespaces (--link on the
+// default bridge is a preference: see LinkPreferences). (A user network's host is the fleet-network
+// step's to pin.)
 func Pins(ctx context.Context, fleet *hosts.Fleet, spec *container.CreateRequest) ([]scheduler.Pin, error) {
 	var pins []scheduler.Pin
 	pinContainer := func(ref, why string) error {
@@ -72,12 +78,6 @@ func Pins(ctx context.Context, fleet *hosts.Fleet, spec *container.CreateRequest
 			return nil, err
 		}
 	}
-	for _, l := range hc.Links {
-		ref, _, _ := strings.Cut(l, ":")
-		if err := pinContainer(strings.TrimPrefix(ref, "/"), "--link"); err != nil {
-			return nil, err
-		}
-	}
 	for _, mode := range []string{string(hc.NetworkMode), string(hc.PidMode), string(hc.IpcMode)} {
 		if ref, ok := strings.CutPrefix(mode, "container:"); ok {
 			if err := pinContainer(ref, "shared namespace"); err != nil {
@@ -91,6 +91,36 @@ func Pins(ctx context.Context, fleet *hosts.Fleet, spec *container.CreateRequest
 		}
 	}
 	return pins, nil
+}
+
+// LinkPreferences are soft constraints (node==~HOST) to the hosts of the
+// containers a create links to on the default bridge: it goes where they
+// run when it fits there, as one engine would serve it; elsewhere the
+// legacy-links step (sdn/fleetnet) serves the links across hosts. A link
+// to a container that does not exist is the engine's 400.
+func LinkPreferences(ctx context.Context, fleet *hosts.Fleet, spec *container.CreateRequest) ([]scheduler.Expr, error) {
+	var out []scheduler.Expr
+	seen := map[string]bool{}
+	for _, l := range engineapi.LegacyLinks(spec.HostConfig) {
+		ref, _ := engineapi.ParseLink(l)
+		h, _, err := fleet.Resolve(ctx, ref)
+		if err != nil {
+			if errors.Is(err, errdefs.ErrNotFound) {
+				return nil, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("could not get container for %s: %v", ref, err))
+			}
+			return nil, err
+		}
+		if seen[h.Name] {
+			continue
+		}
+		seen[h.Name] = true
+		e, err := scheduler.ParseExpr("node==~" + h.Name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 // holderOf returns the first healthy host where GET path succeeds.
@@ -138,7 +168,7 @@ func (*RequestStep) Name() string { return "placement-request" }
 
 // Validate fills c.Request from the spec (name, image, labels, resources,
 // published ports, group, constraints, affinities, rules, the container's
-// own strategy) and removes the constraint:/affinity: entries from the
+// own strategy, the compose replicas' spread) and removes the constraint:/affinity: entries from the
 // env. A malformed expression or a negative resource is a 400; nothing
 // outside c changes.
 func (*RequestStep) Validate(c *admission.Create) error {
@@ -149,9 +179,9 @@ func (*RequestStep) Validate(c *admission.Create) error {
 	r := &c.Request
 	r.Kind = scheduler.KindContainer
 	r.Name, r.Image, r.Labels, r.Group = req.Name, req.Image, req.Labels, req.Group
-	r.Memory, r.NanoCPUs, r.CPUShares = req.Memory, req.NanoCPUs, req.CPUShares
+	r.Memory, r.NanoCPUs = req.Memory, req.NanoCPUs
 	r.Ports = req.Ports
-	r.Constraints, r.Affinities, r.Rules, r.Chain = req.Constraints, req.Affinities, req.Rules, req.Chain
+	r.Constraints, r.Affinities, r.Rules, r.Chain, r.Replicas = req.Constraints, req.Affinities, req.Rules, req.Chain, req.Replicas
 	if changed {
 		c.SetEnv(env)
 	}
@@ -159,12 +189,18 @@ func (*RequestStep) Validate(c *admission.Create) error {
 }
 
 // Prepare pins the request to the hosts of what the container uses (see
-// Pins); it takes nothing.
+// Pins) and prefers those of the containers it links to (see
+// LinkPreferences); it takes nothing.
 func (s *RequestStep) Prepare(ctx context.Context, c *admission.Create) error {
 	pins, err := Pins(ctx, s.fleet, c.Spec)
 	if err != nil {
 		return err
 	}
 	c.Request.Pins = append(c.Request.Pins, pins...)
+	prefs, err := LinkPreferences(ctx, s.fleet, c.Spec)
+	if err != nil {
+		return err
+	}
+	c.Request.Constraints = append(c.Request.Constraints, prefs...)
 	return nil
 }

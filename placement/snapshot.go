@@ -19,15 +19,14 @@ import (
 type hostSnap struct {
 	gen  uint64
 	node scheduler.Node
-	// extra memoizes what only inspect tells (CPU shares, port bindings of
-	// containers not running), by container ID and inspect body.
+	// extra memoizes what only inspect tells (port bindings of containers
+	// not running), by container ID and inspect body.
 	extra map[string]inspectExtra
 }
 
 type inspectExtra struct {
-	raw    []byte // the inspect body it was read from (identity)
-	shares int64
-	ports  []scheduler.Port
+	raw   []byte // the inspect body it was read from (identity)
+	ports []scheduler.Port
 }
 
 // nodesLocked builds the fleet's nodes from the hosts' snapshots (the
@@ -69,10 +68,6 @@ func (p *Placer) nodesLocked(all []*hosts.Host, hasImage []bool, withUsage bool)
 	return out
 }
 
-// isAgent tells Clocker's own agent containers from the user's: they take
-// no slot of max-containers or headroom.
-func isAgent(c *hosts.Container) bool { return c.Summary.Labels[labels.Agent] != "" }
-
 // buildSnap reads one host's cache into a node.
 func buildSnap(h *hosts.Host, gen uint64, prev *hostSnap) *hostSnap {
 	f := h.Facts()
@@ -82,18 +77,14 @@ func buildSnap(h *hosts.Host, gen uint64, prev *hostSnap) *hostSnap {
 	n.Items = make([]scheduler.Container, 0, len(cs))
 	for i := range cs {
 		c := &cs[i]
-		if isAgent(c) {
+		if hosts.IsAgent(c) {
 			continue
 		}
 		x := inspectExtraOf(c, prev)
 		snap.extra[c.Summary.ID] = x
 		n.Containers++
 		n.ReservedMemory += c.Memory
-		cpu := c.NanoCPUs
-		if cpu == 0 && x.shares > 0 && x.shares < 1024 {
-			cpu = x.shares * 1e9 // -c as CPUs, as Swarm counted it
-		}
-		n.ReservedNanoCPUs += cpu
+		n.ReservedNanoCPUs += c.NanoCPUs // CPU shares are a weight: they reserve nothing
 		state := c.Summary.State
 		if state != container.StateExited && state != container.StateDead {
 			n.Running++
@@ -108,11 +99,11 @@ func buildSnap(h *hosts.Host, gen uint64, prev *hostSnap) *hostSnap {
 				}
 			}
 		}
-		if len(ports) > 0 && n.Ports == nil {
-			n.Ports = map[scheduler.Port]struct{}{}
-		}
-		for _, pt := range ports {
-			n.Ports[pt] = struct{}{}
+		if len(ports) > 0 {
+			replicaOf := labels.ComposeReplicaOf(c.Summary.Labels)
+			for _, pt := range ports {
+				n.HoldPort(pt, replicaOf)
+			}
 		}
 		name := ""
 		if len(c.Summary.Names) > 0 {
@@ -125,7 +116,7 @@ func buildSnap(h *hosts.Host, gen uint64, prev *hostSnap) *hostSnap {
 	return snap
 }
 
-// inspectExtraOf reads CPU shares and port bindings from a container's
+// inspectExtraOf reads the port bindings from a container's
 // cached inspect body, reusing the previous snapshot's answer when the body
 // is the same one.
 func inspectExtraOf(c *hosts.Container, prev *hostSnap) inspectExtra {
@@ -139,13 +130,11 @@ func inspectExtraOf(c *hosts.Container, prev *hostSnap) inspectExtra {
 	}
 	var in struct {
 		HostConfig struct {
-			CPUShares    int64 `json:"CpuShares"`
 			PortBindings map[string][]struct{ HostPort string }
 		}
 	}
 	x := inspectExtra{raw: c.Inspect}
 	if json.Unmarshal(c.Inspect, &in) == nil {
-		x.shares = in.HostConfig.CPUShares
 		for key, bs := range in.HostConfig.PortBindings {
 			_, proto, _ := strings.Cut(key, "/")
 			for _, b := range bs {
@@ -171,23 +160,12 @@ func hostPort(s, proto string) (scheduler.Port, bool) {
 	return scheduler.Port{Proto: proto, Port: uint16(n)}, true
 }
 
-// EngineLabels are the labels the engine was started with (dockerd
-// --label k=v), as a map.
-func EngineLabels(f hosts.Facts) map[string]string {
-	m := make(map[string]string, len(f.Labels)+3)
-	for _, kv := range f.Labels {
-		k, v, _ := strings.Cut(kv, "=")
-		m[k] = v
-	}
-	return m
-}
-
 // nodeLabels are the labels placement matches: the engine's, with the
 // attributes Swarm matched as labels when the engine does not set them
 // itself, and Clocker's own labels of the host over them.
 func nodeLabels(h *hosts.Host) map[string]string {
 	f := h.Facts()
-	m := EngineLabels(f)
+	m := f.EngineLabels()
 	var info struct{ Driver, KernelVersion, OperatingSystem string }
 	if len(f.Info) > 0 && json.Unmarshal(f.Info, &info) == nil {
 		for k, v := range map[string]string{"storagedriver": info.Driver, "kernelversion": info.KernelVersion, "operatingsystem": info.OperatingSystem} {

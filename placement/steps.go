@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"sync"
+	"time"
 
 	"github.com/clocker/clocker/admission"
 	"github.com/clocker/clocker/hosts"
@@ -23,14 +24,40 @@ func (*Placer) Name() string { return "place" }
 // When no host fits only for lack of the image, the error is Docker's
 // "No such image" so that the client pulls and creates again. Done and
 // Undo give the reservation back.
+//
+// The reservation is unnamed until Bind: a name picked in validate may
+// still be taken by a concurrent create (the name step then picks
+// another), and a reservation named after another's container would be
+// taken for it once that one is cached, and not counted.
 func (p *Placer) Place(ctx context.Context, c *admission.Create) (admission.Binding, error) {
-	_, h, release, err := p.Decide(ctx, &c.Request)
+	req := c.Request
+	req.Name = ""
+	d, h, r, release, err := p.decide(ctx, &req, false)
 	if err != nil {
 		return admission.Binding{}, CreateError(err, c.Request.Image)
 	}
 	c.Host = h
 	c.SetLabel(labels.Host, h.Name)
-	return admission.Binding{Undo: release, Done: release}, nil
+	p.placed.Store(c, r)
+	undo := func() {
+		p.placed.Delete(c)
+		release()
+	}
+	done := func() {
+		undo()
+		// Kept for the console: why the container runs where it does.
+		p.decisions.add(Record{ID: c.ID, Name: c.Name, Host: h.Name, Time: time.Now(), Decision: d})
+	}
+	return admission.Binding{Undo: undo, Done: done}, nil
+}
+
+// Bind names the reservation Place made after the container, whose name
+// the name step (before this one) holds by now.
+func (p *Placer) Bind(_ context.Context, c *admission.Create) (admission.Binding, error) {
+	if r, ok := p.placed.LoadAndDelete(c); ok && r != nil {
+		p.ledger.Name(r.(*scheduler.Reservation), c.Name)
+	}
+	return admission.Binding{}, nil
 }
 
 // CreateError is a create's answer to a placement error: 404 "No such

@@ -70,7 +70,7 @@ func TestCreateSteps(t *testing.T) {
 		{name: "a name in use", cname: "db", body: `{"Image":"busybox"}`, wantCode: 409},
 		{name: "an image no host has: pull", cname: "rd", body: `{"Image":"redis"}`, wantCode: 404, wantMsg: "No such image: redis"},
 		{name: "no host fits", cname: "nf", body: `{"Image":"busybox","Env":["constraint:zone==z9"]}`, wantNoHost: true},
-		{name: "pins on two hosts", cname: "two", body: `{"Image":"busybox","Env":["constraint:node==h2"],"HostConfig":{"Links":["db:db"]}}`, wantNoHost: true},
+		{name: "a pin and a constraint on two hosts", cname: "two", body: `{"Image":"busybox","Env":["constraint:node==h2"],"HostConfig":{"VolumesFrom":["db"]}}`, wantNoHost: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,6 +128,15 @@ func TestCreateSteps(t *testing.T) {
 				}
 				if _, cc, err := tf.fleet.Resolve(context.Background(), c.Name); err != nil || cc.Summary.ID != c.ID {
 					t.Errorf("the fleet does not show %s: %v", c.Name, err)
+				}
+				rec, ok := tf.placer.DecisionOf(c.ID)
+				if !ok || rec.Host != tt.wantHost || rec.Name != c.Name || len(rec.Decision.Hosts) == 0 || rec.Decision.Hosts[0].Host != tt.wantHost {
+					t.Errorf("decision kept for %s: %+v (%v), want one ranking %s first", c.ID, rec, ok, tt.wantHost)
+				}
+			}
+			if failed := tt.refuse || tt.wantCode != 0 || tt.wantNoHost; failed && c.ID != "" {
+				if _, ok := tf.placer.DecisionOf(c.ID); ok {
+					t.Errorf("a decision kept for a create that failed")
 				}
 			}
 			if n := tf.pending(); n != 0 {
@@ -235,5 +244,38 @@ func TestExplainReservesNothing(t *testing.T) {
 	}
 	if n := tf.pending(); n != 0 {
 		t.Errorf("%d reservations after dry runs", n)
+	}
+}
+
+// A generated name taken by a concurrent create before this one bound it:
+// the reservation is not taken for the other's container once that one is
+// cached (it is counted until the name step held its own name), and then
+// follows the name the create got.
+func TestReservationNamedOnceBound(t *testing.T) {
+	tf := threeHosts(t)
+	c := &admission.Create{Name: "twin", Spec: &container.CreateRequest{Config: &container.Config{Image: "busybox"}}}
+	c.Request = scheduler.Request{Image: "busybox", Name: "twin"}
+	b, err := tf.placer.Place(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Done()
+	pending := func(shown string) int {
+		nodes := []scheduler.Node{{Name: c.Host.Name, Items: []scheduler.Container{{Name: shown}}}}
+		tf.placer.ledger.Fold(nodes)
+		return nodes[0].Pending
+	}
+	if n := pending("twin"); n != 1 {
+		t.Errorf("placed, not bound: another container named twin hides the reservation (%d pending)", n)
+	}
+	c.Name, c.Request.Name = "other", "other" // the name step picked another
+	if _, err := tf.placer.Bind(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	if n := pending("twin"); n != 1 {
+		t.Errorf("bound as other: the container twin hides the reservation (%d pending)", n)
+	}
+	if n := pending("other"); n != 0 {
+		t.Errorf("bound as other and cached: counted twice (%d pending)", n)
 	}
 }

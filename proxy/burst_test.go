@@ -80,7 +80,7 @@ func TestBurstCopyTrickleAfterTorrent(t *testing.T) {
 			if err != nil || !bytes.Equal(got, msg) {
 				t.Fatalf("piece %d: %q (%v)", i, got, err)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatalf("piece %d of %d bytes held back", i, len(msg))
 		}
 		time.Sleep(10 * time.Millisecond) // quiet between pieces

@@ -16,6 +16,7 @@ import (
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
 	"github.com/clocker/clocker/placement"
+	"github.com/clocker/clocker/sdn/fleetnet"
 )
 
 // containerPath is the engine path for the resolved container with the rest
@@ -31,7 +32,7 @@ func containerPath(r *http.Request, id string) string {
 
 // resolve finds the container a request names and its host.
 func (s *Server) resolve(r *http.Request) (*hosts.Host, hosts.Container, error) {
-	return s.Fleet.Resolve(r.Context(), mux.Vars(r)["name"])
+	return s.resolveContainer(r, mux.Vars(r)["name"])
 }
 
 // forwardContainer forwards a container-scoped call to the owning host.
@@ -54,6 +55,41 @@ func refreshAfter(h *hosts.Host, id string) func(*http.Response) error {
 	}
 }
 
+// syncAfter is refreshAfter, then, for a container on a fleet network,
+// the fleet networks' Sync: the answer goes out once every host's fleet
+// DNS serves the names the change brings (a started container's name,
+// aliases, and its links).
+func (s *Server) syncAfter(h *hosts.Host, id string) func(*http.Response) error {
+	refresh := refreshAfter(h, id)
+	return func(resp *http.Response) error {
+		_ = refresh(resp)
+		if s.onFleetNetwork(h, id) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			s.Nets.Sync(ctx)
+		}
+		return nil
+	}
+}
+
+// onFleetNetwork tells whether h's container id is on a fleet network,
+// as h's cache has it.
+func (s *Server) onFleetNetwork(h *hosts.Host, id string) bool {
+	if s.Nets == nil {
+		return false
+	}
+	c, ok := h.Container(id)
+	if !ok || c.Summary.NetworkSettings == nil {
+		return false
+	}
+	for name := range c.Summary.NetworkSettings.Networks {
+		if _, ok := s.Nets.Network(name); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // changeContainer forwards a state change and refreshes the cache before
 // the client gets the answer.
 func (s *Server) changeContainer(w http.ResponseWriter, r *http.Request) error {
@@ -72,37 +108,59 @@ func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.forward(w, r, h, forwardOptions{path: containerPath(r, c.ID()), modify: refreshAfter(h, c.ID())})
+	link := engineapi.QueryBool(r.URL.Query(), "link")
+	return s.forward(w, r, h, forwardOptions{path: containerPath(r, c.ID()), modify: func(resp *http.Response) error {
+		if resp.StatusCode == http.StatusNoContent && !link {
+			h.Forget(c.ID()) // removed: nothing to read back
+			return nil
+		}
+		return refreshAfter(h, c.ID())(resp)
+	}})
 }
 
 // waitContainer forwards wait; its headers go out at once and its body when
-// the condition is met. The cache is refreshed before the body is
-// delivered, so a `docker run --rm` followed by `docker ps -a` agrees.
+// the condition is met. The cache is brought up to date before the body is
+// delivered, so a `docker run --rm` followed by `docker ps -a` agrees: a
+// wait for removal that the engine answered without an error forgets the
+// container, any other is read back.
 func (s *Server) waitContainer(w http.ResponseWriter, r *http.Request) error {
 	h, c, err := s.resolve(r)
 	if err != nil {
 		return err
 	}
+	removal := r.URL.Query().Get("condition") == "removed"
 	return s.forward(w, r, h, forwardOptions{path: containerPath(r, c.ID()), modify: func(resp *http.Response) error {
-		resp.Body = &refreshOnEOF{body: resp.Body, refresh: func() {
+		resp.Body = &refreshOnEOF{body: resp.Body, refresh: func(body []byte) {
+			if removal && resp.StatusCode == http.StatusOK && waitedOK(body) {
+				h.Forget(c.ID())
+				return
+			}
 			_ = refreshAfter(h, c.ID())(resp)
 		}}
 		return nil
 	}})
 }
 
+// waitedOK tells whether a wait's answer carries no error.
+func waitedOK(body []byte) bool {
+	var out struct {
+		Error *struct{ Message string }
+	}
+	return json.Unmarshal(body, &out) == nil && (out.Error == nil || out.Error.Message == "")
+}
+
 // refreshOnEOF holds back a short body until it is complete, refreshes, then
 // hands it out.
 type refreshOnEOF struct {
 	body    io.ReadCloser
-	refresh func()
+	refresh func(body []byte)
 	buf     *bytes.Reader
 }
 
 func (b *refreshOnEOF) Read(p []byte) (int, error) {
 	if b.buf == nil {
 		data, err := io.ReadAll(io.LimitReader(b.body, 1<<20))
-		b.refresh()
+		b.refresh(data)
 		b.buf = bytes.NewReader(data)
 		if err != nil && len(data) == 0 {
 			return 0, err
@@ -121,14 +179,11 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	node, err := json.Marshal(nodeOf(h))
-	if err != nil {
-		return err
-	}
+	node := nodeJSON(h)
 	if c.Inspect != nil && h.Healthy() && !engineapi.QueryBool(r.URL.Query(), "size") && upstreamVersion(r, h) == h.Facts().MaxAPI {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
-		_, err := w.Write(withNode(s.ingressInspect(h, c.Inspect), node))
+		_, err := w.Write(withNode(tenantContainerInspect(r, s.shownInspect(s.ingressInspect(h, c.Inspect))), node))
 		return err
 	}
 	return s.forward(w, r, h, forwardOptions{path: containerPath(r, c.ID()), modify: func(resp *http.Response) error {
@@ -138,11 +193,35 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) error 
 			return err
 		}
 		if resp.StatusCode == http.StatusOK {
-			body = withNode(s.ingressInspect(h, body), node)
+			body = withNode(tenantContainerInspect(r, s.shownInspect(s.ingressInspect(h, body))), node)
 		}
 		replaceBody(resp, body)
 		return nil
 	}})
+}
+
+// shownInspect is a container's inspect as a user reads it: Clocker's
+// labels left out, the links it served across hosts in HostConfig.Links,
+// fleet networks under their fleet IDs.
+func (s *Server) shownInspect(body []byte) []byte {
+	body = engineapi.ShowLinks(engineapi.HideBookkeeping(body, "Config", "Labels"), fleetnet.LinksNetwork)
+	return s.showFleetNetworkIDs(body)
+}
+
+// showFleetNetworkIDs gives the networks of a container's inspect or list
+// entry that are a host's copy of a fleet network the fleet network's ID,
+// the one the network list and inspect show (compose compares them).
+func (s *Server) showFleetNetworkIDs(obj []byte) []byte {
+	if s.Nets == nil {
+		return obj
+	}
+	return engineapi.ShowNetworkIDs(obj, func(name string) (string, bool) {
+		n, ok := s.Nets.Network(name)
+		if !ok || n.Name != name {
+			return "", false
+		}
+		return n.ID, true
+	})
 }
 
 // withNode splices the Node object in before the closing brace, keeping
@@ -170,9 +249,15 @@ type node struct {
 	Labels map[string]string
 }
 
+// nodeJSON is nodeOf(h) encoded.
+func nodeJSON(h *hosts.Host) json.RawMessage {
+	b, _ := json.Marshal(nodeOf(h)) // strings, numbers and a string map: cannot fail
+	return b
+}
+
 func nodeOf(h *hosts.Host) node {
 	f := h.Facts()
-	return node{ID: h.Name, IP: hostIP(h), Addr: hostAddr(h), Name: h.Name, Cpus: f.NCPU, Memory: f.MemTotal, Labels: placement.EngineLabels(f)}
+	return node{ID: h.Name, IP: h.Endpoint.IP(), Addr: h.Endpoint.Addr(), Name: h.Name, Cpus: f.NCPU, Memory: f.MemTotal, Labels: f.EngineLabels()}
 }
 
 // renameContainer keeps names unique across the fleet.
@@ -201,7 +286,7 @@ func (s *Server) commitContainer(w http.ResponseWriter, r *http.Request) error {
 	if ref == "" {
 		return errdefs.New(errdefs.ErrInvalid, "No container name or ID supplied")
 	}
-	h, c, err := s.Fleet.Resolve(r.Context(), ref)
+	h, c, err := s.resolveContainer(r, ref)
 	if err != nil {
 		return err
 	}
@@ -225,15 +310,14 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 
 // pruneContainers prunes on every healthy host and sums the reports.
 func (s *Server) pruneContainers(w http.ResponseWriter, r *http.Request) error {
+	if err := tenantPruneQuery(r); err != nil {
+		return err
+	}
 	hs, err := s.healthyHosts()
 	if err != nil {
 		return err
 	}
-	type report struct {
-		ContainersDeleted []string
-		SpaceReclaimed    uint64
-	}
-	var total report
+	var total engineapi.ContainerPruneReport
 	for _, h := range hs {
 		req, err := http.NewRequestWithContext(r.Context(), http.MethodPost,
 			h.Endpoint.Base.String()+"/v"+upstreamVersion(r, h)+"/containers/prune"+queryOf(r), nil)
@@ -247,9 +331,9 @@ func (s *Server) pruneContainers(w http.ResponseWriter, r *http.Request) error {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return relayError(resp.StatusCode, body)
+			return errdefs.FromEngine(resp.StatusCode, body)
 		}
-		var rep report
+		var rep engineapi.ContainerPruneReport
 		if err := json.Unmarshal(body, &rep); err != nil {
 			return err
 		}
@@ -261,29 +345,3 @@ func (s *Server) pruneContainers(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, http.StatusOK, total)
 }
-
-// relayError turns an engine's error answer into ours, keeping its message.
-func relayError(status int, body []byte) error {
-	var e errorBody
-	msg := strings.TrimSpace(string(body))
-	if json.Unmarshal(body, &e) == nil && e.Message != "" {
-		msg = e.Message
-	}
-	kind := errdefs.ErrUnavailable
-	switch status {
-	case http.StatusNotFound:
-		kind = errdefs.ErrNotFound
-	case http.StatusBadRequest:
-		kind = errdefs.ErrInvalid
-	case http.StatusConflict:
-		kind = errdefs.ErrConflict
-	case http.StatusNotModified:
-		kind = errdefs.ErrNotModified
-	case http.StatusInternalServerError:
-		kind = errEngine
-	}
-	return errdefs.New(kind, msg)
-}
-
-// errEngine is an engine's own internal error, passed on as a 500.
-var errEngine = fmt.Errorf("engine error")

@@ -9,9 +9,13 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"time"
+
+	"github.com/moby/moby/client"
 
 	"github.com/clocker/clocker/admission"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/tenant"
 	"github.com/clocker/clocker/placement"
 )
 
@@ -33,6 +37,9 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 	c, err := admission.NewCreate(name, r.URL.Query(), body)
 	if err != nil {
 		return err
+	}
+	if t, ok := tenant.FromContext(r.Context()); ok {
+		c.Tenant = &t
 	}
 	err = s.creates.Run(r.Context(), c, func(ctx context.Context, c *admission.Create, body []byte) (bool, error) {
 		return s.forwardCreate(ctx, w, r, c, body)
@@ -76,6 +83,10 @@ func (s *Server) forwardCreate(ctx context.Context, w http.ResponseWriter, r *ht
 		}
 		if json.Unmarshal(out, &id) == nil && id.ID != "" {
 			c.ID = id.ID
+			if err := c.Created(ctx); err != nil {
+				s.removeUnfinished(ctx, c)
+				return false, err
+			}
 			if err := h.Refresh(ctx, id.ID); err != nil {
 				s.Log.Warn("cache refresh after create", "host", h.Name, "id", id.ID, "err", err)
 			}
@@ -85,4 +96,15 @@ func (s *Server) forwardCreate(ctx context.Context, w http.ResponseWriter, r *ht
 	w.WriteHeader(resp.StatusCode)
 	_, err = w.Write(out)
 	return created, err
+}
+
+// removeUnfinished removes a container the engine made but a Created hook
+// could not finish: a refused create leaves nothing.
+func (s *Server) removeUnfinished(ctx context.Context, c *admission.Create) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if _, err := c.Host.Client().ContainerRemove(rctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+		s.Log.Warn("removing an unfinished create", "host", c.Host.Name, "id", c.ID, "err", err)
+	}
+	c.Host.Forget(c.ID)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
 	"github.com/clocker/clocker/internal/fanout"
+	"github.com/clocker/clocker/internal/tenant"
 )
 
 // listContainersHandler answers GET /containers/json from the caches; only
@@ -22,6 +23,7 @@ func (s *Server) listContainersHandler(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return asListError(err)
 	}
+	s.fleetNetworkFilter(opts.Filters)
 	var all []hosts.Container
 	var stamp listStamp
 	if opts.Size {
@@ -41,17 +43,26 @@ func (s *Server) listContainersHandler(w http.ResponseWriter, r *http.Request) e
 		all = s.Fleet.Containers()
 	}
 	all = withoutAgents(all, r.URL.Query())
+	t, tenanted := tenant.FromContext(r.Context())
+	if tenanted {
+		all = tenantContainers(t, all, opts.Filters)
+	}
 	list, err := engineapi.ListContainers(all, opts, s.imageResolver(r.Context()))
 	if err != nil {
 		return asListError(err)
 	}
+	keep := engineapi.ShowsBookkeeping(r.URL.Query().Get("filters"))
 	var buf bytes.Buffer
 	buf.WriteByte('[')
 	for i, c := range list {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		buf.Write(s.ingressList(c.Host, c.Raw))
+		raw := c.Raw
+		if !keep {
+			raw = engineapi.HideBookkeeping(raw, "Labels")
+		}
+		buf.Write(tenantContainer(t, tenanted, s.showFleetNetworkIDs(s.ingressList(c.Host, raw)), "Names"))
 	}
 	buf.WriteString("]\n")
 	if !opts.Size {
@@ -60,6 +71,18 @@ func (s *Server) listContainersHandler(w http.ResponseWriter, r *http.Request) e
 	w.Header().Set("Content-Type", "application/json")
 	_, err = w.Write(buf.Bytes())
 	return err
+}
+
+// fleetNetworkFilter lets a network filter name a fleet network by its ID
+// (or a prefix of it), as the network list shows it: the engines' copies
+// have IDs of their own, so the filter gets the fleet network's name,
+// which is the copies' too.
+func (s *Server) fleetNetworkFilter(f engineapi.Filters) {
+	for _, v := range f.Values("network") {
+		if n, ok := s.fleetNetwork(v); ok && n.Name != v {
+			f.Add("network", n.Name)
+		}
+	}
 }
 
 // listStamp says what a cached-list answer was made from: the request
@@ -74,6 +97,9 @@ type listStamp struct {
 func (s *Server) listStampOf(r *http.Request) listStamp {
 	hs := s.Fleet.Hosts()
 	st := listStamp{request: r.URL.RequestURI(), hosts: hs, gens: make([]uint64, len(hs))}
+	if t, ok := tenant.FromContext(r.Context()); ok {
+		st.request = t.Key + " " + st.request // each tenant's answers apart
+	}
 	for i, h := range hs {
 		st.gens[i] = h.Generation()
 	}

@@ -17,6 +17,9 @@ func (s *Server) createSteps() []admission.Step {
 		// gave none; held unique fleet-wide (bind, before anything that
 		// names it).
 		placement.NewNameStep(s.Fleet),
+		// A tenant's create (--tenants): its owner label, and every name
+		// in it stored as the engines hold the tenant's names.
+		admission.TenantStep{},
 		// Where the container may go: resources, published ports,
 		// constraints and affinities (validate), pins to what it uses
 		// (prepare).
@@ -31,5 +34,8 @@ func (s *Server) createSteps() []admission.Step {
 		// Its fleet networks joined on the chosen host, and the host's
 		// fleet DNS.
 		fleetnet.NewCreateStep(s.Fleet, s.Nets),
+		// Its --links to containers on other hosts, over a fleet network
+		// (the engine serves those on its own host).
+		fleetnet.NewLinksStep(s.Fleet, s.Nets),
 	}
 }

@@ -53,7 +53,7 @@ func adapt(log *slog.Logger, h handlerFunc) http.Handler {
 			if errdefs.Status(err) >= 500 {
 				log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 			}
-			writeError(w, err)
+			writeError(w, tenantError(r, err))
 		}
 	})
 }

@@ -57,7 +57,7 @@ func selectHosts(hs []*hosts.Host, nodes map[string]bool) []*hosts.Host {
 
 // eventNodeOf is the host as it is added to its events.
 func eventNodeOf(h *hosts.Host) engineapi.EventNode {
-	return engineapi.EventNode{Name: h.Name, ID: h.Name, Addr: hostAddr(h), IP: hostIP(h)}
+	return engineapi.EventNode{Name: h.Name, ID: h.Name, Addr: h.Endpoint.Addr(), IP: h.Endpoint.IP()}
 }
 
 // eventsHandler answers GET /events.
@@ -135,6 +135,7 @@ func (s *Server) eventsHandler(w http.ResponseWriter, r *http.Request) error {
 		}
 		return rc.Flush()
 	}
+	emit = tenantEvents(r, emit)
 	switch {
 	case live && len(srcs) == 0:
 		<-r.Context().Done() // a stream with nothing in it, as an engine's
@@ -207,7 +208,7 @@ func (s *Server) openEventStream(ctx context.Context, r *http.Request, h *hosts.
 		defer hcancel()
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-		return nil, relayError(resp.StatusCode, body)
+		return nil, errdefs.FromEngine(resp.StatusCode, body)
 	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: hcancel}
 	return resp, nil

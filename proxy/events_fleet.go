@@ -72,7 +72,7 @@ func (s *Server) fleetEventSource(ctx context.Context, eq engineapi.EventsQuery)
 func fleetEventNode(ev hosts.FleetEvent) engineapi.EventNode {
 	n := engineapi.EventNode{Name: ev.Host, ID: ev.Host, Addr: ev.URL, IP: "127.0.0.1"}
 	if ep, err := hosts.ParseEndpoint(ev.URL); err == nil {
-		n.Addr, n.IP = endpointAddr(ep), endpointIP(ep)
+		n.Addr, n.IP = ep.Addr(), ep.IP()
 	}
 	return n
 }

@@ -2,13 +2,11 @@ package proxy
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 
 	"github.com/clocker/clocker/hosts"
-	"github.com/clocker/clocker/internal/errdefs"
 )
 
 // hostRequest sends one request to a host under the request's API version
@@ -36,20 +34,12 @@ func (s *Server) hostRequest(ctx context.Context, r *http.Request, h *hosts.Host
 	return resp, nil
 }
 
-// hostJSON sends a request to a host and returns the body of a 2xx answer;
-// an error answer becomes our error with the engine's message.
-func (s *Server) hostJSON(ctx context.Context, r *http.Request, h *hosts.Host, method, path string, query url.Values, body io.Reader) ([]byte, error) {
-	resp, err := s.hostRequest(ctx, r, h, method, path, query, body)
-	if err != nil {
-		return nil, err
+// ask is how handlers reach hosts on r's behalf (hosts.Asker): hostRequest.
+func (s *Server) ask(r *http.Request) hosts.Asker {
+	return func(ctx context.Context, h *hosts.Host, method, path string, query url.Values, body io.Reader) (*http.Response, error) {
+		return s.hostRequest(ctx, r, h, method, path, query, body)
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: %v", h.Name, err))
-	}
-	if resp.StatusCode >= 300 {
-		return nil, relayError(resp.StatusCode, data)
-	}
-	return data, nil
 }
+
+// isStatus accepts only the answer status want.
+func isStatus(want int) func(int) bool { return func(s int) bool { return s == want } }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/clocker/clocker/engineapi"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/placement"
+	"github.com/clocker/clocker/scheduler"
 	"github.com/clocker/clocker/sdn"
 	"github.com/clocker/clocker/sdn/fleetnet"
 )
@@ -43,7 +45,7 @@ func (s *Server) createNetworkRouted(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	if s.Nets.IsFleet(req) {
-		defer nameLocks.lock("network/" + req.Name)()
+		defer placement.LockName(scheduler.KindNetwork, req.Name)()
 		n, err := s.Nets.Create(r.Context(), req)
 		if err != nil {
 			return err
@@ -158,16 +160,16 @@ func (s *Server) joinNetworkRouted(w http.ResponseWriter, r *http.Request, actio
 	if err != nil {
 		return err
 	}
-	ch, c, err := s.Fleet.Resolve(r.Context(), req.Container)
+	ch, c, err := s.resolveContainer(r, req.Container)
 	if err != nil {
 		return err
 	}
 	if action == "connect" {
-		ip, err := req.address()
+		ips, err := req.addresses()
 		if err != nil {
 			return err
 		}
-		if err := s.Nets.Connect(r.Context(), n, ch, ip); err != nil {
+		if err := s.Nets.Connect(r.Context(), n, ch, ips); err != nil {
 			return err
 		}
 	}
@@ -178,7 +180,7 @@ func (s *Server) joinNetworkRouted(w http.ResponseWriter, r *http.Request, actio
 	}
 	setBody(r, out)
 	defer s.Nets.Changed()
-	return s.forward(w, r, ch, forwardOptions{path: "/networks/" + url.PathEscape(n.Name) + "/" + action, modify: refreshAfter(ch, c.ID())})
+	return s.forward(w, r, ch, forwardOptions{path: "/networks/" + url.PathEscape(n.Name) + "/" + action, modify: s.syncAfter(ch, c.ID())})
 }
 
 // networkConnectRequest is what Clocker reads of a network connect or
@@ -187,9 +189,9 @@ type networkConnectRequest struct {
 	Container string
 	// Force is disconnect's: a container that is gone may be disconnected.
 	Force bool
-	// IPv4Address is connect's EndpointConfig.IPAMConfig.IPv4Address, as
-	// the client wrote it.
-	IPv4Address string
+	// IPv4Address and IPv6Address are connect's
+	// EndpointConfig.IPAMConfig's, as the client wrote them.
+	IPv4Address, IPv6Address string
 }
 
 // readConnectRequest reads a connect or disconnect body: the one parser
@@ -211,22 +213,29 @@ func (s *Server) readConnectRequest(r *http.Request) ([]byte, networkConnectRequ
 	req.Container, req.Force = in.Container, in.Force
 	// The endpoint's other fields are the engine's to judge.
 	var ep struct {
-		IPAMConfig *struct{ IPv4Address string }
+		IPAMConfig *struct{ IPv4Address, IPv6Address string }
 	}
 	if json.Unmarshal(in.EndpointConfig, &ep) == nil && ep.IPAMConfig != nil {
-		req.IPv4Address = ep.IPAMConfig.IPv4Address
+		req.IPv4Address, req.IPv6Address = ep.IPAMConfig.IPv4Address, ep.IPAMConfig.IPv6Address
 	}
 	return body, req, nil
 }
 
-// address is the address a connect asks for; invalid when none.
-func (req networkConnectRequest) address() (netip.Addr, error) {
-	if req.IPv4Address == "" {
-		return netip.Addr{}, nil
+// addresses are the addresses a connect asks for (invalid: none).
+func (req networkConnectRequest) addresses() (fleetnet.Addrs, error) {
+	var out fleetnet.Addrs
+	for _, a := range []struct {
+		text, family string
+		to           *netip.Addr
+	}{{req.IPv4Address, "IPv4", &out.V4}, {req.IPv6Address, "IPv6", &out.V6}} {
+		if a.text == "" {
+			continue
+		}
+		ip, err := netip.ParseAddr(a.text)
+		if err != nil {
+			return out, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("invalid %s address: %s", a.family, a.text))
+		}
+		*a.to = ip
 	}
-	ip, err := netip.ParseAddr(req.IPv4Address)
-	if err != nil {
-		return netip.Addr{}, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("invalid IPv4 address: %s", req.IPv4Address))
-	}
-	return ip, nil
+	return out, nil
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -64,7 +66,8 @@ func TestFleetNetworkCreate(t *testing.T) {
 		{"invalid CIDR", `{"Name":"bad","IPAM":{"Config":[{"Subnet":"10.50.300.0/24"}]}}`, 400, "invalid"},
 		{"overlapping subnet", `{"Name":"bad","IPAM":{"Config":[{"Subnet":"10.50.0.128/25"}]}}`, 409, "overlap"},
 		{"gateway outside the subnet", `{"Name":"bad","IPAM":{"Config":[{"Subnet":"10.60.0.0/24","Gateway":"10.61.0.1"}]}}`, 400, "gateway"},
-		{"IPv6", `{"Name":"bad","EnableIPv6":true}`, 400, "IPv4 only"},
+		{"--ipv6 without an IPv6 subnet: the engine's 404", `{"Name":"bad","EnableIPv6":true}`, 404, "could not find an available, non-overlapping IPv6 address pool"},
+		{"dual-stack", `{"Name":"f6","EnableIPv6":true,"IPAM":{"Config":[{"Subnet":"fd00:6::/64"},{"Subnet":"10.70.0.0/24"}]}}`, 201, ""},
 		{"from the pool", `{"Name":"f3"}`, 201, ""},
 		{"exhausted pool", `{"Name":"bad"}`, 409, "pool"},
 	}
@@ -179,12 +182,57 @@ func TestFleetNetworkConnectInspectRemove(t *testing.T) {
 		if err := json.Unmarshal([]byte(r.body), &got); err != nil {
 			t.Fatal(err)
 		}
-		if got.ID != n.ID || got.Scope != "global" || len(got.Containers) != 2 ||
+		if got.ID != n.ID || got.Scope != "local" || len(got.Containers) != 2 ||
 			got.Containers[ids["c1"]].Name != "c1" || got.Containers[ids["c2"]].Name != "c2" {
 			t.Errorf("inspect: %s", r.body)
 		}
 		if len(got.IPAM.Config) != 1 || got.IPAM.Config[0].Subnet != n.Subnet.String() {
 			t.Errorf("IPAM: %+v", got.IPAM)
+		}
+	})
+	t.Run("containers show the fleet network's ID", func(t *testing.T) {
+		// Each engine gave its copy an ID of its own; clients (compose's
+		// recreate check) compare with the ID the network list shows.
+		for _, c := range []string{"c1", "c2"} {
+			var got struct {
+				NetworkSettings struct {
+					Networks map[string]struct{ NetworkID string }
+				}
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				r := e.do("GET", "/v1.41/containers/"+c+"/json", "", "")
+				if err := json.Unmarshal([]byte(r.body), &got); err != nil {
+					t.Fatal(err)
+				}
+				if _, ok := got.NetworkSettings.Networks["fn"]; ok || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if id := got.NetworkSettings.Networks["fn"].NetworkID; id != n.ID {
+				t.Errorf("inspect %s: fn's NetworkID %q, want the fleet network's %s", c, id, n.ID)
+			}
+		}
+		var list []struct {
+			Names           []string
+			NetworkSettings struct {
+				Networks map[string]struct{ NetworkID string }
+			}
+		}
+		r := e.do("GET", "/v1.41/containers/json?filters="+url.QueryEscape(`{"network":["`+n.ID[:12]+`"]}`), "", "")
+		if err := json.Unmarshal([]byte(r.body), &list); err != nil {
+			t.Fatalf("%v: %s", err, r.body)
+		}
+		var names []string
+		for _, c := range list {
+			names = append(names, c.Names[0])
+			if id := c.NetworkSettings.Networks["fn"].NetworkID; id != n.ID {
+				t.Errorf("list %s: fn's NetworkID %q, want %s", c.Names[0], id, n.ID)
+			}
+		}
+		if slices.Sort(names); !slices.Equal(names, []string{"/c1", "/c2"}) {
+			t.Errorf("network=%s lists %v, want c1 and c2", n.ID[:12], names)
 		}
 	})
 	t.Run("rm refused while in use", func(t *testing.T) {

@@ -2,13 +2,21 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/clocker/clocker/engineapi"
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/fanout"
+	"github.com/clocker/clocker/placement"
+	"github.com/clocker/clocker/scheduler"
+	"github.com/clocker/clocker/sdn"
+	"github.com/clocker/clocker/sdn/fleetnet"
 )
 
 const (
@@ -23,9 +31,12 @@ const (
 
 // build is the classic builder's POST /build: the context streams to one
 // host, one that has the base images when one does (so the build pulls
-// nothing and `docker run` of the result lands there too), else the spread
-// choice; a request naming hosts in ImageNodeHeader goes to the first one
-// named. The progress streams back as the engine writes it.
+// nothing and `docker run` of the result lands there too), among those
+// one with its cache sources (cachefrom) and then its tags (a rebuild
+// meets its cache), else the spread choice; a build whose steps join a
+// user network (networkmode) goes where that network is. A request naming
+// hosts in ImageNodeHeader goes to the first one named. The progress
+// streams back as the engine writes it.
 func (s *Server) build(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	if q.Get("version") == "2" {
@@ -44,7 +55,13 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) error {
 		touchImages(r.Context(), hs[0])
 		return s.forward(w, r, hs[0], forwardOptions{path: "/build"})
 	}
-	var bases []string
+	b := placement.Build{Tags: q["t"]}
+	// A malformed list is the engine's to refuse; it places nothing.
+	_ = json.Unmarshal([]byte(q.Get("cachefrom")), &b.CacheFrom)
+	fleetNet, err := s.buildNetwork(r, &b)
+	if err != nil {
+		return err
+	}
 	if q.Get("remote") == "" && r.Body != nil && r.Body != http.NoBody {
 		keep := &spillBuffer{memLimit: buildPeekMemory}
 		defer keep.Close()
@@ -53,7 +70,7 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) error {
 			return errdefs.New(errdefs.ErrUnavailable, "buffering the build context: "+keep.err.Error())
 		}
 		if perr == nil {
-			bases = engineapi.BaseImages(dockerfile, engineapi.BuildArgs(q.Get("buildargs")))
+			b.Bases = engineapi.BaseImages(dockerfile, engineapi.BuildArgs(q.Get("buildargs")))
 		} else {
 			s.Log.Debug("build: placed without its base images", "err", perr)
 		}
@@ -63,14 +80,64 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) error {
 		}
 		r.Body = buildBody{io.MultiReader(prefix, r.Body), r.Body}
 	}
-	h, err := s.placer.PlaceBuild(r.Context(), bases)
+	h, err := s.placer.PlaceBuild(r.Context(), b)
 	if err != nil {
 		return err
 	}
-	s.Log.Debug("build placed", "host", h.Name, "bases", bases)
+	if fleetNet != nil {
+		// The host takes part in the network as for a container of it;
+		// the engine knows the network by its name.
+		if err := s.Nets.Connect(r.Context(), *fleetNet, h, fleetnet.Addrs{}); err != nil {
+			return err
+		}
+		q.Set("networkmode", fleetNet.Name)
+		r.URL.RawQuery = q.Encode()
+	}
+	s.Log.Debug("build placed", "host", h.Name, "bases", b.Bases, "cachefrom", b.CacheFrom)
 	_ = http.NewResponseController(w).EnableFullDuplex()
 	touchImages(r.Context(), h)
 	return s.forward(w, r, h, forwardOptions{path: "/build"})
+}
+
+// buildNetwork ties a build whose steps join a user network (networkmode)
+// to where the network is: a per-host network's host (HOST/NAME becomes
+// NAME); a fleet network's healthy members, returned so that the chosen
+// host joins it when none is a member yet. A network no host has is the
+// engine's to report, as one engine does.
+func (s *Server) buildNetwork(r *http.Request, b *placement.Build) (*sdn.Network, error) {
+	q := r.URL.Query()
+	mode := q.Get("networkmode")
+	if mode == "" || mode == "default" || engineapi.IsBuiltinNetwork(mode) || strings.HasPrefix(mode, "container:") {
+		return nil, nil
+	}
+	if n, ok := s.fleetNetwork(mode); ok {
+		members := map[string]bool{}
+		for name := range n.Hosts {
+			if h, ok := s.Fleet.Host(name); ok && h.Healthy() {
+				members[name] = true
+			}
+		}
+		if len(members) > 0 {
+			b.Allow = append(b.Allow, scheduler.Allow{Hosts: members, Reason: "not a member of network " + n.Name})
+		}
+		return &n, nil
+	}
+	hits, err := s.findNetwork(r, mode, nil)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(hits) > 1 {
+		return nil, engineapi.AmbiguousNetwork(mode, hits)
+	}
+	b.Pins = append(b.Pins, scheduler.Pin{Host: hits[0].Host.Name, Reason: "network " + mode})
+	if _, bare := s.qualified(mode); bare != mode {
+		q.Set("networkmode", bare)
+		r.URL.RawQuery = q.Encode()
+	}
+	return nil, nil
 }
 
 // buildBody reads from one reader and closes another.
@@ -138,9 +205,9 @@ func (s *Server) imagePruneEverywhere(w http.ResponseWriter, r *http.Request, pa
 		return err
 	}
 	bodies := make([][]byte, len(hs))
-	err = imageFanout(hs, func(i int, h *hosts.Host) error {
+	err = fanout.FirstThenRest(hs, func(i int, h *hosts.Host) error {
 		touchImages(r.Context(), h)
-		b, err := s.imageHostCall(r.Context(), r, h, http.MethodPost, path, http.StatusOK)
+		b, err := s.ask(r).Expect(r.Context(), h, http.MethodPost, path, r.URL.Query(), nil, isStatus(http.StatusOK))
 		bodies[i] = b
 		return err
 	})

@@ -2,15 +2,12 @@ package proxy
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/clocker/clocker/engineapi"
 	"github.com/clocker/clocker/hosts"
-	"github.com/clocker/clocker/internal/errdefs"
 	"github.com/clocker/clocker/internal/fanout"
 )
 
@@ -68,36 +65,10 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {
 // answer (a bad filter) is the client's answer; a host that fails to answer
 // at all is left out while another answered.
 func (s *Server) collectImageLists(r *http.Request, hs []*hosts.Host, q url.Values) ([]engineapi.HostImages, error) {
-	answers := fanout.Each(hs, func(h *hosts.Host) ([]json.RawMessage, error) {
-		body, err := s.hostJSON(r.Context(), r, h, http.MethodGet, "/images/json", q, nil)
-		if err != nil {
-			return nil, err
-		}
-		var rows []json.RawMessage
-		if err := json.Unmarshal(body, &rows); err != nil {
-			return nil, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: image list: %v", h.Name, err))
-		}
-		return rows, nil
+	answers := s.ask(r).Each(r.Context(), hs, http.MethodGet, "/images/json", q, nil)
+	return engineapi.ImageLists(answers, func(h *hosts.Host, err error) {
+		s.Log.Warn("image list: host left out", "host", h.Name, "err", err)
 	})
-	var (
-		out      []engineapi.HostImages
-		hostDown error
-	)
-	for i, a := range answers {
-		if a.Err != nil {
-			if errors.Is(a.Err, errdefs.ErrUnavailable) {
-				s.Log.Warn("image list: host left out", "host", hs[i].Name, "err", a.Err)
-				hostDown = a.Err
-				continue
-			}
-			return nil, a.Err
-		}
-		out = append(out, engineapi.HostImages{Host: hs[i].Name, Rows: a.Value})
-	}
-	if len(out) == 0 && hostDown != nil {
-		return nil, hostDown
-	}
-	return out, nil
 }
 
 // resolveTimeBounds finds the images before/since name (on any host) and
@@ -110,7 +81,7 @@ func (s *Server) resolveTimeBounds(r *http.Request, hs []*hosts.Host, f engineap
 			if err != nil {
 				return b, err
 			}
-			t, err := engineapi.InspectCreated(found[0].body)
+			t, err := engineapi.InspectCreated(found[0].Body)
 			if err != nil {
 				return b, err
 			}
@@ -136,7 +107,7 @@ func (s *Server) applyTimeBounds(r *http.Request, rows []*engineapi.ImageRow, b 
 		if !ok {
 			return struct{}{}, nil
 		}
-		body, err := s.hostJSON(r.Context(), r, h, http.MethodGet, "/images/"+row.ID+"/json", nil, nil)
+		body, err := s.ask(r).JSON(r.Context(), h, http.MethodGet, "/images/"+row.ID+"/json", nil, nil)
 		if err == nil {
 			row.Precise, err = engineapi.InspectCreated(body)
 		}

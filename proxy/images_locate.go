@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
+	"net/url"
 	"slices"
 
 	"github.com/gorilla/mux"
@@ -17,44 +17,13 @@ import (
 	"github.com/clocker/clocker/internal/fanout"
 )
 
-// imageAt is an image found on one host: its inspect answer and ID.
-type imageAt struct {
-	host *hosts.Host
-	body []byte
-	id   string
-}
-
-// locateImage asks every given host at once whether it has the image and
-// returns those that do, in fleet order. When none does, the answer is the
-// engines' own: a bad reference (400) when they say so, else their "No such
-// image" (404).
-func (s *Server) locateImage(ctx context.Context, r *http.Request, hs []*hosts.Host, name string) ([]imageAt, error) {
+// locateImage asks every given host at once whether it has the image
+// (engineapi.LocateImage).
+func (s *Server) locateImage(ctx context.Context, r *http.Request, hs []*hosts.Host, name string) ([]engineapi.ImageAt, error) {
 	if name == "" {
 		return nil, errdefs.New(errdefs.ErrInvalid, "image name cannot be blank")
 	}
-	answers := fanout.Each(hs, func(h *hosts.Host) ([]byte, error) {
-		return s.hostJSON(ctx, r, h, http.MethodGet, "/images/"+name+"/json", nil, nil)
-	})
-	var found []imageAt
-	errs := make([]error, len(hs))
-	for i, a := range answers {
-		if a.Err != nil {
-			errs[i] = a.Err
-			continue
-		}
-		var in struct {
-			ID string `json:"Id"`
-		}
-		if err := json.Unmarshal(a.Value, &in); err != nil {
-			errs[i] = errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: image inspect: %v", hs[i].Name, err))
-			continue
-		}
-		found = append(found, imageAt{host: hs[i], body: a.Value, id: in.ID})
-	}
-	if len(found) > 0 {
-		return found, nil
-	}
-	return nil, engineapi.ImageNotFoundAnswer(name, errs)
+	return engineapi.LocateImage(name, s.ask(r).Each(ctx, hs, http.MethodGet, "/images/"+name+"/json", nil, nil))
 }
 
 // inspectImage answers from the first host that has the image, with the
@@ -70,7 +39,7 @@ func (s *Server) inspectImage(w http.ResponseWriter, r *http.Request) error {
 	}
 	bodies := make([][]byte, len(found))
 	for i, f := range found {
-		bodies[i] = f.body
+		bodies[i] = f.Body
 	}
 	body, err := engineapi.MergeImageInspect(bodies)
 	if err != nil {
@@ -91,52 +60,7 @@ func (s *Server) imageHistory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.forward(w, r, found[0].host, forwardOptions{path: "/images/" + found[0].id + "/history"})
-}
-
-// imageFanout runs fn on the first host alone and, once it succeeded,
-// on the others at once. The engines check a request the same way, so a
-// bad one is refused by the first and changes nothing anywhere. The error
-// is the first in host order.
-func imageFanout(hs []*hosts.Host, fn func(i int, h *hosts.Host) error) error {
-	if len(hs) == 0 {
-		return nil
-	}
-	if err := fn(0, hs[0]); err != nil {
-		return err
-	}
-	rest := make([]int, len(hs)-1)
-	for i := range rest {
-		rest[i] = i + 1
-	}
-	return fanout.FirstError(fanout.Each(rest, func(i int) (struct{}, error) { return struct{}{}, fn(i, hs[i]) }))
-}
-
-// imageHosts returns the hosts of found images.
-func imageHosts(found []imageAt) []*hosts.Host {
-	out := make([]*hosts.Host, len(found))
-	for i, f := range found {
-		out[i] = f.host
-	}
-	return out
-}
-
-// imageHostCall sends one request to a host and turns an answer outside want
-// into the engine's error; it returns the answer's body.
-func (s *Server) imageHostCall(ctx context.Context, r *http.Request, h *hosts.Host, method, path string, want int) ([]byte, error) {
-	resp, err := s.hostRequest(ctx, r, h, method, path, r.URL.Query(), nil)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: %v", h.Name, err))
-	}
-	if resp.StatusCode != want {
-		return nil, relayError(resp.StatusCode, body)
-	}
-	return body, nil
+	return s.forward(w, r, found[0].Host, forwardOptions{path: "/images/" + found[0].ID + "/history"})
 }
 
 // tagImage tags the image on every host that has it.
@@ -149,11 +73,11 @@ func (s *Server) tagImage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	err = imageFanout(imageHosts(found), func(i int, h *hosts.Host) error {
+	err = fanout.FirstThenRest(engineapi.ImageHosts(found), func(i int, h *hosts.Host) error {
 		// By ID: the very image found there, whatever the name resolves to
 		// by now.
 		touchImages(r.Context(), h)
-		_, err := s.imageHostCall(r.Context(), r, h, http.MethodPost, "/images/"+found[i].id+"/tag", http.StatusCreated)
+		_, err := s.ask(r).Expect(r.Context(), h, http.MethodPost, "/images/"+found[i].ID+"/tag", r.URL.Query(), nil, isStatus(http.StatusCreated))
 		return err
 	})
 	if err != nil {
@@ -177,10 +101,10 @@ func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	inUse := func(f imageAt) bool {
-		return slices.ContainsFunc(f.host.Containers(), func(c hosts.Container) bool { return c.Summary.ImageID == f.id })
+	inUse := func(f engineapi.ImageAt) bool {
+		return slices.ContainsFunc(f.Host.Containers(), func(c hosts.Container) bool { return c.Summary.ImageID == f.ID })
 	}
-	slices.SortStableFunc(found, func(a, b imageAt) int {
+	slices.SortStableFunc(found, func(a, b engineapi.ImageAt) int {
 		ua, ub := inUse(a), inUse(b)
 		switch {
 		case ua && !ub:
@@ -191,11 +115,11 @@ func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) error {
 		return 0
 	})
 	reports := make([][]map[string]string, len(found))
-	err = imageFanout(imageHosts(found), func(i int, h *hosts.Host) error {
+	err = fanout.FirstThenRest(engineapi.ImageHosts(found), func(i int, h *hosts.Host) error {
 		// By the name the client gave: a tag is untagged, not the image
 		// removed.
 		touchImages(r.Context(), h)
-		body, err := s.imageHostCall(r.Context(), r, h, http.MethodDelete, "/images/"+name, http.StatusOK)
+		body, err := s.ask(r).Expect(r.Context(), h, http.MethodDelete, "/images/"+name, r.URL.Query(), nil, isStatus(http.StatusOK))
 		if err != nil {
 			return err
 		}
@@ -226,15 +150,23 @@ func (s *Server) saveImages(w http.ResponseWriter, r *http.Request) error {
 		has[i] = make([]bool, len(names))
 	}
 	for j, n := range names {
-		found, err := s.locateImage(r.Context(), r, hs, n)
+		// A repository is every tag of it, as an engine saves it.
+		inRepo, err := s.hostsWithRepository(r, hs, n)
 		if err != nil {
+			return err
+		}
+		found, err := s.locateImage(r.Context(), r, hs, n)
+		if err != nil && (!errors.Is(err, errdefs.ErrNotFound) || !slices.Contains(inRepo, true)) {
 			if errors.Is(err, errdefs.ErrNotFound) {
 				return errdefs.NoSuchImage(n)
 			}
 			return err
 		}
 		for _, f := range found {
-			has[slices.Index(hs, f.host)][j] = true
+			has[slices.Index(hs, f.Host)][j] = true
+		}
+		for i, ok := range inRepo {
+			has[i][j] = has[i][j] || ok
 		}
 	}
 	i, missing := engineapi.PickSaveHost(has)
@@ -243,6 +175,27 @@ func (s *Server) saveImages(w http.ResponseWriter, r *http.Request) error {
 			"No such image: %s (the named images are on different hosts: save them one host at a time)", names[missing]))
 	}
 	return s.forward(w, r, hs[i], forwardOptions{path: stripVersion(r.URL.Path)})
+}
+
+// hostsWithRepository tells which of hs hold a tag of the repository name
+// names; all false when name is not a repository name.
+func (s *Server) hostsWithRepository(r *http.Request, hs []*hosts.Host, name string) ([]bool, error) {
+	out := make([]bool, len(hs))
+	repo, ok := engineapi.RepositoryName(name)
+	if !ok {
+		return out, nil
+	}
+	f, _ := json.Marshal(map[string][]string{"reference": {repo}})
+	lists, err := s.collectImageLists(r, hs, url.Values{"filters": {string(f)}})
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range lists {
+		if len(l.Rows) > 0 {
+			out[slices.IndexFunc(hs, func(h *hosts.Host) bool { return h.Name == l.Host })] = true
+		}
+	}
+	return out, nil
 }
 
 // pushImage pushes from the first host that has the image; without one, a
@@ -259,7 +212,7 @@ func (s *Server) pushImage(w http.ResponseWriter, r *http.Request) error {
 	}
 	h := hs[0]
 	if found, err := s.locateImage(r.Context(), r, hs, ref); err == nil {
-		h = found[0].host
+		h = found[0].Host
 	}
 	return s.forward(w, r, h, forwardOptions{path: "/images/" + name + "/push"})
 }

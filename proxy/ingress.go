@@ -30,17 +30,21 @@ func (s *Server) ingressList(host string, raw []byte) []byte {
 }
 
 // startContainer refuses, as an engine does, to start a container whose
-// published host port another container holds; otherwise it is
-// changeContainer.
+// published host port another container holds; otherwise it forwards the
+// start (or restart) and answers once the cache and the hosts' fleet DNS
+// know the container (syncAfter).
 func (s *Server) startContainer(w http.ResponseWriter, r *http.Request) error {
+	h, c, err := s.resolve(r)
+	if err != nil {
+		return err
+	}
 	if s.Ingress != nil {
-		_, c, err := s.resolve(r)
-		if err != nil {
-			return err
-		}
 		if err := s.Ingress.CheckStart(&c); err != nil {
 			return err
 		}
 	}
-	return s.changeContainer(w, r)
+	if err := s.bufferJSONBody(r); err != nil {
+		return err
+	}
+	return s.forward(w, r, h, forwardOptions{path: containerPath(r, c.ID()), modify: s.syncAfter(h, c.ID())})
 }

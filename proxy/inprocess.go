@@ -24,8 +24,9 @@ const InProcessHost = "clocker.inprocess"
 //
 //	Client() ──memconn──► Listener() ──► http.Server ──► Server.Handler()
 type InProcess struct {
-	ln  *memconn.Listener
-	api *client.Client
+	ln   *memconn.Listener
+	api  *client.Client
+	http *http.Client
 }
 
 // NewInProcess makes the in-memory listener and the moby client that
@@ -52,7 +53,7 @@ func NewInProcess() (*InProcess, error) {
 		ln.Close()
 		return nil, err
 	}
-	return &InProcess{ln: ln, api: api}, nil
+	return &InProcess{ln: ln, api: api, http: &http.Client{Transport: tr}}, nil
 }
 
 // Listener is what the front door's http.Server serves, alongside its TCP
@@ -61,6 +62,11 @@ func (p *InProcess) Listener() net.Listener { return p.ln }
 
 // Client is the moby client of the front door.
 func (p *InProcess) Client() *client.Client { return p.api }
+
+// HTTP is a plain HTTP client of the front door (base URL
+// "http://"+InProcessHost), for Clocker's own routes the moby client has
+// no method for (/v1/fleet/…).
+func (p *InProcess) HTTP() *http.Client { return p.http }
 
 // Close closes the client's idle connections and the listener.
 func (p *InProcess) Close() error {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/clocker/clocker/internal/statusrec"
 )
 
 const (
@@ -42,41 +44,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// statusRecorder remembers the status; it keeps Flush and Hijack reachable
-// through Unwrap for http.ResponseController.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-func (s *statusRecorder) Flush() { http.NewResponseController(s.ResponseWriter).Flush() }
-
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
 func (m *metrics) instrument(route string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := statusrec.New(w)
 		next.ServeHTTP(rec, r)
-		code := rec.status
-		if code == 0 {
-			code = http.StatusSwitchingProtocols // hijacked
-		}
-		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(code)).Inc()
+		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.Status())).Inc()
 		m.latency.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
 	})
 }

@@ -20,96 +20,37 @@ import (
 	"github.com/clocker/clocker/engineapi"
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
-	"github.com/clocker/clocker/placement"
 	"github.com/clocker/clocker/scheduler"
 )
 
-// networkCreateRequest is what create reads of the engine's
-// NetworkCreateRequest; the body is forwarded with every other field intact.
-type networkCreateRequest struct {
-	Name   string
-	Labels map[string]string
-}
-
-// createNetwork makes the network on the host the request names (HOST/NAME
-// or the label io.clocker.host=HOST), else on the host of its compose
-// project, else where the strategy puts it. A name any host has already is
-// refused with the engine's 409, which compose takes for "exists".
+// createNetwork makes the network where placement puts it (createObject).
+// A name any host has already is refused with the engine's 409, which
+// compose takes for "exists".
 func (s *Server) createNetwork(w http.ResponseWriter, r *http.Request) error {
-	var req networkCreateRequest
-	body, err := s.readObjectRequest(r, &req)
-	if err != nil {
-		return err
-	}
-	want, name, err := s.requestedHost(req.Name, req.Labels)
-	if err != nil {
-		return err
-	}
-	if name == "" {
-		return errdefs.New(errdefs.ErrInvalid, "invalid name: ")
-	}
-	hs, err := s.healthyHosts()
-	if err != nil {
-		return err
-	}
-	if engineapi.IsBuiltinNetwork(name) {
-		// The engine's own refusal (403, predefined network); nothing is made.
-		setBody(r, body)
-		return s.forward(w, r, hs[0], forwardOptions{path: "/networks/create"})
-	}
-	defer nameLocks.lock("network/" + name)()
-	c, err := s.takeCensus(r, hs, "/networks", name, decodeNetworkList, func(h engineapi.ObjectHead) bool { return engineapi.IsBuiltinNetwork(h.Name) })
-	if err != nil {
-		return err
-	}
-	if len(c.holders) > 0 {
-		return errdefs.New(errdefs.ErrConflict, fmt.Sprintf("network with name %s already exists", name))
-	}
-	h, err := s.placer.PlaceObject(r.Context(), hs, placement.Object{Kind: scheduler.KindNetwork,
-		Host: want, Project: req.Labels[composeProjectLabel], Objects: c.counts})
-	if err != nil {
-		return err
-	}
-	if err := createBodyFor(r, body, h, name, req.Name, req.Labels); err != nil {
-		return err
-	}
-	return s.forward(w, r, h, forwardOptions{path: "/networks/create"})
+	return s.createObject(w, r, scheduler.KindNetwork)
 }
 
 // listNetworks merges every healthy host's networks; filters go to the
 // engines, but for io.clocker.host, which picks the hosts asked.
 func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) error {
 	filters, sel := engineapi.SplitHostFilters(r.URL.Query().Get("filters"), false)
-	hs, _, err := s.selectedHosts(sel, "networks")
+	hs, _, err := s.Fleet.Selected(sel.Allows, "networks")
 	if err != nil {
 		return err
 	}
-	var (
-		parts  []engineapi.HostObjects
-		failed []string
-	)
-	for _, a := range s.onHosts(r, hs, http.MethodGet, "/networks", engineapi.WithFilters(r.URL.Query(), filters), nil) {
-		if a.err == nil && a.status >= 400 && a.status < 500 {
-			return relayError(a.status, a.body) // bad filters: every host says so
-		}
-		var l []json.RawMessage
-		if a.err == nil && a.status == http.StatusOK {
-			a.err = json.Unmarshal(a.body, &l)
-		} else if a.err == nil {
-			a.err = relayError(a.status, a.body)
-		}
-		if a.err != nil {
-			// The list has no place for warnings: log it.
-			s.Log.Warn("network list: host left out", "host", a.host.Name, "err", a.err)
-			failed = append(failed, fmt.Sprintf("host %s: %v", a.host.Name, a.err))
-			continue
-		}
-		parts = append(parts, engineapi.HostObjects{Host: a.host.Name, Objects: l})
+	answers := s.ask(r).Each(r.Context(), hs, http.MethodGet, "/networks", engineapi.WithFilters(r.URL.Query(), filters), nil)
+	parts, failed, err := engineapi.ListedObjects(answers, nodeJSON, engineapi.DecodeNetworkList, func(h *hosts.Host, err error) string {
+		// The list has no place for warnings: log it.
+		s.Log.Warn("network list: host left out", "host", h.Name, "err", err)
+		return fmt.Sprintf("host %s: %v", h.Name, err)
+	})
+	if err != nil {
+		return err
 	}
 	if len(hs) > 0 && len(parts) == 0 {
 		return errdefs.New(errdefs.ErrUnavailable, "no host of the fleet answered: "+strings.Join(failed, "; "))
 	}
-	nets, err := engineapi.MergeNetworks(parts, sel.Active, s.isFleetCopy)
+	nets, err := engineapi.MergeNetworks(parts, sel.Active, engineapi.ShowsBookkeeping(r.URL.Query().Get("filters")), s.isFleetCopy)
 	if err != nil {
 		return err
 	}
@@ -120,68 +61,26 @@ func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) error {
 		}
 		nets = append(fleetNets, nets...)
 	}
+	if nets == nil {
+		nets = []json.RawMessage{} // an engine's empty list is [], never null
+	}
 	return writeJSON(w, http.StatusOK, nets)
 }
 
 // findNetwork finds the networks a reference (full ID, name, ID prefix,
 // each optionally as HOST/REF) names on the healthy hosts, keeping the
 // best kind of match as an engine does: full ID, then name, then prefix.
-func (s *Server) findNetwork(r *http.Request, ref string, q url.Values) ([]objectHit, error) {
-	h, bare := s.qualified(ref)
-	var hs []*hosts.Host
-	if h != nil {
-		if !h.Healthy() {
-			return nil, h.Unavailable()
-		}
-		hs = []*hosts.Host{h}
-	} else {
-		var err error
-		if hs, err = s.healthyHosts(); err != nil {
-			return nil, err
-		}
-	}
-	hits, err := s.findObject(r, hs, "/networks/"+url.PathEscape(bare), q)
+func (s *Server) findNetwork(r *http.Request, ref string, q url.Values) ([]engineapi.ObjectHit, error) {
+	hs, bare, err := s.Fleet.Scope(ref)
 	if err != nil {
 		return nil, err
 	}
-	return bestNetworkHits(bare, hits), nil
-}
-
-// bestNetworkHits keeps the hits of the best kind of match.
-func bestNetworkHits(ref string, hits []objectHit) []objectHit {
-	rank := func(h objectHit) int {
-		switch {
-		case h.head.ID == ref:
-			return 0
-		case h.head.Name == ref:
-			return 1
-		default:
-			return 2
-		}
+	path := "/networks/" + url.PathEscape(bare)
+	hits, err := engineapi.FindObject(s.ask(r).Each(r.Context(), hs, http.MethodGet, path, q, nil), path)
+	if err != nil {
+		return nil, err
 	}
-	best := 3
-	for _, h := range hits {
-		best = min(best, rank(h))
-	}
-	var out []objectHit
-	for _, h := range hits {
-		if rank(h) == best {
-			out = append(out, h)
-		}
-	}
-	return out
-}
-
-// ambiguousNetwork is the error for a reference that networks of several
-// hosts answer to.
-func ambiguousNetwork(ref string, hits []objectHit) error {
-	hs := make([]*hosts.Host, len(hits))
-	for i, h := range hits {
-		hs[i] = h.host
-	}
-	return errdefs.New(errdefs.ErrInvalid, fmt.Sprintf(
-		"network %s is ambiguous (%d matches found on hosts %s): name one as HOST/%s (e.g. %s/%s)",
-		ref, len(hits), hostList(hs), ref, hs[0].Name, ref))
+	return engineapi.BestNetworkHits(bare, hits), nil
 }
 
 // isBuiltinRef tells whether ref names a built-in network without naming
@@ -208,9 +107,9 @@ func (s *Server) inspectNetwork(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	hit := hits[0]
-	raw := hit.raw
-	if !engineapi.IsBuiltinNetwork(hit.head.Name) {
-		if raw, err = engineapi.WithHostLabel(hit.raw, hit.host.Name); err != nil {
+	raw := hit.Raw
+	if !engineapi.IsBuiltinNetwork(hit.Head.Name) {
+		if raw, err = engineapi.ShownObject(hit.Raw, hit.Host.Name, nodeJSON(hit.Host), false); err != nil {
 			return err
 		}
 	}
@@ -234,9 +133,9 @@ func (s *Server) removeNetwork(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(hits) > 1 {
 		_, bare := s.qualified(ref)
-		return ambiguousNetwork(bare, hits)
+		return engineapi.AmbiguousNetwork(bare, hits)
 	}
-	return s.forward(w, r, hits[0].host, forwardOptions{path: "/networks/" + hits[0].head.ID})
+	return s.forward(w, r, hits[0].Host, forwardOptions{path: "/networks/" + hits[0].Head.ID})
 }
 
 // joinNetwork connects a container to a network or disconnects it, on the
@@ -248,7 +147,7 @@ func (s *Server) joinNetwork(w http.ResponseWriter, r *http.Request, action stri
 		return err
 	}
 	ref := objectRef(r)
-	ch, c, err := s.Fleet.Resolve(r.Context(), req.Container)
+	ch, c, err := s.resolveContainer(r, req.Container)
 	if err != nil {
 		// A forced disconnect may clean up after a container that is gone.
 		if !(action == "disconnect" && req.Force && errors.Is(err, errdefs.ErrNotFound)) {
@@ -275,20 +174,20 @@ func (s *Server) joinNetwork(w http.ResponseWriter, r *http.Request, action stri
 			return err
 		}
 		_, bare := s.qualified(ref)
-		var hit *objectHit
+		var hit *engineapi.ObjectHit
 		for i := range hits {
-			if ch == nil && len(hits) == 1 || ch != nil && hits[i].host == ch {
+			if ch == nil && len(hits) == 1 || ch != nil && hits[i].Host == ch {
 				hit = &hits[i]
 				break
 			}
 		}
 		switch {
 		case hit == nil && ch == nil:
-			return ambiguousNetwork(bare, hits)
+			return engineapi.AmbiguousNetwork(bare, hits)
 		case hit == nil:
 			hs := make([]*hosts.Host, len(hits))
 			for i, h := range hits {
-				hs[i] = h.host
+				hs[i] = h.Host
 			}
 			verb := "join"
 			if action == "disconnect" {
@@ -296,9 +195,9 @@ func (s *Server) joinNetwork(w http.ResponseWriter, r *http.Request, action stri
 			}
 			return errdefs.New(errdefs.ErrConflict, fmt.Sprintf(
 				"container %s is on host %s but network %s is on host %s: a container can only %s a per-host network of its own host (fleet networks span hosts)",
-				req.Container, ch.Name, bare, hostList(hs), verb))
+				req.Container, ch.Name, bare, engineapi.HostList(hs), verb))
 		}
-		target, netPath = hit.host, "/networks/"+hit.head.ID+"/"+action
+		target, netPath = hit.Host, "/networks/"+hit.Head.ID+"/"+action
 	}
 	opt := forwardOptions{path: netPath}
 	if ch != nil {
@@ -316,30 +215,21 @@ func (s *Server) joinNetwork(w http.ResponseWriter, r *http.Request, action stri
 	return s.forward(w, r, target, opt)
 }
 
-// networkPruneReport is the engine's answer to POST /networks/prune.
-type networkPruneReport struct {
-	NetworksDeleted []string
-}
-
 // pruneNetworks prunes on every healthy host (those io.clocker.host picks)
 // and merges the reports; built-in networks are never pruned.
 func (s *Server) pruneNetworks(w http.ResponseWriter, r *http.Request) error {
 	filters, sel := engineapi.SplitHostFilters(r.URL.Query().Get("filters"), true)
-	hs, _, err := s.selectedHosts(sel, "networks")
+	hs, _, err := s.Fleet.Selected(sel.Allows, "networks")
 	if err != nil {
 		return err
 	}
-	answers := s.onHosts(r, hs, http.MethodPost, "/networks/prune", engineapi.WithFilters(r.URL.Query(), s.keepFleetCopies(filters)), nil)
-	if err := pruneFailure(answers); err != nil {
+	answers := s.ask(r).Each(r.Context(), hs, http.MethodPost, "/networks/prune", engineapi.WithFilters(r.URL.Query(), s.keepFleetCopies(filters)), nil)
+	if err := engineapi.PruneFailure(answers); err != nil {
 		return err
 	}
-	var total networkPruneReport
-	for _, a := range answers {
-		var rep networkPruneReport
-		if err := json.Unmarshal(a.body, &rep); err != nil {
-			return errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("host %s: bad prune report: %v", a.host.Name, err))
-		}
-		total.NetworksDeleted = append(total.NetworksDeleted, rep.NetworksDeleted...)
+	total, err := engineapi.SumNetworkPrunes(engineapi.AnswerBodies(answers))
+	if err != nil {
+		return err
 	}
 	if !sel.Active {
 		total.NetworksDeleted = append(total.NetworksDeleted, s.pruneFleetNetworks(filters)...)

@@ -121,6 +121,7 @@ func TestNetworkListInspect(t *testing.T) {
 		{name: "a built-in of another host by ID", query: filters(`{"id":{"` + ids["h2/bridge"][:12] + `":true}}`), want: []string{"bridge#" + ids["h2/bridge"]}},
 		{name: "host filter", query: filters(`{"label":{"io.clocker.host=h2":true}}`), want: []string{"n2@h2"}},
 		{name: "legacy filter form", query: filters(`{"name":["n"]}`), want: []string{"n1@h1", "n2@h2", "none#" + e.fakes["h1"].networkByName("none").ID}},
+		{name: "nothing matches: [], not null", query: filters(`{"name":{"nowhere":true}}`), want: []string{}},
 	}
 	for _, tt := range lists {
 		t.Run("list/"+tt.name, func(t *testing.T) {
@@ -129,9 +130,13 @@ func TestNetworkListInspect(t *testing.T) {
 			if r.status != 200 || json.Unmarshal([]byte(r.body), &l) != nil {
 				t.Fatalf("list: %d %s", r.status, r.body)
 			}
+			if strings.TrimSpace(r.body) == "null" {
+				t.Fatal("list answered null")
+			}
 			if got := nameAtHost(t, l); !slices.Equal(got, tt.want) {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
+			checkHostLabel(t, tt.query, l)
 		})
 	}
 	if r := e.do("GET", "/networks"+filters(`{"bogus":["x"]}`), "", ""); r.status != 400 || r.message() != "Invalid filter 'bogus'" {

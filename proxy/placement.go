@@ -55,3 +55,7 @@ func (s *Server) placementDryRun(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
+
+// PlacementOf returns the decision that placed a container created
+// through this server recently (by full ID), for the console.
+func (s *Server) PlacementOf(id string) (placement.Record, bool) { return s.placer.DecisionOf(id) }

@@ -18,6 +18,7 @@ func (s *Server) registerContainers(r *mux.Router) {
 		route{http.MethodPost, "/containers/{name}/exec", s.createExec},
 		route{http.MethodPost, "/containers/{name}/wait", s.waitContainer},
 		route{http.MethodDelete, "/containers/{name}", s.removeContainer},
+		route{http.MethodDelete, "/containers/{name}/{link}", s.removeLink},
 		// Calls whose effect the list shows: refreshed before the reply so
 		// that `docker ps` right after sees it.
 		route{http.MethodPost, "/containers/{name}/start", s.startContainer},

@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 
+	"github.com/clocker/clocker/internal/leader"
 	"github.com/gorilla/mux"
 )
 
@@ -19,7 +20,21 @@ func (s *Server) registerFleet(r *mux.Router) {
 		{http.MethodDelete, "/hosts/{name}", s.removeFleetHost},
 		{http.MethodPost, "/hosts/{name}/drain", s.drainFleetHost},
 		{http.MethodPost, "/hosts/{name}/labels", s.labelFleetHost},
+		{http.MethodGet, "/managers", s.listManagers},
 	} {
 		r.Handle(fleetPrefix+rt.path, s.metrics.instrument(fleetPrefix+rt.path, adapt(s.Log, rt.handler))).Methods(rt.method)
 	}
+}
+
+// listManagers is GET /v1/fleet/managers: every manager of the fleet, its
+// address, and which leads. With etcd unreachable, the last list read.
+func (s *Server) listManagers(w http.ResponseWriter, r *http.Request) error {
+	if s.Managers == nil {
+		return writeJSON(w, http.StatusOK, []leader.Manager{{Address: "", Leader: true, Self: true}})
+	}
+	ms, err := s.Managers.Managers(r.Context())
+	if err != nil && len(ms) == 0 {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, ms)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/clocker/clocker/hosts"
+	"github.com/clocker/clocker/internal/fanout"
 )
 
 // registerImages adds the images routes (Front door II). Image names may
@@ -50,14 +51,13 @@ func (s *Server) imagesChanged(next handlerFunc) handlerFunc {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 		defer cancel()
 		watches := touched.list()
-		var wg sync.WaitGroup
-		for _, tw := range watches {
+		// The event stream catches up if a refresh fails.
+		fanout.Each(watches, func(tw hosts.TagWatch) (struct{}, error) {
 			if tw.Host.Healthy() {
-				// The event stream catches up if this fails.
-				wg.Go(func() { _ = tw.Host.RefreshImages(ctx) })
+				_ = tw.Host.RefreshImages(ctx)
 			}
-		}
-		wg.Wait()
+			return struct{}{}, nil
+		})
 		uctx, ucancel := context.WithTimeout(context.WithoutCancel(r.Context()), untagTimeout)
 		defer ucancel()
 		if uerr := s.Fleet.UntagStale(uctx, watches); uerr != nil {

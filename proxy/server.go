@@ -19,6 +19,7 @@ import (
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/hosts/provision"
 	"github.com/clocker/clocker/internal/labels"
+	"github.com/clocker/clocker/internal/leader"
 	"github.com/clocker/clocker/placement"
 	"github.com/clocker/clocker/scheduler"
 	"github.com/clocker/clocker/sdn/fleetnet"
@@ -50,6 +51,9 @@ type Server struct {
 	// Clocker's own address (nil: each host publishes its own). Set it
 	// before Handler; its loop (Run) is the caller's.
 	Ingress *ingress.Table
+	// Managers is this manager among the fleet's (nil: the only one):
+	// GET /v1/fleet/managers and docker info's Role and Primary.
+	Managers *leader.Group
 
 	metrics *metrics
 	execs   *execTable
@@ -139,7 +143,7 @@ func (s *Server) newHandler() http.Handler {
 	// Last: whatever the routes above do not match under these prefixes
 	// gets a deliberate error.
 	s.registerUnsupported(r)
-	return r
+	return s.tenantObjects(r)
 }
 
 // route is one API route, registered with and without the version prefix.

@@ -18,7 +18,7 @@ func (s *Server) systemDFHandler(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	answers := fanout.Each(hs, func(h *hosts.Host) ([]byte, error) {
-		return s.hostJSON(r.Context(), r, h, http.MethodGet, "/system/df", r.URL.Query(), nil)
+		return s.ask(r).JSON(r.Context(), h, http.MethodGet, "/system/df", r.URL.Query(), nil)
 	})
 	parts := make([][]byte, len(hs))
 	// A refusal of the query first (the same on every host), then the

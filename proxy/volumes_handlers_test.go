@@ -90,6 +90,7 @@ func TestVolumeCreate(t *testing.T) {
 			var got struct {
 				Name   string
 				Labels map[string]string
+				Node   struct{ Name string }
 			}
 			if err := json.Unmarshal([]byte(r.body), &got); err != nil {
 				t.Fatalf("answer %s: %v", r.body, err)
@@ -97,8 +98,8 @@ func TestVolumeCreate(t *testing.T) {
 			if tt.wantName != "" && got.Name != tt.wantName {
 				t.Errorf("name %q, want %q", got.Name, tt.wantName)
 			}
-			if got.Labels[HostLabel] != tt.wantHost {
-				t.Errorf("answer's host label %q, want %q: %s", got.Labels[HostLabel], tt.wantHost, r.body)
+			if _, ok := got.Labels[HostLabel]; ok || got.Node.Name != tt.wantHost {
+				t.Errorf("answer's Node %q, want %q, and no label %s: %s", got.Node.Name, tt.wantHost, HostLabel, r.body)
 			}
 			if !e.fakes[tt.wantHost].hasVolume(got.Name) {
 				t.Errorf("%s has no volume %q", tt.wantHost, got.Name)
@@ -173,6 +174,7 @@ func TestVolumeListInspectRemove(t *testing.T) {
 		if err := json.Unmarshal([]byte(r.body), &l); err != nil {
 			t.Fatal(err)
 		}
+		checkHostLabel(t, query, l.Volumes)
 		return nameAtHost(t, l.Volumes), l.Warnings
 	}
 	filters := func(f string) string { return "?filters=" + url.QueryEscape(f) }

@@ -48,7 +48,7 @@ const retryAfter = 10 * time.Second
 type Rescheduler struct {
 	fleet *hosts.Fleet
 	api   *client.Client // the front door, in process
-	store *store.Store   // nil: moves are not kept across restarts (tests)
+	store store.Store    // nil: moves are not kept across restarts (tests)
 	after time.Duration
 	log   *slog.Logger
 
@@ -63,30 +63,49 @@ type Rescheduler struct {
 // not kept). A host down for after has its reschedulable containers
 // moved. The stored moves are loaded and their stale copies hidden at
 // once; nothing else happens until Run.
-func New(fleet *hosts.Fleet, api *client.Client, st *store.Store, after time.Duration, log *slog.Logger) (*Rescheduler, error) {
+func New(fleet *hosts.Fleet, api *client.Client, st store.Store, after time.Duration, log *slog.Logger) (*Rescheduler, error) {
 	rs := &Rescheduler{fleet: fleet, api: api, store: st, after: after, log: log,
 		records: map[string]*record{}, downSince: map[string]time.Time{}, retryAt: map[string]time.Time{}}
-	if st != nil {
-		err := st.ForEach(store.BucketReschedules, func(_ string, v []byte) error {
-			var r record
-			if err := json.Unmarshal(v, &r); err != nil {
-				return err
-			}
-			rs.records[r.OldID] = &r
-			if h, ok := fleet.Host(r.OldHost); ok {
-				h.Hide(r.OldID)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("reschedules: %w", err)
-		}
+	if err := rs.load(); err != nil {
+		return nil, err
 	}
 	return rs, nil
 }
 
-// Run checks the fleet every tick until ctx ends.
+// load reads the stored moves (another manager's too, when the store is
+// shared) and hides their stale copies.
+func (rs *Rescheduler) load() error {
+	if rs.store == nil {
+		return nil
+	}
+	recs := map[string]*record{}
+	err := rs.store.ForEach(store.BucketReschedules, func(_ string, v []byte) error {
+		var r record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		recs[r.OldID] = &r
+		if h, ok := rs.fleet.Host(r.OldHost); ok {
+			h.Hide(r.OldID)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reschedules: %w", err)
+	}
+	rs.mu.Lock()
+	rs.records = recs
+	rs.mu.Unlock()
+	return nil
+}
+
+// Run checks the fleet every tick until ctx ends. It starts from the
+// stored moves, so that a manager that comes to lead carries on with what
+// the one before it moved.
 func (rs *Rescheduler) Run(ctx context.Context) {
+	if err := rs.load(); err != nil {
+		rs.log.Warn("rescheduling: reading stored moves", "err", err)
+	}
 	t := time.NewTicker(min(time.Second, max(rs.after/4, 50*time.Millisecond)))
 	defer t.Stop()
 	for {

@@ -120,7 +120,9 @@ func (e *env) create(name string, cfg *container.Config) string {
 // named lists the containers called name.
 func (e *env) named(name string) []container.Summary {
 	e.t.Helper()
-	res, err := e.api.ContainerList(testContext(e.t), client.ContainerListOptions{All: true})
+	// Filtered on io.clocker.host, the list shows that label (the host).
+	res, err := e.api.ContainerList(testContext(e.t), client.ContainerListOptions{All: true,
+		Filters: make(client.Filters).Add("label", labels.Host)})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -135,10 +137,12 @@ func (e *env) named(name string) []container.Summary {
 	return out
 }
 
-// waitFor polls cond until it holds or a deadline passes.
+// waitFor polls cond until it holds or a deadline passes. The deadline is
+// generous (it only costs on failure): under CI's load, with -race, host
+// failure detection and a recreate have taken over 10 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -176,8 +180,14 @@ func TestRescheduleOnNodeFailure(t *testing.T) {
 	run(t, rs)
 
 	e.fakes["h1"].Close()
+	var w, s []container.Summary
+	defer func() { // what the wait saw last, should it time out
+		if t.Failed() {
+			t.Logf("web: %+v\nswarmy: %+v", w, s)
+		}
+	}()
 	waitFor(t, "web and swarmy recreated on h2", func() bool {
-		w, s := e.named("web"), e.named("swarmy")
+		w, s = e.named("web"), e.named("swarmy")
 		return len(w) == 1 && w[0].ID != web && w[0].Labels[labels.Host] == "h2" && w[0].State == container.StateRunning &&
 			len(s) == 1 && s[0].ID != swarmy && s[0].State == container.StateCreated
 	})

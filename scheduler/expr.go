@@ -131,10 +131,14 @@ type Placement struct {
 	Rules                   []Rule
 	// Chain is the container's own strategy (io.clocker.strategy), or nil.
 	Chain *Chain
+	// Replicas is the spread of a compose service's replicas
+	// (io.clocker.replicas): "" when not a replica or off.
+	Replicas string
 }
 
 // ParsePlacement reads Swarm's constraint:/affinity: entries from env, the
-// Swarm labels, io.clocker.affinity and io.clocker.strategy. It returns env
+// Swarm labels, io.clocker.affinity, io.clocker.strategy and
+// io.clocker.replicas. It returns env
 // without the constraint and affinity entries (the engine must not see
 // them), or an error naming the first malformed expression.
 func ParsePlacement(env []string, labels map[string]string) (Placement, []string, error) {
@@ -207,6 +211,11 @@ func ParsePlacement(env []string, labels map[string]string) (Placement, []string
 		}
 		p.Chain = c
 	}
+	r, err := parseReplicas(labels)
+	if err != nil {
+		return p, nil, err
+	}
+	p.Replicas = r
 	return p, clean, nil
 }
 

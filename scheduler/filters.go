@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"github.com/docker/go-units"
+
+	lbl "github.com/clocker/clocker/internal/labels"
 )
 
 // Filter names: the kind of every rejection, in errors, the dry run and the
@@ -160,14 +162,20 @@ func (ruleFilter) Keep(req *Request, n *Node) (bool, Reason) {
 }
 
 // portFilter turns down a host where a host port the request publishes is
-// taken. (When published ports become fleet-wide with ingress, this rule
-// gives way to that conflict error.)
+// taken, unless only replicas of the request's own compose service hold
+// it (its replacement, created before the old one stops). (When published
+// ports become fleet-wide with ingress, this rule gives way to that
+// conflict error.)
 type portFilter struct{}
 
 func (portFilter) Name() string { return FilterPort }
 func (portFilter) Keep(req *Request, n *Node) (bool, Reason) {
+	replicaOf := ""
+	if len(n.PortReplicas) > 0 {
+		replicaOf = lbl.ComposeReplicaOf(req.Labels)
+	}
 	for _, p := range req.Ports {
-		if _, used := n.Ports[p]; used {
+		if _, used := n.Ports[p]; used && (replicaOf == "" || n.PortReplicas[p] != replicaOf) {
 			return false, Reason(fmt.Sprintf("host port %s already in use", p))
 		}
 	}
@@ -186,7 +194,7 @@ func (f resourceFilter) Keep(req *Request, n *Node) (bool, Reason) {
 			return false, Reason(fmt.Sprintf("memory %s requested, %s free", units.BytesSize(float64(req.Memory)), units.BytesSize(float64(max(free, 0)))))
 		}
 	}
-	if cpus := req.CPUs(); cpus > 0 && n.NCPU > 0 {
+	if cpus := req.NanoCPUs; cpus > 0 && n.NCPU > 0 {
 		capacity := int64(float64(n.NCPU) * 1e9 * f.ratio)
 		if free := capacity - n.ReservedNanoCPUs; cpus > free {
 			return false, Reason(fmt.Sprintf("%s CPUs requested, %s free", fmtCPUs(cpus), fmtCPUs(max(free, 0))))

@@ -45,9 +45,13 @@ const (
 // has rankers) with those of the request's kind around them.
 func (s *Strategy) rankersFor(req *Request) []Ranker {
 	if req.Chain != nil && len(req.Chain.rankers) > 0 {
-		return kindRankers(req.Kind, req.Chain.rankers)
+		return rankersOf(req, req.Chain.rankers)
 	}
 	switch req.Kind {
+	case KindContainer:
+		if req.Replicas != "" {
+			return s.replicaRankers
+		}
 	case KindVolume, KindNetwork:
 		return s.objectRankers
 	case KindBuild:
@@ -72,6 +76,15 @@ func kindRankers(k Kind, chain []Ranker) []Ranker {
 		return append(out, chain...)
 	}
 	return chain
+}
+
+// rankersOf is kindRankers for a request: a compose service's replica
+// spreads first (see replicas.go).
+func rankersOf(req *Request, chain []Ranker) []Ranker {
+	if req.Kind == KindContainer && req.Replicas != "" {
+		return append([]Ranker{replicaSpread}, chain...)
+	}
+	return kindRankers(req.Kind, chain)
 }
 
 var (

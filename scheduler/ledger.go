@@ -4,6 +4,8 @@ import (
 	"maps"
 	"slices"
 	"sync"
+
+	lbl "github.com/clocker/clocker/internal/labels"
 )
 
 // Ledger holds the reservations of decided creates that the fleet's
@@ -46,7 +48,7 @@ func (l *Ledger) Reserve(host string, req *Request) *Reservation {
 func (l *Ledger) reserveLocked(host string, req *Request) *Reservation {
 	// The labels are copied: other decisions read them while the caller
 	// goes on labelling its container.
-	r := &Reservation{host: host, memory: req.Memory, nanoCPUs: req.CPUs(), ports: slices.Clone(req.Ports),
+	r := &Reservation{host: host, memory: req.Memory, nanoCPUs: req.NanoCPUs, ports: slices.Clone(req.Ports),
 		item: Container{Name: req.Name, Image: req.Image, Labels: maps.Clone(req.Labels), Group: req.Group}}
 	l.pending[host] = append(l.pending[host], r)
 	return r
@@ -71,6 +73,19 @@ func (l *Ledger) Release(r *Reservation) {
 	} else {
 		l.pending[r.host] = rs
 	}
+}
+
+// Name gives a reservation its container's name, once that name is held
+// fleet-wide: from then on a snapshot showing a container of that name
+// shows this one, and the reservation is counted once. Until then it is
+// always counted.
+func (l *Ledger) Name(r *Reservation, name string) {
+	if r == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r.item.Name = name
 }
 
 // Pending counts the reservations held on host.
@@ -115,13 +130,11 @@ func (l *Ledger) foldLocked(nodes []Node) {
 			n.ReservedNanoCPUs += r.nanoCPUs
 			n.Items = append(n.Items, r.item)
 			if len(r.ports) > 0 && !copied {
-				n.Ports, copied = maps.Clone(n.Ports), true
-				if n.Ports == nil {
-					n.Ports = map[Port]struct{}{}
-				}
+				// The snapshot's maps are shared: change copies.
+				n.Ports, n.PortReplicas, copied = maps.Clone(n.Ports), maps.Clone(n.PortReplicas), true
 			}
 			for _, p := range r.ports {
-				n.Ports[p] = struct{}{}
+				n.HoldPort(p, lbl.ComposeReplicaOf(r.item.Labels))
 			}
 		}
 	}

@@ -158,3 +158,32 @@ func TestLedgerExplainReservesNothing(t *testing.T) {
 		t.Errorf("pending h1 %d h2 %d", l.Pending("h1"), l.Pending("h2"))
 	}
 }
+
+// A pending create of another service on a port only a service's
+// replicas held makes it no longer the service's to take over; the
+// snapshot's maps stay as they were.
+func TestLedgerFoldPortReplicas(t *testing.T) {
+	snapshot := []Node{up("h1", holds(8080, "shop/web"), holds(9090, "shop/web"))}
+	snapReplicas := snapshot[0].PortReplicas
+	l := NewLedger()
+	l.Reserve("h1", &Request{Name: "api", Ports: []Port{{"tcp", 8080}},
+		Labels: map[string]string{"com.docker.compose.project": "shop", "com.docker.compose.service": "api"}})
+	nodes := fleetOf(snapshot)
+	l.Fold(nodes)
+	if got := nodes[0].PortReplicas; len(got) != 1 || got[Port{"tcp", 9090}] != "shop/web" {
+		t.Errorf("folded port replicas %v, want 9090 alone shop/web's", got)
+	}
+	if len(snapReplicas) != 2 {
+		t.Errorf("the snapshot's port replicas changed: %v", snapReplicas)
+	}
+	s, err := New("spread")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Place(Request{Ports: []Port{{"tcp", 8080}}, Labels: webReplica}, nodes); err == nil {
+		t.Error("placed web on 8080 beside a pending api create")
+	}
+	if _, err := s.Place(Request{Ports: []Port{{"tcp", 9090}}, Labels: webReplica}, nodes); err != nil {
+		t.Errorf("web's replacement on 9090: %v", err)
+	}
+}

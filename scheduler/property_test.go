@@ -32,7 +32,7 @@ func TestNeverOvercommits(t *testing.T) {
 			})
 		}
 		for range 300 {
-			req := Request{Memory: int64(rng.IntN(4)) << 29, NanoCPUs: int64(rng.IntN(3)) * 5e8, CPUShares: int64(rng.IntN(2))}
+			req := Request{Memory: int64(rng.IntN(4)) << 29, NanoCPUs: int64(rng.IntN(3)) * 5e8}
 			h, err := s.Place(req, nodes)
 			if err != nil {
 				continue
@@ -43,7 +43,7 @@ func TestNeverOvercommits(t *testing.T) {
 					continue
 				}
 				n.ReservedMemory += req.Memory
-				n.ReservedNanoCPUs += req.CPUs()
+				n.ReservedNanoCPUs += req.NanoCPUs
 				n.Containers++
 				n.Running++
 				if n.ReservedMemory > int64(float64(n.MemTotal)*ratio) || n.ReservedNanoCPUs > int64(float64(n.NCPU)*1e9*ratio) {

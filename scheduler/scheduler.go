@@ -5,13 +5,14 @@
 //
 //	Request + []Node
 //	   │
-//	   ▼ always-on filters (health, pin, allow, constraint, affinity, rule, ports, resources)
+//	   ▼ always-on filters (health, pin, allow, constraint, affinity, rule, compose replicas, ports, resources)
 //	   ▼ the fleet chain's filters (max-containers, label, hostname, …)
 //	   ▼ the container's own chain's filters (io.clocker.strategy)
 //	   ▼ image (last: a host turned down only for the image fits once it pulls)
 //	   ▼ soft constraints and affinities (dropped when no host meets them)
 //	   ▼ rankers, in chain order: the first decides, the next break its ties
-//	     (volumes and networks: compose-project locality first, fewest
+//	     (a compose service's replicas: fewest of them first;
+//	     volumes and networks: compose-project locality first, fewest
 //	     objects of the kind last; builds: base-image locality first)
 //	   ▼ round-robin among hosts still equal (breadth-first)
 //	Decision: ranked hosts with scores, and a reason for every host turned down
@@ -64,6 +65,12 @@ type Node struct {
 	HasImage bool
 	// Ports are the host ports in use (published by its containers).
 	Ports map[Port]struct{}
+	// PortReplicas names, for a port held only by replicas of one compose
+	// service, that service (see labels.ComposeReplicaOf): a create of
+	// the service may take the port over, since compose creates a
+	// service's new container before it stops the old one and an engine
+	// binds ports at start. Set with HoldPort.
+	PortReplicas map[Port]string
 	// Items are the host's containers, for affinities and groups.
 	Items []Container
 
@@ -77,9 +84,28 @@ type Node struct {
 	// Objects counts the host's objects of the request's kind (its
 	// volumes, or its networks): volume and network requests.
 	Objects int
-	// BaseImages counts the request's base images the host holds: build
-	// requests.
+	// BaseImages scores what the host holds of a build's images, its base
+	// images first, then its cache sources and its tags (see
+	// placement.PlaceBuild): build requests.
 	BaseImages int
+}
+
+// HoldPort records that a container, a replica of the compose service
+// replicaOf ("" for none), holds host port p.
+func (n *Node) HoldPort(p Port, replicaOf string) {
+	if n.Ports == nil {
+		n.Ports = map[Port]struct{}{}
+	}
+	_, held := n.Ports[p]
+	n.Ports[p] = struct{}{}
+	if replicaOf == "" || (held && n.PortReplicas[p] != replicaOf) {
+		delete(n.PortReplicas, p)
+		return
+	}
+	if n.PortReplicas == nil {
+		n.PortReplicas = map[Port]string{}
+	}
+	n.PortReplicas[p] = replicaOf
 }
 
 // Usage is a host's measured use, sampled every few seconds.
@@ -117,9 +143,10 @@ type Request struct {
 	Name, Image string
 	// Labels of the container.
 	Labels map[string]string
-	// Memory (bytes), NanoCPUs (--cpus) and CPUShares (-c, counted as CPUs
-	// as Swarm did when below 1024) are what the container reserves.
-	Memory, NanoCPUs, CPUShares int64
+	// Memory (bytes) and NanoCPUs (--cpus, or --cpu-quota over
+	// --cpu-period) are what the container reserves. CPU shares (-c) are a
+	// relative weight between containers and reserve nothing.
+	Memory, NanoCPUs int64
 	// Ports are the host ports the container publishes.
 	Ports []Port
 	// Constraints and Affinities are Swarm's expressions (hard or soft).
@@ -135,6 +162,9 @@ type Request struct {
 	Allow []Allow
 	// Group is the container's application or compose project.
 	Group string
+	// Replicas is how a compose service's replicas spread (ReplicasSpread,
+	// ReplicasHard); "" when the container is none or the spread is off.
+	Replicas string
 	// Chain is the container's own strategy (io.clocker.strategy): its
 	// filters add to the fleet's, its rankers replace the fleet's.
 	Chain *Chain
@@ -144,19 +174,6 @@ type Request struct {
 	// BaseImages are the images a build starts FROM: it goes where they
 	// are.
 	BaseImages []string
-}
-
-// CPUs is what the request reserves in nano-CPUs: --cpus, else -c taken
-// as a number of CPUs as Swarm did (values of 1024 and more are Docker's
-// relative weights and reserve nothing).
-func (r *Request) CPUs() int64 {
-	if r.NanoCPUs > 0 {
-		return r.NanoCPUs
-	}
-	if r.CPUShares > 0 && r.CPUShares < 1024 {
-		return r.CPUShares * 1e9
-	}
-	return 0
 }
 
 // Pin ties a request to one host.
@@ -208,7 +225,7 @@ type Strategy struct {
 	image Filter   // always last
 	rr    atomic.Uint64
 	// The fleet chain's rankers with those of each kind around them.
-	objectRankers, buildRankers []Ranker
+	objectRankers, buildRankers, replicaRankers []Ranker
 }
 
 // Option adjusts a strategy.
@@ -246,6 +263,7 @@ func New(spec string, opts ...Option) (*Strategy, error) {
 		constraintFilter{},                  // Swarm's constraint:KEY==VALUE (hard)
 		affinityFilter{},                    // Swarm's affinity:container==X (hard)
 		ruleFilter{},                        // Clocker's [NOT] TYPE|NAME|ID|APPLICATION|EMPTY
+		replicaFilter{},                     // io.clocker.replicas=hard: one replica a host
 		portFilter{},                        // a published host port taken there
 		resourceFilter{ratio: s.Overcommit}, // memory, CPUs, containerslots
 	}
@@ -253,6 +271,7 @@ func New(spec string, opts ...Option) (*Strategy, error) {
 	s.Filters = append(append(slices.Clone(s.base), c.filters...), s.image)
 	s.objectRankers = kindRankers(KindVolume, c.rankers)
 	s.buildRankers = kindRankers(KindBuild, c.rankers)
+	s.replicaRankers = append([]Ranker{replicaSpread}, c.rankers...)
 	return s, nil
 }
 

@@ -168,7 +168,7 @@ func reservedShare(req *Request, n *Node) float64 {
 		w += float64(n.ReservedMemory+req.Memory) / float64(n.MemTotal)
 	}
 	if n.NCPU > 0 {
-		w += float64(n.ReservedNanoCPUs+req.CPUs()) / (float64(n.NCPU) * 1e9)
+		w += float64(n.ReservedNanoCPUs+req.NanoCPUs) / (float64(n.NCPU) * 1e9)
 	}
 	return w
 }

@@ -15,6 +15,15 @@ func up(name string, mod ...func(*Node)) Node {
 	return n
 }
 
+// webReplica labels a replica of compose service shop/web.
+var webReplica = map[string]string{"com.docker.compose.project": "shop", "com.docker.compose.service": "web"}
+
+// holds has a container, a replica of replicaOf ("" for none), hold tcp
+// port p.
+func holds(p uint16, replicaOf string) func(*Node) {
+	return func(n *Node) { n.HoldPort(Port{Proto: "tcp", Port: p}, replicaOf) }
+}
+
 func running(k int) func(*Node) { return func(n *Node) { n.Running, n.Containers = k, k } }
 func labels(kv ...string) func(*Node) {
 	return func(n *Node) {
@@ -25,6 +34,26 @@ func labels(kv ...string) func(*Node) {
 }
 func items(cs ...Container) func(*Node) {
 	return func(n *Node) { n.Items = append(n.Items, cs...); n.Containers += len(cs); n.Running += len(cs) }
+}
+
+// checkPlace places req and wants host want, or (wantErr set) a
+// NoHostFitsError containing wantErr.
+func checkPlace(t *testing.T, s *Strategy, req Request, nodes []Node, want, wantErr string) {
+	t.Helper()
+	got, err := s.Place(req, nodes)
+	if wantErr != "" {
+		var nf *NoHostFitsError
+		if !errors.As(err, &nf) || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("err = %v, want a NoHostFitsError containing %q", err, wantErr)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("placed on %s, want %s", got, want)
+	}
 }
 
 func TestStrategies(t *testing.T) {
@@ -96,20 +125,7 @@ func TestStrategies(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := s.Place(tt.req, tt.nodes)
-			if tt.wantErr != "" {
-				var nf *NoHostFitsError
-				if !errors.As(err, &nf) || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want a NoHostFitsError containing %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tt.want {
-				t.Fatalf("placed on %s, want %s", got, tt.want)
-			}
+			checkPlace(t, s, tt.req, tt.nodes, tt.want, tt.wantErr)
 		})
 	}
 }
@@ -142,14 +158,27 @@ func TestAlwaysOnFilters(t *testing.T) {
 			nodes: []Node{up("h1", func(n *Node) { n.MemTotal, n.ReservedMemory = 16*gib, 13*gib })}, want: "h1"},
 		{name: "cpus", req: Request{NanoCPUs: 3e9},
 			nodes: []Node{up("h1", func(n *Node) { n.ReservedNanoCPUs = 2e9 }), up("h2", func(n *Node) { n.ReservedNanoCPUs = 1e9 })}, want: "h2"},
-		{name: "cpu shares count as CPUs below 1024", req: Request{CPUShares: 3},
+		{name: "cpus not free", req: Request{NanoCPUs: 3e9},
 			nodes: []Node{up("h1", func(n *Node) { n.ReservedNanoCPUs = 2e9 })}, wantErr: "h1: 3 CPUs requested, 2 free"},
-		{name: "cpu shares of 1024 are a weight", req: Request{CPUShares: 1024},
-			nodes: []Node{up("h1", func(n *Node) { n.ReservedNanoCPUs = 4e9 })}, want: "h1"},
 		{name: "containerslots", nodes: []Node{up("h1", labels(SlotsLabel, "2"), running(2)), up("h2", labels(SlotsLabel, "3"), running(2))}, want: "h2"},
 		{name: "host port in use",
 			req:   Request{Ports: []Port{{Proto: "tcp", Port: 8080}}},
 			nodes: []Node{up("h1", func(n *Node) { n.Ports = map[Port]struct{}{{Proto: "tcp", Port: 8080}: {}} }), up("h2", running(9))}, want: "h2"},
+		{name: "a port held by the service's own replica: its replacement may share the host",
+			req:   Request{Ports: []Port{{Proto: "tcp", Port: 8080}}, Labels: webReplica},
+			nodes: []Node{up("h1", holds(8080, "shop/web"))}, want: "h1"},
+		{name: "a port held by another service's replica",
+			req:     Request{Ports: []Port{{Proto: "tcp", Port: 8080}}, Labels: webReplica},
+			nodes:   []Node{up("h1", holds(8080, "shop/api"))},
+			wantErr: "h1: host port 8080/tcp already in use"},
+		{name: "a port held by the service's replica and by another container",
+			req:     Request{Ports: []Port{{Proto: "tcp", Port: 8080}}, Labels: webReplica},
+			nodes:   []Node{up("h1", holds(8080, "shop/web"), holds(8080, ""))},
+			wantErr: "h1: host port 8080/tcp already in use"},
+		{name: "a compose run container does not replace the replica",
+			req:     Request{Ports: []Port{{Proto: "tcp", Port: 8080}}, Labels: map[string]string{"com.docker.compose.project": "shop", "com.docker.compose.service": "web", "com.docker.compose.oneoff": "True"}},
+			nodes:   []Node{up("h1", holds(8080, "shop/web"))},
+			wantErr: "h1: host port 8080/tcp already in use"},
 		{name: "udp and tcp ports differ",
 			req:   Request{Ports: []Port{{Proto: "udp", Port: 53}}},
 			nodes: []Node{up("h1", func(n *Node) { n.Ports = map[Port]struct{}{{Proto: "tcp", Port: 53}: {}} })}, want: "h1"},

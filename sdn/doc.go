@@ -22,8 +22,9 @@
 //	                 nolearning, MTU 1450) ── FDB 00:00:00:00:00:00 dst <peer>
 //	                 for every other member host          (sdn/vxlan)
 //	sdn/dns.Server on the host's DNS address (its default bridge gateway)
-//	and each gateway: the querier's networks' names → addresses,
-//	AAAA → empty answer, the rest → upstream or NXDOMAIN     (sdn/dns)
+//	and each gateway: the querier's networks' names → addresses
+//	(A; AAAA on dual-stack networks, else an empty answer), the rest →
+//	upstream or NXDOMAIN                                       (sdn/dns)
 //
 // Addresses, for a /24 subnet and the default eight slices:
 //
@@ -31,6 +32,12 @@
 //	10.200.0.0/27   h1's slice, gateway 10.200.0.1  (the bridge's address on h1)
 //	10.200.0.32/27  h2's slice, gateway 10.200.0.33 (the bridge's address on h2)
 //	…
+//
+// A dual-stack network (--ipv6 --subnet fd00::/64) has an IPv6 subnet
+// too, split into as many slices: each host's slice has both parts, at
+// the same index, and its engine network gets the IPv6 part as a second
+// IPAM config. The overlay is layer 2, so it carries IPv6 unchanged; the
+// underlay stays IPv4.
 //
 // Containers get their host's DNS address as DNS server, whatever their
 // networks; Docker's embedded resolver answers the names it knows and

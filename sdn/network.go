@@ -58,6 +58,9 @@ type Network struct {
 	VNI uint32 `json:"vni"`
 	// Subnet is the same on every host.
 	Subnet netip.Prefix `json:"subnet"`
+	// UserSubnet tells that the user chose Subnet (--subnet); the fleet
+	// chose it otherwise.
+	UserSubnet bool `json:"userSubnet,omitempty"`
 	// IPRange is the user's --ip-range; host slices are carved from it, or
 	// from Subnet when it is not set.
 	IPRange netip.Prefix `json:"ipRange,omitzero"`
@@ -67,12 +70,29 @@ type Network struct {
 	Gateway netip.Addr `json:"gateway,omitzero"`
 	// SliceBits is the prefix length of the host slices.
 	SliceBits int `json:"sliceBits"`
+	// EnableIPv6 is the user's --ipv6: the engines' copies hand out
+	// addresses of Subnet6 too (a dual-stack network).
+	EnableIPv6 bool `json:"enableIPv6,omitempty"`
+	// Subnet6, IPRange6 and Gateway6 are the IPv6 counterparts of Subnet,
+	// IPRange and Gateway (the user's; zero: none). Each host's slice has
+	// a part of both ranges, at the same index, with SliceBits6 bits.
+	Subnet6    netip.Prefix `json:"subnet6,omitzero"`
+	IPRange6   netip.Prefix `json:"ipRange6,omitzero"`
+	Gateway6   netip.Addr   `json:"gateway6,omitzero"`
+	SliceBits6 int          `json:"sliceBits6,omitempty"`
 	// Internal, Attachable, Labels and Options are the user's, passed to the
 	// engines.
 	Internal   bool              `json:"internal,omitempty"`
 	Attachable bool              `json:"attachable,omitempty"`
 	Labels     map[string]string `json:"labels,omitempty"`
 	Options    map[string]string `json:"options,omitempty"`
+	// IPAMOptions are the create request's IPAM options as sent: nil when
+	// it sent none (inspect shows null then, as an engine does).
+	IPAMOptions map[string]string `json:"ipamOptions"`
+	// Aux and Aux6 are the user's auxiliary addresses (--aux-address) of
+	// Subnet and Subnet6: every member's engine reserves them.
+	Aux  map[string]netip.Addr `json:"aux,omitempty"`
+	Aux6 map[string]netip.Addr `json:"aux6,omitempty"`
 	// Hosts holds the slice of each member host, by host name. A host
 	// becomes a member when its first container joins.
 	Hosts map[string]HostSlice `json:"hosts,omitempty"`
@@ -91,6 +111,27 @@ type HostSlice struct {
 	// Gateway is inside IPRange (its first host address) unless the user's
 	// --gateway took its place.
 	Gateway netip.Addr `json:"gateway"`
+	// IPRange6 and Gateway6 are the same for the network's IPv6 subnet
+	// (zero when it has none).
+	IPRange6 netip.Prefix `json:"ipRange6,omitzero"`
+	Gateway6 netip.Addr   `json:"gateway6,omitzero"`
+}
+
+// Holds tells whether ip lies in the slice (either family).
+func (s HostSlice) Holds(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return s.IPRange.Contains(ip)
+	}
+	return s.IPRange6.Contains(ip)
+}
+
+// Ranges are the slice's ranges, IPv4 first, as text (for messages).
+func (s HostSlice) Ranges() string {
+	if s.IPRange6.IsValid() {
+		return s.IPRange.String() + " and " + s.IPRange6.String()
+	}
+	return s.IPRange.String()
 }
 
 // Range is the part of the subnet that host slices are carved from: the
@@ -102,13 +143,65 @@ func (n *Network) Range() netip.Prefix {
 	return n.Subnet
 }
 
-// Slots is how many host slices the network can hold.
+// Range6 is Range for the IPv6 subnet (invalid when there is none).
+func (n *Network) Range6() netip.Prefix {
+	if n.IPRange6.IsValid() {
+		return n.IPRange6
+	}
+	return n.Subnet6
+}
+
+// Slots is how many host slices the network can hold: as many as both
+// of its ranges can be split into.
 func (n *Network) Slots() int {
 	r := n.Range()
 	if n.SliceBits < r.Bits() || n.SliceBits > 32 {
 		return 0
 	}
-	return 1 << (n.SliceBits - r.Bits())
+	slots := 1 << (n.SliceBits - r.Bits())
+	if r6 := n.Range6(); r6.IsValid() {
+		if n.SliceBits6 < r6.Bits() || n.SliceBits6 > 128 || n.SliceBits6-r6.Bits() > 30 {
+			return 0
+		}
+		slots = min(slots, 1<<(n.SliceBits6-r6.Bits()))
+	}
+	return slots
+}
+
+// SubnetOf is the network's subnet of ip's family; false when it has
+// none.
+func (n *Network) SubnetOf(ip netip.Addr) (netip.Prefix, bool) {
+	ip = ip.Unmap()
+	switch {
+	case ip.Is4():
+		return n.Subnet, n.Subnet.IsValid()
+	case ip.Is6():
+		return n.Subnet6, n.Subnet6.IsValid()
+	}
+	return netip.Prefix{}, false
+}
+
+// SliceIndex is the index of the slice that holds ip (whether a host has
+// it or not); false when ip lies outside the slices' range.
+func (n *Network) SliceIndex(ip netip.Addr) (int, bool) {
+	ip = ip.Unmap()
+	r, bits := n.Range(), n.SliceBits
+	if ip.Is6() {
+		r, bits = n.Range6(), n.SliceBits6
+	}
+	if !r.IsValid() || !r.Contains(ip) || bits < r.Bits() {
+		return 0, false
+	}
+	// The index is the address's bits from r's length to the slices'.
+	b := ip.AsSlice()
+	idx := 0
+	for i := r.Bits(); i < bits; i++ {
+		idx = idx<<1 | int(b[i/8]>>(7-i%8)&1)
+	}
+	if idx >= n.Slots() {
+		return 0, false
+	}
+	return idx, true
 }
 
 // shortID is the part of the ID device names carry (names are at most 15
@@ -163,6 +256,10 @@ type HostNetwork struct {
 	// bridge holds and its DNS server listens on.
 	Subnet  netip.Prefix `json:"subnet"`
 	Gateway netip.Addr   `json:"gateway"`
+	// Subnet6 and Gateway6 are the same for a network with an IPv6 subnet
+	// (the overlay carries both: it is a layer 2 segment).
+	Subnet6  netip.Prefix `json:"subnet6,omitzero"`
+	Gateway6 netip.Addr   `json:"gateway6,omitzero"`
 }
 
 // HostNetwork is the part of n that host's agent applies. underlay maps
@@ -189,6 +286,8 @@ func (n *Network) HostNetwork(host string, underlay map[string]netip.Addr) (Host
 		MTU:       MTU,
 		Subnet:    n.Subnet,
 		Gateway:   sl.Gateway,
+		Subnet6:   n.Subnet6,
+		Gateway6:  sl.Gateway6,
 	}
 	for _, m := range n.Members() {
 		if m == host {
@@ -208,13 +307,22 @@ func (n *Network) HostNetwork(host string, underlay map[string]netip.Addr) (Host
 // EngineNetwork is the bridge network to create on one member host's
 // engine so that its containers get addresses from that host's slice.
 type EngineNetwork struct {
-	Name       string
-	Driver     string // always "bridge"
-	Subnet     netip.Prefix
-	IPRange    netip.Prefix
-	Gateway    netip.Addr
+	Name    string
+	Driver  string // always "bridge"
+	Subnet  netip.Prefix
+	IPRange netip.Prefix
+	Gateway netip.Addr
+	// EnableIPv6, Subnet6, IPRange6 and Gateway6: the IPv6 part (a second
+	// IPAM config), zero when the network has none.
+	EnableIPv6 bool
+	Subnet6    netip.Prefix
+	IPRange6   netip.Prefix
+	Gateway6   netip.Addr
 	Internal   bool
 	Attachable bool
+	// Aux and Aux6 are the network's auxiliary addresses, less the
+	// host's own gateways (which its engine holds anyway).
+	Aux, Aux6 map[string]netip.Addr
 	// Options are the user's driver options with the bridge name and MTU
 	// set; Clocker's own (clocker.*) are left out.
 	Options map[string]string
@@ -235,6 +343,10 @@ func (n *Network) Engine(host string) (EngineNetwork, error) {
 		Subnet:     n.Subnet,
 		IPRange:    sl.IPRange,
 		Gateway:    sl.Gateway,
+		EnableIPv6: n.EnableIPv6,
+		Subnet6:    n.Subnet6,
+		IPRange6:   sl.IPRange6,
+		Gateway6:   sl.Gateway6,
 		Internal:   n.Internal,
 		Attachable: n.Attachable,
 		Options:    map[string]string{},
@@ -247,9 +359,26 @@ func (n *Network) Engine(host string) (EngineNetwork, error) {
 	}
 	e.Options[OptionBridgeName] = n.BridgeName()
 	e.Options[OptionMTU] = strconv.Itoa(MTU)
+	e.Aux = auxBut(n.Aux, sl.Gateway)
+	e.Aux6 = auxBut(n.Aux6, sl.Gateway6)
 	maps.Copy(e.Labels, n.Labels)
 	e.Labels[LabelNetworkID] = n.ID
 	return e, nil
+}
+
+// auxBut is aux without the entries at gw (nil when none is left).
+func auxBut(aux map[string]netip.Addr, gw netip.Addr) map[string]netip.Addr {
+	var out map[string]netip.Addr
+	for k, a := range aux {
+		if a == gw {
+			continue
+		}
+		if out == nil {
+			out = map[string]netip.Addr{}
+		}
+		out[k] = a
+	}
+	return out
 }
 
 // PerHostNetwork tells whether a network mode names a network every

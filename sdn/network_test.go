@@ -98,3 +98,67 @@ func TestEngine(t *testing.T) {
 		t.Fatalf("non-member: %v", err)
 	}
 }
+
+// A dual-stack network: each host's engine gets both slices, its agent
+// both subnets; an address of either family finds its slice's index.
+func TestDualStack(t *testing.T) {
+	n := testNetwork() // a /24 in /26s: 4 slots
+	n.EnableIPv6 = true
+	n.Subnet6 = netip.MustParsePrefix("fd00:1::/64")
+	n.SliceBits6 = 66
+	for host, idx := range map[string]string{"h1": "0", "h2": "4", "h3": "8"} {
+		sl := n.Hosts[host]
+		sl.IPRange6 = netip.MustParsePrefix("fd00:1:0:0:" + idx + "000::/66")
+		sl.Gateway6 = sl.IPRange6.Addr().Next()
+		n.Hosts[host] = sl
+	}
+	e, err := n.Engine("h2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.EnableIPv6 || e.Subnet6 != n.Subnet6 || e.IPRange6 != n.Hosts["h2"].IPRange6 || e.Gateway6 != netip.MustParseAddr("fd00:1:0:0:4000::1") {
+		t.Fatalf("engine network %+v", e)
+	}
+	hn, err := n.HostNetwork("h3", underlay)
+	if err != nil || hn.Subnet6 != n.Subnet6 || hn.Gateway6 != netip.MustParseAddr("fd00:1:0:0:8000::1") {
+		t.Fatalf("host network %+v %v", hn, err)
+	}
+	if got := n.Slots(); got != 4 {
+		t.Fatalf("slots %d", got)
+	}
+	for _, tt := range []struct {
+		ip   string
+		idx  int
+		ok   bool
+		host string
+	}{
+		{"10.200.0.70", 1, true, "h2"},
+		{"fd00:1:0:0:4000::9", 1, true, "h2"},
+		{"fd00:1:0:0:c000::9", 3, true, ""},
+		{"::ffff:10.200.0.130", 2, true, "h3"},
+		{"10.201.0.1", 0, false, ""},
+		{"fd00:2::1", 0, false, ""},
+	} {
+		ip := netip.MustParseAddr(tt.ip)
+		idx, ok := n.SliceIndex(ip)
+		if idx != tt.idx || ok != tt.ok {
+			t.Errorf("SliceIndex(%s) = %d %v, want %d %v", ip, idx, ok, tt.idx, tt.ok)
+		}
+		for _, h := range n.Members() {
+			if got := n.Hosts[h].Holds(ip); got != (h == tt.host) {
+				t.Errorf("%s holds %s: %v", h, ip, got)
+			}
+		}
+	}
+	// A small IPv6 range limits the slots (and indexes beyond them).
+	n.SliceBits6 = 65
+	if got := n.Slots(); got != 2 {
+		t.Fatalf("slots %d", got)
+	}
+	if _, ok := n.SliceIndex(netip.MustParseAddr("10.200.0.130")); ok {
+		t.Fatal("an address of a slot the IPv6 range cannot match has an index")
+	}
+	if p, ok := n.SubnetOf(netip.MustParseAddr("fd00:1::1")); !ok || p != n.Subnet6 {
+		t.Fatalf("subnet of an IPv6 address: %v %v", p, ok)
+	}
+}

@@ -1,6 +1,8 @@
 package sdn
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/netip"
 
 	"github.com/clocker/clocker/internal/labels"
@@ -32,6 +34,12 @@ type AgentState struct {
 	// whose subnet holds its address (a container that just started), or
 	// none.
 	Clients map[netip.Addr][]string `json:"clients,omitempty"`
+	// Links are the link aliases of this host's containers (any of their
+	// addresses), each to the linked container's addresses: `--link X:Y`
+	// on a fleet network, whose target Docker's embedded resolver cannot
+	// find when it runs on another host. A client's links win over the
+	// names of its networks, as an engine's do.
+	Links map[netip.Addr]map[string][]netip.Addr `json:"links,omitempty"`
 }
 
 // Agent container facts shared by the manager and the agent.
@@ -46,4 +54,16 @@ const (
 	// AgentStatsFile is where the agent keeps its DNS counts in
 	// AgentStateDir (for the manager's metrics).
 	AgentStatsFile = "stats.json"
+	// AgentAppliedFile is where the agent tells which state it applied
+	// last, in AgentStateDir: AppliedSum of the state file's bytes. The
+	// manager reads it to answer a start only once the names it brings
+	// resolve.
+	AgentAppliedFile = "applied"
 )
+
+// AppliedSum is what the agent writes in AgentAppliedFile after it applied
+// the state file data: its SHA-256, in hex.
+func AppliedSum(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}

@@ -11,8 +11,9 @@ package main
 //
 // Each benchmark has a "clocker" and a "direct" sub-benchmark; the direct
 // line also carries the ratios clocker/direct (ratio-p50, ratio-p99 for
-// latencies, ratio-MB/s for throughput). These report numbers; they pass or
-// fail on nothing but errors. Every container they make carries the label
+// latencies, ratio-MB/s for throughput); BenchmarkCycle instead runs both
+// sides interleaved and reports both on each line (e2e_cycle_bench_test.go).
+// These report numbers; they pass or fail on nothing but errors. Every container they make carries the label
 // clocker.bench=1 and is removed at the end.
 //
 // Calls go through a pooled net/http client, as the docker CLI's; attach
@@ -253,16 +254,20 @@ func reportProxyCPU(b *testing.B, cpu0 time.Duration, ops int) {
 type latencies []time.Duration
 
 func (l latencies) report(b *testing.B) (p50, p99 time.Duration) {
+	p50, p99 = l.percentiles()
+	b.ReportMetric(float64(p50)/1e6, "p50-ms")
+	b.ReportMetric(float64(p99)/1e6, "p99-ms")
+	return p50, p99
+}
+
+// percentiles are the p50 and p99 of the samples (0 without any).
+func (l latencies) percentiles() (p50, p99 time.Duration) {
 	if len(l) == 0 {
 		return 0, 0
 	}
 	s := slices.Clone(l)
 	slices.Sort(s)
-	p50 = s[len(s)*50/100]
-	p99 = s[min(len(s)-1, len(s)*99/100)]
-	b.ReportMetric(float64(p50)/1e6, "p50-ms")
-	b.ReportMetric(float64(p99)/1e6, "p99-ms")
-	return p50, p99
+	return s[len(s)*50/100], s[min(len(s)-1, len(s)*99/100)]
 }
 
 // comparison keeps the "clocker" sub-benchmark's figures so that the
@@ -359,23 +364,7 @@ func BenchmarkInspect(b *testing.B) {
 	})
 }
 
-// BenchmarkCycle: create, start, wait and remove a `busybox true`
-// container, as `docker run --rm busybox true` does (without attaching).
-// Through Clocker the container goes where the scheduler puts it; direct,
-// to engine 0.
-func BenchmarkCycle(b *testing.B) {
-	clocker, engines := benchClients(b)
-	b.Cleanup(func() { removeBenchContainers(b, engines) })
-	cycle := func(c *apiClient) {
-		id := c.create(b, "", map[string]any{"Image": "busybox", "Cmd": []string{"true"}})
-		c.must(b, "POST", "/containers/"+id+"/start", nil)
-		c.must(b, "POST", "/containers/"+id+"/wait", nil)
-		c.must(b, "DELETE", "/containers/"+id, nil)
-	}
-	cmp := comparison{}
-	b.Run("clocker", func(b *testing.B) { measure(b, cmp, "clocker", func() { cycle(clocker) }) })
-	b.Run("direct", func(b *testing.B) { measure(b, cmp, "direct", func() { cycle(engines[0]) }) })
-}
+// BenchmarkCycle: see e2e_cycle_bench_test.go.
 
 // --- throughput ----------------------------------------------------------------
 

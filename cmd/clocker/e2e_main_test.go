@@ -81,6 +81,7 @@ func runE2E(m *testing.M) int {
 	}
 	code := m.Run()
 	stopServer()
+	stopReferenceEngine()
 	if code != 0 {
 		fmt.Printf("e2e: clocker log:\n%s\n", tail(serverLog.String(), 60))
 	}
@@ -270,13 +271,21 @@ func cleanup(t testing.TB, names ...string) {
 // apiCall sends a raw request to Clocker.
 func apiCall(t testing.TB, method, path, contentType string, body io.Reader) (int, string) {
 	t.Helper()
+	h := http.Header{}
+	if contentType != "" {
+		h.Set("Content-Type", contentType)
+	}
+	return apiCallHeader(t, method, path, h, body)
+}
+
+// apiCallHeader sends a raw request with these headers to Clocker.
+func apiCallHeader(t testing.TB, method, path string, h http.Header, body io.Reader) (int, string) {
+	t.Helper()
 	req, err := http.NewRequest(method, httpURL(path), body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
+	req.Header = h
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -286,8 +295,8 @@ func apiCall(t testing.TB, method, path, contentType string, body io.Reader) (in
 	return resp.StatusCode, string(b)
 }
 
-// hostOf is the fleet host a container runs on, from its Clocker label.
+// hostOf is the fleet host a container runs on, from inspect's Node.
 func hostOf(t testing.TB, name string) string {
 	t.Helper()
-	return mustDocker(t, "inspect", "-f", `{{index .Config.Labels "io.clocker.host"}}`, name)
+	return mustDocker(t, "inspect", "-f", `{{.Node.Name}}`, name)
 }

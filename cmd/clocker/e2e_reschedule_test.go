@@ -69,13 +69,13 @@ func TestE2ERescheduleOnNodeFailure(t *testing.T) {
 		}
 	}()
 	waitFor(t, 3*time.Second+20*time.Second, "rs-web running on another host", func() bool {
-		out, err := dockerAt("ps", "--filter", "name=rs-web", "--format", `{{.ID}} {{.Label "io.clocker.host"}} {{.State}}`)
+		out, err := dockerAt("ps", "--filter", "name=rs-web", "--filter", "label=io.clocker.host", "--format", `{{.ID}} {{.Label "io.clocker.host"}} {{.State}}`)
 		last = out
 		f := strings.Fields(out)
 		return err == nil && len(f) == 3 && !strings.HasPrefix(oldID, f[0]) && f[1] != victim.Name && f[2] == "running"
 	})
 	t.Logf("host death to rs-web running elsewhere: %s (--reschedule-after 3s)", time.Since(died).Round(100*time.Millisecond))
-	if out := must("ps", "-a", "--filter", "name=rs-plain", "--format", `{{.Label "io.clocker.host"}}`); out != victim.Name {
+	if out := must("ps", "-a", "--filter", "name=rs-plain", "--filter", "label=io.clocker.host", "--format", `{{.Label "io.clocker.host"}}`); out != victim.Name {
 		t.Errorf("rs-plain listed on %q, want it left on %s", out, victim.Name)
 	}
 
@@ -129,7 +129,7 @@ func BenchmarkReschedule(b *testing.B) {
 			b.Fatal(err)
 		}
 		waitFor(b, 60*time.Second, name+" running on another host", func() bool {
-			out, err := dockerAtURL(url, "ps", "--filter", "name="+name, "--format", `{{.Label "io.clocker.host"}} {{.State}}`)
+			out, err := dockerAtURL(url, "ps", "--filter", "name="+name, "--filter", "label=io.clocker.host", "--format", `{{.Label "io.clocker.host"}} {{.State}}`)
 			f := strings.Fields(out)
 			return err == nil && len(f) == 2 && f[0] != victim.Name && f[1] == "running"
 		})

@@ -16,8 +16,8 @@ import (
 )
 
 // Volumes and networks through the front door with the real CLI: each lives
-// on one host, carries the label io.clocker.host, and the containers that
-// use it are placed on that host.
+// on one host, shown as its Node, and the containers that use it are placed
+// on that host.
 
 // cleanupVolumes removes volumes on every engine at the end of a test (the
 // containers registered with cleanup afterwards go first).
@@ -51,11 +51,20 @@ func enginesHaving(t *testing.T, kind, name string) []string {
 	return out
 }
 
-// labelHost is the io.clocker.host label of a volume or network as Clocker
-// shows it.
+// labelHost is the host of a volume or per-host network as Clocker shows
+// it: its Node, read from the raw answer (the CLI decodes volumes into its
+// own type, without Node); "" for an object of no one host.
 func labelHost(t *testing.T, kind, name string) string {
 	t.Helper()
-	return mustDocker(t, kind, "inspect", "-f", `{{index .Labels "io.clocker.host"}}`, name)
+	status, body := apiCall(t, "GET", "/"+kind+"s/"+name, "", nil)
+	var obj struct{ Node *struct{ Name string } }
+	if err := json.Unmarshal([]byte(body), &obj); status != 200 || err != nil {
+		t.Fatalf("GET /%ss/%s: %d %s", kind, name, status, body)
+	}
+	if obj.Node == nil {
+		return ""
+	}
+	return obj.Node.Name
 }
 
 // otherEngine is an engine other than the named ones.
@@ -167,7 +176,7 @@ func TestE2EVolumesSameNameOnTwoHosts(t *testing.T) {
 	// Made behind Clocker's back, on two engines.
 	engineDocker(t, 0, "volume", "create", "cvdup")
 	engineDocker(t, 1, "volume", "create", "cvdup")
-	out := mustDocker(t, "volume", "ls", "--format", `{{.Name}} {{.Label "io.clocker.host"}}`, "--filter", "name=cvdup")
+	out := mustDocker(t, "volume", "ls", "--format", `{{.Name}} {{.Label "io.clocker.host"}}`, "--filter", "name=cvdup", "--filter", "label=io.clocker.host")
 	if lines := sortStrings(strings.Split(out, "\n")); !slices.Equal(lines, sortStrings([]string{"cvdup " + e1, "cvdup " + e2})) {
 		t.Fatalf("volume ls: %q", lines)
 	}
@@ -470,8 +479,9 @@ networks:
 	}
 	home := labelHost(t, "volume", "cvcompose_data")
 	for _, n := range []string{"cvcompose_front", "cvcompose_back"} {
-		if scope := mustDocker(t, "network", "inspect", "-f", "{{.Scope}}", n); scope != "global" {
-			t.Errorf("network %s has scope %s, want a fleet network", n, scope)
+		// A fleet network: no one host's Node; bridge, so scope local.
+		if scope, h := mustDocker(t, "network", "inspect", "-f", "{{.Scope}}", n), labelHost(t, "network", n); scope != "local" || h != "" {
+			t.Errorf("network %s: scope %s, Node %q, want a fleet network", n, scope, h)
 		}
 	}
 	for _, c := range []string{"cvcompose_web_1", "cvcompose_db_1"} {

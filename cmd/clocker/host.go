@@ -255,6 +255,13 @@ func (c *fleetClient) call(method, path string, body, out any) error {
 	if err != nil {
 		return fmt.Errorf("cannot reach clocker: %w", err)
 	}
+	return readAnswer(resp, method, path, out)
+}
+
+// readAnswer reads an answer of Clocker's /v1 API (the fleet's and
+// Brooklyn's, both with a JSON {"message"} on errors): an error carrying
+// the message, else the body decoded into out when there is one.
+func readAnswer(resp *http.Response, method, path string, out any) error {
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {

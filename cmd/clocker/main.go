@@ -4,6 +4,9 @@
 //	clocker serve [flags]   serve the Docker API for the fleet
 //	clocker agent [flags]   the per-host agent of fleet networks (run by serve)
 //	clocker host COMMAND    list, add, remove, drain and label the fleet's hosts
+//	clocker app COMMAND     deploy, list, show and remove blueprint applications
+//	clocker certs COMMAND   a CA and TLS certificates for serve --tlsverify
+//	clocker store migrate   copy a single manager's bbolt state to etcd
 //	clocker version         print the version
 package main
 
@@ -35,6 +38,21 @@ func main() {
 			fmt.Fprintln(os.Stderr, "clocker host:", err)
 			os.Exit(1)
 		}
+	case "app":
+		if err := appCmd(os.Args[2:], os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "clocker app:", err)
+			os.Exit(1)
+		}
+	case "certs":
+		if err := certsCmd(os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "clocker certs:", err)
+			os.Exit(1)
+		}
+	case "store":
+		if err := storeCmd(os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "clocker store:", err)
+			os.Exit(1)
+		}
 	case "version", "--version":
 		fmt.Println("clocker", proxy.Version)
 	case "help", "-h", "--help":
@@ -53,6 +71,9 @@ Commands:
   serve     serve the Docker Engine API for a fleet of Docker hosts
   agent     the per-host agent of fleet networks (serve runs it on every host)
   host      list, add, remove, drain and label the fleet's hosts
+  app       deploy, list, show and remove applications (Brooklyn blueprints)
+  certs     make a CA and certificates: certs init DIR, certs client NAME
+  store     store migrate --from DIR --to etcd://HOST:PORT: one manager's state to etcd
   version   print the version
 
 Run 'clocker serve -h' for its flags.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,7 +14,9 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/clocker/clocker/frontdoor/tlsconf"
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/store"
 	"github.com/clocker/clocker/proxy"
@@ -64,6 +68,12 @@ type serveConfig struct {
 	fleetnet fleetNetFlags
 	// Provisioned hosts and headroom (serve_provision.go).
 	provision provisionFlags
+	// TLS, identities, authorization and limits (serve_frontdoor.go).
+	front frontDoorFlags
+	// advertise is the address other managers list this one by.
+	advertise string
+	// The state store: bbolt or etcd (serve_store.go).
+	store storeFlags
 }
 
 // fileConfig is the --config file (YAML or JSON): settings a command line
@@ -113,6 +123,9 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	cfg.ingress.register(fs)
 	cfg.fleetnet.register(fs)
 	cfg.provision.register(fs)
+	cfg.front.register(fs)
+	cfg.store.register(fs, "store", "store-")
+	fs.StringVar(&cfg.advertise, "advertise", "", "the address this manager is reached at, as GET /v1/fleet/managers and docker info list it (default: the first --listen)")
 	fs.StringVar(&cfg.configFile, "config", "", "a YAML or JSON file with strategy, overcommit and usage-interval (flags given win)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -172,8 +185,14 @@ func parseServeFlags(args []string) (*serveConfig, error) {
 	if cfg.maxBody <= 0 {
 		return nil, errors.New("--max-body must be positive")
 	}
+	if err := cfg.store.check("store"); err != nil {
+		return nil, err
+	}
+	if err := cfg.front.check(); err != nil {
+		return nil, err
+	}
 	for _, l := range cfg.listen {
-		if err := checkListen(l, cfg.insecure); err != nil {
+		if err := checkListen(l, cfg.insecure || cfg.front.tlsOn()); err != nil {
 			return nil, err
 		}
 	}
@@ -208,8 +227,9 @@ func defaultDataDir() string {
 	return filepath.Join(home, ".local", "share", "clocker")
 }
 
-// checkListen refuses addresses Clocker cannot or should not serve on.
-func checkListen(raw string, insecure bool) error {
+// checkListen refuses addresses Clocker cannot or should not serve on;
+// exposed is --insecure or TLS.
+func checkListen(raw string, exposed bool) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return fmt.Errorf("--listen %q: %v", raw, err)
@@ -225,8 +245,8 @@ func checkListen(raw string, insecure bool) error {
 		if err != nil || port == "" {
 			return fmt.Errorf("--listen %q: want tcp://HOST:PORT", raw)
 		}
-		if !insecure && !isLoopback(host) {
-			return fmt.Errorf("--listen %q is not a loopback address: serving the Docker API there without TLS would expose root on every host of the fleet to anyone who can reach it; pass --insecure to do it anyway", raw)
+		if !exposed && !isLoopback(host) {
+			return fmt.Errorf("--listen %q is not a loopback address: serving the Docker API there without TLS would expose root on every host of the fleet to anyone who can reach it; serve TLS (--tlsverify) or pass --insecure to do it anyway", raw)
 		}
 		return nil
 	default:
@@ -275,16 +295,23 @@ func serveUntil(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(cfg.dataDir)
+	rawStore, etcdStore, err := cfg.store.open(cfg.dataDir)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer rawStore.Close()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	st := store.Instrumented(rawStore, reg)
+	log.Info("state store", "store", rawStore.String())
+	managers := cfg.store.group(etcdStore, cfg.advertise, cfg.listen[0], reg, log)
 	fleet := hosts.NewFleet(st, log, hosts.NewMetrics(reg))
 	defer fleet.Close()
+	if etcdStore != nil {
+		// Names are claimed in etcd too: unique across the managers.
+		fleet.ShareNames(etcdStore, managers.Self().ID, nameClaimTTL)
+	}
 
 	if err := joinHosts(ctx, fleet, cfg.engines, cfg.engineTLS, &cfg.provision, log); err != nil {
 		return err
@@ -302,8 +329,14 @@ func serveUntil(ctx context.Context, args []string) error {
 		fleet.SampleUsage(ctx, cfg.usageInterval)
 	}
 	log.Info("placement", "strategy", strategy.Name, "overcommit", strategy.Overcommit)
+	front, err := cfg.front.build(ctx, cfg.maxBody, log)
+	if err != nil {
+		return err
+	}
+	defer front.Close()
 	srv := proxy.NewServer(fleet, strategy, log, cfg.maxBody, reg)
 	srv.Machines = machines
+	srv.Managers = managers
 	if srv.Nets, err = cfg.fleetnet.controller(st, fleet, log, reg); err != nil {
 		return err
 	}
@@ -315,7 +348,7 @@ func serveUntil(ctx context.Context, args []string) error {
 		}
 	}
 	for _, l := range cfg.listen {
-		ln, err := listen(l)
+		ln, err := listen(l, front.tls)
 		if err != nil {
 			closeListeners()
 			return err
@@ -336,9 +369,6 @@ func serveUntil(ctx context.Context, args []string) error {
 		closeListeners()
 		return err
 	}
-	// One http.Server serves every listener: TCP, unix, and the in-memory
-	// one through which Clocker's own callers (rescheduling) use the API.
-	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second}
 	inproc, err := proxy.NewInProcess()
 	if err != nil {
 		srv.Ingress.Close()
@@ -346,6 +376,19 @@ func serveUntil(ctx context.Context, args []string) error {
 		return err
 	}
 	defer inproc.Close()
+	// Blueprints: Brooklyn's API, a client of the front door.
+	apps := mountBlueprints(srv, inproc, st, log)
+	defer apps.Close()
+	// The web console at /ui/, a reader of the same.
+	mountConsole(ctx, srv, inproc.Client(), reg, cfg.maxPerHost, log)
+	// One handler serves every listener: TCP and unix behind the front
+	// door's chain (identities, limits, authorization), and the in-memory
+	// one through which Clocker's own callers (rescheduling, blueprints)
+	// use the API behind the built-in rules only. A manager fenced from
+	// etcd refuses changes on both.
+	handler := fenceChanges(managers, srv.Handler())
+	httpSrv := front.cfg.HTTPServer(front.cfg.Wrap(handler))
+	inprocSrv := &http.Server{Handler: front.cfg.WrapInProcess(handler), ReadHeaderTimeout: 30 * time.Second}
 	rescheduler, err := reschedule.New(fleet, inproc.Client(), st, cfg.rescheduleAfter, log)
 	if err != nil {
 		srv.Ingress.Close()
@@ -358,24 +401,50 @@ func serveUntil(ctx context.Context, args []string) error {
 		closeListeners()
 		return err
 	}
-	// ...then start the loops: the ingress first, so that a reschedule
-	// at start-up publishes through it.
+	// ...then start the loops: the ingress first (every manager's own,
+	// at its own address), so that a reschedule at start-up publishes
+	// through it; the fleet's control loops run on the leader only.
 	if srv.Ingress != nil {
 		go srv.Ingress.Run(ctx)
 	}
-	go rescheduler.Run(ctx)
-	if autoscaler != nil {
-		go autoscaler.Run(ctx)
+	leading := &leaderLoops{
+		rescheduler: rescheduler, autoscaler: autoscaler, nets: srv.Nets, apps: apps,
+		heal: func(ctx context.Context) { cfg.provision.heal(ctx, machines) }, log: log,
 	}
-	// The server wired: the agents, then the fleet network loops.
-	startFleetNets(ctx, srv.Nets, log)
+	// The only manager (bbolt) leads from the start: as before there were
+	// several, the agents are in place before the front door answers and
+	// the stored applications are back as it starts to (a restarted serve
+	// answers for them at once).
+	if !managers.Replicated() {
+		leading.deployAgents(ctx)
+	}
 
 	errs := make(chan error, len(listeners)+1)
 	for i, ln := range listeners {
 		log.Info("serving the Docker API", "listen", cfg.listen[i], "hosts", len(fleet.Hosts()))
 		go func() { errs <- httpSrv.Serve(ln) }()
 	}
-	go func() { errs <- httpSrv.Serve(inproc.Listener()) }()
+	go func() { errs <- inprocSrv.Serve(inproc.Listener()) }()
+	// SIGHUP re-reads certificates and users; connections stay.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				front.reload(log)
+			}
+		}
+	}()
+	// With the front door served, the control loops start when this
+	// manager leads (at once with bbolt): the stored applications carry on.
+	go managers.Run(ctx, leading.run)
+	if !managers.Replicated() {
+		leading.resumeApps()
+	}
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
@@ -383,6 +452,7 @@ func serveUntil(ctx context.Context, args []string) error {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = httpSrv.Shutdown(sctx)
+		_ = inprocSrv.Shutdown(sctx)
 		return nil
 	case err := <-errs:
 		return err
@@ -446,7 +516,9 @@ func storedByURL(stored []hosts.Record, u string) *hosts.Record {
 	return nil
 }
 
-func listen(raw string) (net.Listener, error) {
+// listen opens a --listen address: TCP behind TLS when tlsSrv is set (as
+// dockerd, a unix socket stays plain: its file mode guards it).
+func listen(raw string, tlsSrv *tlsconf.Server) (net.Listener, error) {
 	u, _ := url.Parse(raw)
 	if u.Scheme == "unix" {
 		if err := os.Remove(u.Path); err != nil && !os.IsNotExist(err) {
@@ -457,11 +529,20 @@ func listen(raw string) (net.Listener, error) {
 			return nil, fmt.Errorf("--listen %s: %w", raw, err)
 		}
 		_ = os.Chmod(u.Path, 0o660)
+		// As dockerd: the docker group may use the socket, where it exists.
+		if g, err := user.LookupGroup("docker"); err == nil {
+			if gid, err := strconv.Atoi(g.Gid); err == nil {
+				_ = os.Chown(u.Path, -1, gid)
+			}
+		}
 		return ln, nil
 	}
 	ln, err := net.Listen("tcp", u.Host)
 	if err != nil {
 		return nil, fmt.Errorf("--listen %s: %w", raw, err)
+	}
+	if tlsSrv != nil {
+		ln = tls.NewListener(ln, tlsSrv.Config())
 	}
 	return ln, nil
 }

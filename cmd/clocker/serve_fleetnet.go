@@ -37,8 +37,8 @@ func (f *fleetNetFlags) config() (ipam.Config, error) {
 }
 
 // controller makes the fleet networks' controller over the networks kept
-// in st; its metrics go to reg. It starts nothing (see startFleetNets).
-func (f *fleetNetFlags) controller(st *store.Store, fleet *hosts.Fleet, log *slog.Logger, reg prometheus.Registerer) (*fleetnet.Controller, error) {
+// in st; its metrics go to reg. It starts nothing (see startAgents and leaderLoops).
+func (f *fleetNetFlags) controller(st store.Store, fleet *hosts.Fleet, log *slog.Logger, reg prometheus.Registerer) (*fleetnet.Controller, error) {
 	cfg, err := f.config()
 	if err != nil {
 		return nil, err
@@ -50,11 +50,11 @@ func (f *fleetNetFlags) controller(st *store.Store, fleet *hosts.Fleet, log *slo
 	return fleetnet.New(fleet, alloc, log, reg)
 }
 
-// startFleetNets runs the agents of fleet networks on every host from this
-// very binary, then the controller's loops until ctx ends. Without agents
-// fleet networks do not cross hosts, but everything else is served: a
-// failure is logged, not fatal.
-func startFleetNets(ctx context.Context, nets *fleetnet.Controller, log *slog.Logger) {
+// startAgents runs the agents of fleet networks on every host from this
+// very binary (the controller's loop, Run, is the leader's to start).
+// Without agents fleet networks do not cross hosts, but everything else
+// is served: a failure is logged, not fatal.
+func startAgents(ctx context.Context, nets *fleetnet.Controller, log *slog.Logger) {
 	self, err := os.Executable()
 	if err == nil {
 		err = nets.StartAgents(ctx, self, 90*time.Second)
@@ -62,5 +62,4 @@ func startFleetNets(ctx context.Context, nets *fleetnet.Controller, log *slog.Lo
 	if err != nil {
 		log.Warn("fleet network agents not started", "err", err)
 	}
-	go nets.Run(ctx)
 }

@@ -9,15 +9,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/hosts/provision"
+	"github.com/clocker/clocker/internal/fanout"
 	"github.com/clocker/clocker/internal/store"
-	"github.com/clocker/clocker/proxy"
 )
 
 // provisionFlags are serve's flags for provisioned hosts and headroom.
@@ -120,9 +119,9 @@ func (f *provisionFlags) wantsLocal() bool {
 // here, re-adopts the machines made before, and makes the local hosts
 // asked for. A driver that cannot run (local without root) is left out
 // unless it is asked for.
-func (f *provisionFlags) machines(ctx context.Context, fleet *hosts.Fleet, st *store.Store, dataDir string, reg prometheus.Registerer, log *slog.Logger) (*provision.Manager, error) {
+func (f *provisionFlags) machines(ctx context.Context, fleet *hosts.Fleet, st store.Store, dataDir string, reg prometheus.Registerer, log *slog.Logger) (*provision.Manager, error) {
 	m := provision.NewManager(fleet, st, log, provision.NewMetrics(reg))
-	m.IsAgent = proxy.IsAgent
+	m.IsAgent = hosts.IsAgent
 	if _, err := os.Stat("/var/run/docker.sock"); err == nil {
 		m.ImageSource = defaultEngine
 	}
@@ -147,26 +146,24 @@ func (f *provisionFlags) machines(ctx context.Context, fleet *hosts.Fleet, st *s
 	if err := m.Restore(ctx); err != nil {
 		return nil, err
 	}
-	if f.healAfter > 0 {
-		go m.Heal(ctx, f.healAfter)
-	}
 	if missing := f.localHosts - len(m.Machines("local")); missing > 0 {
 		log.Info("making local hosts", "count", missing)
-		var wg sync.WaitGroup
-		errs := make([]error, missing)
-		for i := range missing {
-			wg.Go(func() {
-				_, errs[i] = m.Provision(ctx, "local", provision.Request{})
-			})
-		}
-		wg.Wait()
-		for _, err := range errs {
-			if err != nil {
-				return nil, fmt.Errorf("--local-hosts: %w", err)
-			}
+		made := fanout.Each(make([]struct{}, missing), func(struct{}) (*hosts.Host, error) {
+			return m.Provision(ctx, "local", provision.Request{})
+		})
+		if err := fanout.FirstError(made); err != nil {
+			return nil, fmt.Errorf("--local-hosts: %w", err)
 		}
 	}
 	return m, nil
+}
+
+// heal runs the healing of provisioned hosts (when asked for) until ctx
+// ends: one of the leader's loops.
+func (f *provisionFlags) heal(ctx context.Context, m *provision.Manager) {
+	if f.healAfter > 0 && m != nil {
+		m.Heal(ctx, f.healAfter)
+	}
 }
 
 // autoscaler builds the headroom policy when one is asked for (else nil);

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"testing"
 	"time"
@@ -119,7 +120,8 @@ func TestServeStartsWithEverythingOn(t *testing.T) {
 	engines[0].Close()
 	deadline = time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(base + "/v1.41/containers/json?all=1")
+		// Filtered on io.clocker.host, the list shows that label.
+		resp, err := http.Get(base + "/v1.41/containers/json?all=1&filters=" + url.QueryEscape(`{"label":["io.clocker.host"]}`))
 		if err != nil {
 			t.Fatal(err)
 		}

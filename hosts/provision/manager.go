@@ -22,7 +22,7 @@ import (
 // machines in bbolt and re-adopts them after a restart.
 type Manager struct {
 	fleet   *hosts.Fleet
-	store   *store.Store
+	store   store.Store
 	log     *slog.Logger
 	metrics *Metrics
 	drivers map[string]Provisioner
@@ -40,7 +40,7 @@ type Manager struct {
 }
 
 // NewManager builds a manager over a fleet and its store; metrics may be nil.
-func NewManager(fleet *hosts.Fleet, st *store.Store, log *slog.Logger, m *Metrics) *Manager {
+func NewManager(fleet *hosts.Fleet, st store.Store, log *slog.Logger, m *Metrics) *Manager {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

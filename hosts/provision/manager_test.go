@@ -110,7 +110,7 @@ func (d *fakeDriver) server(name string) *fakeengine.Server {
 var _ Provisioner = (*fakeDriver)(nil)
 
 type rig struct {
-	st    *store.Store
+	st    store.Store
 	fleet *hosts.Fleet
 	m     *Manager
 	d     *fakeDriver
@@ -124,6 +124,7 @@ func newRig(t *testing.T, dir string, d *fakeDriver) *rig {
 	}
 	fleet := hosts.NewFleet(st, slog.New(slog.DiscardHandler), nil)
 	fleet.HealthInterval = 50 * time.Millisecond
+	fleet.HealthTimeout = 5 * time.Second // a slow answer under -race on a busy machine is no failure
 	m := NewManager(fleet, st, nil, NewMetrics(nil))
 	m.EngineWait = 2 * time.Second
 	m.Use(d)
@@ -173,7 +174,7 @@ func TestProvisionJoinsAndStores(t *testing.T) {
 		select {
 		case ev := <-events:
 			actions = append(actions, ev.Action+" "+ev.Host)
-		case <-time.After(5 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatalf("events: %v", actions)
 		}
 	}

@@ -498,9 +498,10 @@ func sshDocker(rec hosts.Record, args ...string) *exec.Cmd {
 func sshLoadBusybox(t *testing.T, rec hosts.Record) {
 	t.Helper()
 	var src, dst *exec.Cmd
-	if exec.Command("docker", "image", "inspect", "busybox:latest").Run() == nil {
+	machine := "unix:///var/run/docker.sock" // not DOCKER_HOST: it may name Clocker
+	if exec.Command("docker", "-H", machine, "image", "inspect", "busybox:latest").Run() == nil {
 		t.Log("busybox:latest: docker save from this machine's engine, load into the new one")
-		src, dst = exec.Command("docker", "save", "busybox:latest"), sshDocker(rec, "load", "-q")
+		src, dst = exec.Command("docker", "-H", machine, "save", "busybox:latest"), sshDocker(rec, "load", "-q")
 	} else {
 		t.Log("busybox:latest: made from busybox-static (this machine's engine has none)")
 		root := sshBusyboxRoot(t)

@@ -5,8 +5,10 @@
 package errdefs
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 )
 
 var (
@@ -79,4 +81,33 @@ func Status(err error) int {
 	default:
 		return http.StatusInternalServerError
 	}
+}
+
+// ErrEngine is an engine's own internal error, passed on as a 500.
+var ErrEngine = errors.New("engine error")
+
+// FromEngine turns an engine's error answer into ours, keeping its message
+// (the body's "message", else the body as text) and its status.
+func FromEngine(status int, body []byte) error {
+	var e struct {
+		Message string `json:"message"`
+	}
+	msg := strings.TrimSpace(string(body))
+	if json.Unmarshal(body, &e) == nil && e.Message != "" {
+		msg = e.Message
+	}
+	kind := ErrUnavailable
+	switch status {
+	case http.StatusNotFound:
+		kind = ErrNotFound
+	case http.StatusBadRequest:
+		kind = ErrInvalid
+	case http.StatusConflict:
+		kind = ErrConflict
+	case http.StatusNotModified:
+		kind = ErrNotModified
+	case http.StatusInternalServerError:
+		kind = ErrEngine
+	}
+	return New(kind, msg)
 }

@@ -162,7 +162,7 @@ func TestContainerLifecycle(t *testing.T) {
 		t.Errorf("running after start = %+v", got)
 	}
 	wait := cli.ContainerWait(ctx, id, client.ContainerWaitOptions{})
-	time.Sleep(20 * time.Millisecond) // the wait is registered
+	waitRegistered(t, s.Engine, id, "not-running")
 	if _, err := cli.ContainerStop(ctx, "web", client.ContainerStopOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestContainerLifecycle(t *testing.T) {
 		}
 	case err := <-wait.Error:
 		t.Fatal(err)
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("wait did not answer")
 	}
 
@@ -253,9 +253,30 @@ func TestEventsFilteredByType(t *testing.T) {
 	}
 }
 
+// waitRegistered waits until a wait with the given condition is parked on
+// the container ref ("removed" or one waiting for the next exit), so a test
+// stops or removes it only once the wait is there to see it.
+func waitRegistered(t *testing.T, e *Engine, ref, cond string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		e.mu.Lock()
+		c, err := e.resolveLocked(ref)
+		parked := err == nil && (cond == "removed" && c.removed != nil || cond != "removed" && c.exited != nil)
+		e.mu.Unlock()
+		if parked {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s wait on %s after 10s (err %v)", cond, ref, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func waitSubscribers(t *testing.T, e *Engine, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		e.mu.Lock()
 		got := len(e.subs)
@@ -264,7 +285,7 @@ func waitSubscribers(t *testing.T, e *Engine, n int) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d event streams, want %d", got, n)
+			t.Fatalf("%d event streams after 30s, want %d", got, n)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -132,7 +132,7 @@ func TestLogs(t *testing.T) {
 		t.Fatalf("follow next %q %v", got, err)
 	}
 	cancel()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for s.LogFollowers() != 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("follow did not end with its client")
@@ -225,7 +225,7 @@ func TestExecAndAttach(t *testing.T) {
 	// echo with a TTY: raw output, ends with stdin still open.
 	ex = create(`{"Cmd":["echo","hello","world"],"AttachStdin":true,"AttachStdout":true,"Tty":true}`)
 	conn, br, _ := session(t, s, "/exec/"+ex+"/start", `{}`, true, "")
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	if out, err := io.ReadAll(br); err != nil || string(out) != "hello world\n" {
 		t.Errorf("echo: %q %v", out, err)
 	}
@@ -276,7 +276,7 @@ func TestPortsExitAndRevive(t *testing.T) {
 		_, b := do(t, s, "POST", "/containers/web/wait", "")
 		waitDone <- b
 	}()
-	time.Sleep(50 * time.Millisecond)
+	waitRegistered(t, s.Engine, id, "not-running")
 	if err := s.Exit(id, 3); err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +321,8 @@ func TestWaitConditions(t *testing.T) {
 		return ch
 	}
 	next, removed := wait("next-exit"), wait("removed")
-	time.Sleep(50 * time.Millisecond)
+	waitRegistered(t, s.Engine, id, "next-exit")
+	waitRegistered(t, s.Engine, id, "removed")
 	select {
 	case b := <-next:
 		t.Fatalf("next-exit answered before any exit: %q", b)

@@ -53,3 +53,21 @@ func FirstError[R any](rs []Result[R]) error {
 	}
 	return nil
 }
+
+// FirstThenRest runs fn on the first item alone and, once it succeeded,
+// on the others at once: a request every engine checks the same way is
+// refused by the first and changes nothing anywhere. The error is the
+// first in the items' order.
+func FirstThenRest[T any](items []T, fn func(i int, it T) error) error {
+	if len(items) == 0 {
+		return nil
+	}
+	if err := fn(0, items[0]); err != nil {
+		return err
+	}
+	rest := make([]int, len(items)-1)
+	for i := range rest {
+		rest[i] = i + 1
+	}
+	return FirstError(Each(rest, func(i int) (struct{}, error) { return struct{}{}, fn(i, items[i]) }))
+}

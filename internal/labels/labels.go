@@ -1,8 +1,10 @@
 // Package labels names every label Clocker reads or writes: its own
 // (io.clocker.*), Docker Compose's and classic Swarm's, on containers,
-// networks and engines. A leaf: it imports nothing, so every package of
+// networks and engines. A leaf: it imports nothing of ours, so every package of
 // Clocker (the scheduler too) may use it.
 package labels
+
+import "strings"
 
 // Labels Clocker puts on what it creates.
 const (
@@ -23,7 +25,22 @@ const (
 	// Provisioner is the engine label naming the provisioner that made a
 	// host (local, ssh).
 	Provisioner = "io.clocker.provisioner"
+	// Owner is the tenant (its identity) a container, network or volume
+	// belongs to, with --tenants.
+	Owner = "io.clocker.owner"
 )
+
+// IsBookkeeping tells whether key is a label Clocker keeps for itself on
+// what it creates: the host, the DNS servers it gave, a host's copy of a
+// fleet network. Answers to users leave these out (the host is shown as
+// Node), unless a list is filtered on one of them.
+func IsBookkeeping(key string) bool {
+	switch key {
+	case Host, DNS, NetworkID, Owner:
+		return true
+	}
+	return false
+}
 
 // Labels users set to steer placement.
 const (
@@ -35,6 +52,10 @@ const (
 	// project after them, in that order of precedence).
 	Group       = "io.clocker.group"
 	Application = "io.clocker.application"
+	// Replicas says how the replicas of one compose service spread over
+	// hosts: "spread" (the default, a soft anti-affinity), "hard" (never
+	// two on one host) or "off".
+	Replicas = "io.clocker.replicas"
 )
 
 // Docker Compose's labels.
@@ -44,7 +65,32 @@ const (
 	ComposeProject = "com.docker.compose.project"
 	// ComposeService is the compose service of a container.
 	ComposeService = "com.docker.compose.service"
+	// ComposeOneoff is "True" on `compose run` containers: not replicas.
+	ComposeOneoff = "com.docker.compose.oneoff"
+	// ComposeContainerNumber is a replica's number within its service
+	// (the N of project-service-N).
+	ComposeContainerNumber = "com.docker.compose.container-number"
 )
+
+// ComposeReplica is the compose project and service of a container with
+// these labels when it is one of the service's replicas (`compose run`
+// containers are not); ok is false otherwise.
+func ComposeReplica(l map[string]string) (project, service string, ok bool) {
+	project, service = l[ComposeProject], l[ComposeService]
+	if project == "" || service == "" || strings.EqualFold(l[ComposeOneoff], "true") {
+		return "", "", false
+	}
+	return project, service, true
+}
+
+// ComposeReplicaOf names the compose service ("PROJECT/SERVICE") a
+// container with these labels is a replica of; "" for none.
+func ComposeReplicaOf(l map[string]string) string {
+	if project, service, ok := ComposeReplica(l); ok {
+		return project + "/" + service
+	}
+	return ""
+}
 
 // Classic Swarm's labels.
 const (
@@ -64,4 +110,24 @@ const (
 	OptionBridgeName = "com.docker.network.bridge.name"
 	// OptionMTU is the network's MTU.
 	OptionMTU = "com.docker.network.driver.mtu"
+)
+
+// Labels of the containers, networks and volumes blueprints make.
+const (
+	// BlueprintApplication is the blueprint application's id.
+	BlueprintApplication = "io.clocker.blueprint.application"
+	// BlueprintEntity is the id of the entity a container runs.
+	BlueprintEntity = "io.clocker.blueprint.entity"
+)
+
+// Labels users put on compose services to manage a project as an
+// application.
+const (
+	// ReplicasWanted is how many replicas a service should have (default:
+	// as many as it has when Clocker first finds it).
+	ReplicasWanted = "io.clocker.replicas.wanted"
+	// PolicyPrefix starts the policy labels: io.clocker.policy.KIND=true
+	// attaches one (KIND restarter, replacer, autoscaler) and
+	// io.clocker.policy.KIND.KEY=VALUE configures it.
+	PolicyPrefix = "io.clocker.policy."
 )

@@ -1,6 +1,8 @@
-// Package store keeps Clocker's own state in one bbolt file.
+// Package store keeps Clocker's own state: in one bbolt file (Bolt, the
+// default for one manager) or in etcd (Etcd, for several managers sharing
+// the fleet). Both implement Store; callers do not know which they have.
 //
-// The bucket tree:
+// The bucket tree (in etcd, buckets are key prefixes: PREFIX/BUCKET/KEY):
 //
 //	meta
 //	 └ schema → uint8 version, advanced by migrations
@@ -10,6 +12,14 @@
 //	 └ <network ID> → JSON fleet network with its IPAM leases (package sdn)
 //	reschedules
 //	 └ <old container ID> → JSON record of a container recreated on another host (package proxy)
+//	applications
+//	 └ <application ID> → JSON blueprint application: plan, entities, sensors (package blueprint)
+//	catalog
+//	 └ <symbolic name>:<version> → JSON catalog item of blueprint types (package blueprint)
+//	tasks
+//	 └ <task ID> → JSON ended blueprint task, the latest few hundred (package blueprint)
+//	names
+//	 └ <container name> → JSON reservation while a create is under way (package proxy)
 //
 // Values are JSON so that a record can grow fields without a migration;
 // migrations are for changes of shape.
@@ -41,6 +51,18 @@ var (
 	// BucketMachines holds the hosts provisioners made, keyed by host name
 	// (package hosts/provision), so a restart re-adopts them.
 	BucketMachines = []byte("machines")
+	// BucketApplications holds the applications deployed from blueprints
+	// (package blueprint), so a restart resumes them.
+	BucketApplications = []byte("applications")
+	// BucketCatalog holds the Brooklyn catalog items (package blueprint),
+	// keyed by symbolic name and version.
+	BucketCatalog = []byte("catalog")
+	// BucketTasks holds the history of blueprint tasks (package
+	// blueprint), bounded, so activities outlive a restart.
+	BucketTasks = []byte("tasks")
+	// BucketNames holds the container names reserved fleet-wide, so that
+	// managers sharing the store never give one name twice.
+	BucketNames = []byte("names")
 )
 
 // FileName is the database file inside the data directory.
@@ -71,17 +93,36 @@ var migrations = []migration{
 		_, err := tx.CreateBucketIfNotExists(BucketMachines)
 		return err
 	},
+	// 4 → 5: the applications bucket.
+	func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(BucketApplications)
+		return err
+	},
+	// 5 → 6: the catalog and tasks buckets.
+	func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(BucketCatalog); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucketIfNotExists(BucketTasks)
+		return err
+	},
+	// 6 → 7: the names bucket.
+	func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(BucketNames)
+		return err
+	},
 }
 
-// Store is an open state database.
-type Store struct {
-	db *bolt.DB
+// Bolt is an open state database in one bbolt file.
+type Bolt struct {
+	db   *bolt.DB
+	path string
 }
 
 // Open opens (creating when missing) the database in dir and brings its
 // schema up to date. It gives up after a few seconds when another process
 // holds the file, rather than hanging.
-func Open(dir string) (*Store, error) {
+func Open(dir string) (*Bolt, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -93,7 +134,7 @@ func Open(dir string) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{db: db}
+	s := &Bolt{db: db, path: path}
 	if err := s.migrate(); err != nil {
 		db.Close()
 		return nil, err
@@ -101,7 +142,7 @@ func Open(dir string) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) migrate() error {
+func (s *Bolt) migrate() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
@@ -124,7 +165,7 @@ func (s *Store) migrate() error {
 }
 
 // SchemaVersion reports how many migrations the database has had.
-func (s *Store) SchemaVersion() (int, error) {
+func (s *Bolt) SchemaVersion() (int, error) {
 	var v int
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if b := tx.Bucket(bucketMeta).Get(keySchema); len(b) == 1 {
@@ -136,10 +177,10 @@ func (s *Store) SchemaVersion() (int, error) {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Bolt) Close() error { return s.db.Close() }
 
 // Put stores v as JSON under key in bucket.
-func (s *Store) Put(bucket []byte, key string, v any) error {
+func (s *Bolt) Put(bucket []byte, key string, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -150,7 +191,7 @@ func (s *Store) Put(bucket []byte, key string, v any) error {
 }
 
 // Get decodes the value under key into v; errdefs.ErrNotFound when absent.
-func (s *Store) Get(bucket []byte, key string, v any) error {
+func (s *Bolt) Get(bucket []byte, key string, v any) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		data := tx.Bucket(bucket).Get([]byte(key))
 		if data == nil {
@@ -160,15 +201,34 @@ func (s *Store) Get(bucket []byte, key string, v any) error {
 	})
 }
 
+// Create stores v as JSON under key in bucket unless the key is there
+// already: then errdefs.ErrConflict and nothing changes.
+func (s *Bolt) Create(bucket []byte, key string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		if b.Get([]byte(key)) != nil {
+			return conflict(bucket, key)
+		}
+		return b.Put([]byte(key), data)
+	})
+}
+
+// String names the store: its file.
+func (s *Bolt) String() string { return "bbolt " + s.path }
+
 // Delete removes key from bucket; deleting a missing key is not an error.
-func (s *Store) Delete(bucket []byte, key string) error {
+func (s *Bolt) Delete(bucket []byte, key string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucket).Delete([]byte(key))
 	})
 }
 
 // ForEach calls fn with every key and raw JSON value of bucket, in key order.
-func (s *Store) ForEach(bucket []byte, fn func(key string, value []byte) error) error {
+func (s *Bolt) ForEach(bucket []byte, fn func(key string, value []byte) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
 			return fn(string(k), v)

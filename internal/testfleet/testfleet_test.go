@@ -2,7 +2,9 @@ package testfleet
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,9 +40,46 @@ func TestScriptFound(t *testing.T) {
 	}
 }
 
+// machineDockerHost is a DOCKER_HOST that is not the machine's engine, as
+// after the README's Quickstart (export DOCKER_HOST=tcp://127.0.0.1:2375
+// with Clocker stopped): nothing listens on port 1.
+var machineDockerHost = []string{"DOCKER_HOST=tcp://127.0.0.1:1", "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH=/nonexistent"}
+
+// .ci/setup finds the machine's engine by its socket, whatever DOCKER_HOST
+// says: it answers at once, so setup neither starts nor waits for another.
+func TestSetupIgnoresDockerHost(t *testing.T) {
+	if ok, why := Enabled(); !ok {
+		t.Skip(why)
+	}
+	script, err := Script()
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup := filepath.Join(filepath.Dir(script), "..", "..", ".ci", "setup")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", setup)
+	// DOCKERD_WAIT bounds the wait should setup look in the wrong place.
+	cmd.Env = append(append(os.Environ(), machineDockerHost...), "DOCKERD_WAIT=5")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("setup with %v: %v\n%s", machineDockerHost, err, out)
+	}
+	if strings.Contains(string(out), "runs but does not answer") || strings.Contains(string(out), "starting dockerd") {
+		t.Fatalf("setup did not find the running engine:\n%s", out)
+	}
+	if b, err := exec.Command("docker", "-H", "unix:///var/run/docker.sock", "image", "inspect", "-f", "{{.Id}}", "busybox:latest").CombinedOutput(); err != nil {
+		t.Fatalf("busybox:latest on the machine's engine after setup: %v %s", err, b)
+	}
+}
+
 func TestFleet(t *testing.T) {
 	if ok, why := Enabled(); !ok {
 		t.Skip(why)
+	}
+	for _, kv := range machineDockerHost { // the engines are addressed by their sockets
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -70,7 +109,9 @@ func TestFleet(t *testing.T) {
 			t.Errorf("%s: docker info reports Name %q", e.Name, got)
 		}
 		// The TCP endpoint answers from the root namespace too.
-		tcp, err := exec.CommandContext(ctx, "docker", "-H", e.TCP, "info", "--format", "{{.Name}}").CombinedOutput()
+		info := exec.CommandContext(ctx, "docker", "-H", e.TCP, "info", "--format", "{{.Name}}")
+		info.Env = cleanEnv() // the plain TCP endpoint: no TLS settings of a DOCKER_HOST meant for another daemon
+		tcp, err := info.CombinedOutput()
 		if err != nil || strings.TrimSpace(string(tcp)) != e.Name {
 			t.Errorf("%s: docker -H %s info: %v: %s", e.Name, e.TCP, err, tcp)
 		}

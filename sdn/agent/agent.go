@@ -39,7 +39,9 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultInterval = 100 * time.Millisecond
+	// DefaultInterval is short: a start through the manager waits for
+	// the state it brings to be applied (reading a small file is cheap).
+	DefaultInterval = 20 * time.Millisecond
 	// DefaultResync is how often the state is applied again though it did
 	// not change (heals what someone else changed).
 	DefaultResync = 30 * time.Second
@@ -57,7 +59,10 @@ type Config struct {
 	ResolvConf string
 	// DNSPort is the port of the DNS servers. Default 53.
 	DNSPort int
-	// Interval is how often the state file is read. Default 100ms.
+	// AppliedPath is where the agent writes sdn.AppliedSum of each state
+	// it applied. Default /state/applied.
+	AppliedPath string
+	// Interval is how often the state file is read. Default 20ms.
 	Interval time.Duration
 	// Resync is how often an unchanged state is applied again. Default 30s.
 	Resync time.Duration
@@ -74,6 +79,9 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.StatePath == "" {
 		c.StatePath = sdn.AgentStateDir + "/" + sdn.AgentStateFile
+	}
+	if c.AppliedPath == "" {
+		c.AppliedPath = sdn.AgentStateDir + "/" + sdn.AgentAppliedFile
 	}
 	if c.ResolvConf == "" {
 		c.ResolvConf = "/etc/resolv.conf"
@@ -156,6 +164,13 @@ func (a *Agent) Run(ctx context.Context) error {
 			} else if !bytes.Equal(data, last) {
 				a.cfg.Log.Info("state applied", "networks", len(st.Networks), "dns", st.DNS)
 			}
+			if !bytes.Equal(data, last) {
+				// The names are served now, even when part of the data
+				// plane failed (retried): the manager waits no longer.
+				if err := writeFile(a.cfg.AppliedPath, []byte(sdn.AppliedSum(data))); err != nil {
+					a.cfg.Log.Warn("write applied", "err", err)
+				}
+			}
 			last, applied = data, time.Now()
 		}
 		if now := a.counters.Stats(); now != stats && time.Since(statsAt) >= a.cfg.StatsInterval {
@@ -213,7 +228,7 @@ func (a *Agent) Apply(ctx context.Context, st sdn.AgentState) error {
 }
 
 // Views is who sees which names on this host. A listed client sees the
-// names of its networks; any other querier inside a network's subnet
+// names of its networks, and its link aliases over them; any other querier inside a network's subnet
 // sees that network's (the manager may not know it yet: it just
 // started); the rest see none. Networks do not see each other's names.
 // The host itself sees the names of all its networks, as it reaches
@@ -233,8 +248,10 @@ func Views(st sdn.AgentState, self []netip.Addr) (map[netip.Addr]*dns.Table, []d
 		t := dns.NewTable()
 		t.Replace(st.Records[hn.NetworkID])
 		tables[hn.NetworkID] = t
-		if hn.Subnet.IsValid() {
-			subnets = append(subnets, dns.Subnet{Prefix: hn.Subnet, Table: t})
+		for _, p := range []netip.Prefix{hn.Subnet, hn.Subnet6} {
+			if p.IsValid() {
+				subnets = append(subnets, dns.Subnet{Prefix: p, Table: t})
+			}
 		}
 	}
 	merged := map[string]*dns.Table{} // by the networks' IDs in order
@@ -254,7 +271,7 @@ func Views(st sdn.AgentState, self []netip.Addr) (map[netip.Addr]*dns.Table, []d
 		// the others in the state's order.
 		var order []string
 		for _, hn := range st.Networks {
-			if slices.Contains(ids, hn.NetworkID) && hn.Subnet.Contains(src) {
+			if slices.Contains(ids, hn.NetworkID) && (hn.Subnet.Contains(src) || hn.Subnet6.Contains(src)) {
 				order = append(order, hn.NetworkID)
 			}
 		}
@@ -263,9 +280,18 @@ func Views(st sdn.AgentState, self []netip.Addr) (map[netip.Addr]*dns.Table, []d
 				order = append(order, hn.NetworkID)
 			}
 		}
-		switch len(order) {
-		case 0:
-		case 1:
+		switch {
+		case len(order) == 0:
+		case len(st.Links[src]) > 0:
+			// Its own view: its networks' names under its link aliases.
+			t := dns.NewTable()
+			names := Names(st, order...)
+			for alias, addrs := range st.Links[src] {
+				names[dns.Normalize(alias)] = addrs
+			}
+			t.Replace(names)
+			clients[src] = t
+		case len(order) == 1:
 			clients[src] = tables[order[0]]
 		default:
 			key := strings.Join(order, ",")
@@ -305,6 +331,12 @@ func writeStats(path string, st dns.Stats) error {
 	if err != nil {
 		return err
 	}
+	return writeFile(path, data)
+}
+
+// writeFile replaces path with data at once (readers see the old file or
+// the new one).
+func writeFile(path string, data []byte) error {
 	if err := os.WriteFile(path+".tmp", data, 0o644); err != nil {
 		return err
 	}

@@ -94,7 +94,7 @@ func writeState(t *testing.T, path string, st sdn.AgentState) {
 
 func eventually(t *testing.T, what string, fn func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !fn() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -119,8 +119,9 @@ func TestAgentFollowsState(t *testing.T) {
 	}
 	port := freeUDPPort(t)
 	statsPath := filepath.Join(dir, "stats.json")
+	appliedPath := filepath.Join(dir, "applied")
 	a, err := New(Config{StatePath: path, Provider: "fake-agent-test", ResolvConf: resolv, DNSPort: port,
-		Interval: 10 * time.Millisecond, StatsPath: statsPath, StatsInterval: time.Millisecond})
+		Interval: 10 * time.Millisecond, StatsPath: statsPath, StatsInterval: time.Millisecond, AppliedPath: appliedPath})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,8 +160,24 @@ func TestAgentFollowsState(t *testing.T) {
 	writeState(t, path, st)
 	hostDNS := net.JoinHostPort("127.0.3.1", strconv.Itoa(port))
 	gw1 := net.JoinHostPort("127.0.1.1", strconv.Itoa(port))
-	eventually(t, "networks applied", func() bool { ids, _ := fake.snapshot(); return slices.Equal(ids, []string{"n1", "n2"}) })
-	eventually(t, "web resolves", func() bool { return slices.Equal(lookupFrom(t, "127.0.1.2", hostDNS, "web."), []string{a1.String()}) })
+	// Once the agent says it applied the state, its names resolve (the
+	// manager waits for that before it answers a start).
+	data, _ := os.ReadFile(path)
+	eventually(t, "the state acknowledged", func() bool {
+		b, _ := os.ReadFile(appliedPath)
+		return string(b) == sdn.AppliedSum(data)
+	})
+	if ids, _ := fake.snapshot(); !slices.Equal(ids, []string{"n1", "n2"}) {
+		t.Errorf("acknowledged, but the networks applied are %v", ids)
+	}
+	if got := lookupFrom(t, "127.0.1.2", hostDNS, "web."); !slices.Equal(got, []string{a1.String()}) {
+		t.Errorf("acknowledged, but web resolves to %v", got)
+	}
+	// The pass sets the names and starts the host's server before the
+	// gateways' servers: wait for the last of them.
+	eventually(t, "n2's gateway answers", func() bool {
+		return exchangeFrom(t, "127.0.0.1", net.JoinHostPort("127.0.2.1", strconv.Itoa(port)), "db.") != nil
+	})
 	for _, tt := range []struct {
 		from, server, name string
 		want               []string
@@ -195,9 +212,11 @@ func TestAgentFollowsState(t *testing.T) {
 	if got := lookupFrom(t, "127.0.4.2", hostDNS, "web2."); got != nil {
 		t.Errorf("a client no longer on n1 resolves its names: %v", got)
 	}
-	if r := exchangeFrom(t, "127.0.2.2", net.JoinHostPort("127.0.2.1", strconv.Itoa(port)), "db."); r != nil {
-		t.Errorf("the removed network's gateway still answers: %v", r)
-	}
+	// The pass stops the removed network's server after it set the names
+	// web2 resolves by: wait for it to end, within the pass's bound.
+	eventually(t, "the removed network's gateway to stop answering", func() bool {
+		return exchangeFrom(t, "127.0.2.2", net.JoinHostPort("127.0.2.1", strconv.Itoa(port)), "db.") == nil
+	})
 
 	// With no network at all the host's address still answers (every
 	// container of the host has it as DNS server).
@@ -227,7 +246,8 @@ func TestAgentFollowsState(t *testing.T) {
 // when no answer comes.
 func exchangeFrom(t *testing.T, src, addr, name string) *mdns.Msg {
 	t.Helper()
-	c := &mdns.Client{Net: "udp", Timeout: time.Second, Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(src)}}}
+	// Generous: an answer a loaded machine is slow to give is not none.
+	c := &mdns.Client{Net: "udp", Timeout: 10 * time.Second, Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(src)}}}
 	m := new(mdns.Msg)
 	m.SetQuestion(name, mdns.TypeA)
 	r, _, err := c.Exchange(m, addr)
@@ -256,7 +276,8 @@ func TestViews(t *testing.T) {
 	st := sdn.AgentState{
 		Networks: []sdn.HostNetwork{ // b sorts after a, but the state lists it first
 			{NetworkID: "b", Subnet: netip.MustParsePrefix("10.200.1.0/24"), Gateway: netip.MustParseAddr("10.200.1.1")},
-			{NetworkID: "a", Subnet: netip.MustParsePrefix("10.200.0.0/24"), Gateway: netip.MustParseAddr("10.200.0.1")},
+			{NetworkID: "a", Subnet: netip.MustParsePrefix("10.200.0.0/24"), Gateway: netip.MustParseAddr("10.200.0.1"),
+				Subnet6: netip.MustParsePrefix("fd00:a::/64"), Gateway6: netip.MustParseAddr("fd00:a::1")}, // dual-stack
 		},
 		Records: map[string]map[string][]netip.Addr{
 			"a": {"x": {a1}},
@@ -268,7 +289,13 @@ func TestViews(t *testing.T) {
 			netip.MustParseAddr("10.200.1.3"): {"a", "b"}, // asks from its address in b
 			netip.MustParseAddr("10.200.0.3"): {"a", "b"}, // asks from its address in a
 			netip.MustParseAddr("10.200.1.4"): {"b"},
-			netip.MustParseAddr("172.17.0.3"): {"c"}, // a network the host does not serve
+			netip.MustParseAddr("fd00:a::3"):  {"a", "b"}, // asks from its IPv6 address in a
+			netip.MustParseAddr("172.17.0.3"): {"c"},      // a network the host does not serve
+			netip.MustParseAddr("10.200.1.5"): {"b"},
+		},
+		Links: map[netip.Addr]map[string][]netip.Addr{
+			netip.MustParseAddr("10.200.1.5"): {"bar": {a1}, "X": {a1}}, // --link to a container elsewhere
+			netip.MustParseAddr("172.17.0.3"): {"bar": {a1}},            // on no network served here
 		},
 	}
 	clients, subnets := Views(st, []netip.Addr{netip.MustParseAddr("10.213.0.1")})
@@ -289,6 +316,9 @@ func TestViews(t *testing.T) {
 		{"10.200.0.3", "x", []netip.Addr{a1}},
 		{"10.200.0.3", "y", []netip.Addr{a2}},
 		{"10.200.1.4", "x", []netip.Addr{a2}},
+		{"fd00:a::3", "x", []netip.Addr{a1}}, // a first: it asks from there
+		{"fd00:a::9", "x", []netip.Addr{a1}}, // unknown, in a's IPv6 subnet: a's names
+		{"fd00:b::9", "x", nil},
 		{"10.200.0.9", "y", nil}, // unknown, in a's subnet: a's names
 		{"10.200.0.9", "x", []netip.Addr{a1}},
 		{"172.17.0.3", "z", nil},
@@ -296,8 +326,12 @@ func TestViews(t *testing.T) {
 		{"127.0.0.1", "x", []netip.Addr{a2}}, // the host itself: all the host's networks
 		{"127.0.0.1", "y", []netip.Addr{a2}},
 		{"127.0.0.1", "z", nil},
-		{"10.200.1.1", "x", []netip.Addr{a2}}, // from a gateway: the host too
-		{"10.213.0.1", "y", []netip.Addr{a2}}, // from another of its addresses
+		{"10.200.1.1", "x", []netip.Addr{a2}},   // from a gateway: the host too
+		{"10.213.0.1", "y", []netip.Addr{a2}},   // from another of its addresses
+		{"10.200.1.5", "bar", []netip.Addr{a1}}, // its link alias
+		{"10.200.1.5", "x", []netip.Addr{a1}},   // a link alias wins over a network's name
+		{"10.200.1.5", "y", []netip.Addr{a2}},   // its network's names still
+		{"10.200.1.4", "bar", nil},              // another container's link
 	} {
 		src := netip.MustParseAddr(tt.src)
 		var v dns.Views

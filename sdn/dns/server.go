@@ -7,12 +7,22 @@
 //	query ──▶ Scope: the querier's address picks its Table (the names of
 //	          the fleet networks it is on; none for a stranger)
 //	      ──▶ name in the Table?
-//	            ├ yes: A → its IPv4 addresses (rotated per answer);
-//	            │      AAAA and other types → empty NOERROR answer
+//	            ├ yes: A → its IPv4 addresses, AAAA → its IPv6 ones
+//	            │      (dual-stack networks; each rotated per answer);
+//	            │      a type it has none of → empty NOERROR answer
 //	            │      (not REFUSED: resolvers slow down on that)
-//	            ├ PTR of a fleet address → its names
-//	            └ no:  forwarded to the upstreams in order (SERVFAIL when
-//	                   none answers), or NXDOMAIN when there are none
+//	            ├ PTR of a fleet address (in-addr.arpa, ip6.arpa) → its names
+//	            └ no:  forwarded to the live upstreams in order, or NXDOMAIN
+//	                   when there are none; SERVFAIL at once when every
+//	                   upstream is down
+//
+// Every query gets an answer, and quickly: an upstream that does not
+// answer is marked down and skipped (probed in the background until it
+// answers again; each upstream is probed once at Start), so a host whose
+// resolvers are out of reach answers SERVFAIL in microseconds. Waiting
+// ForwardTimeout on each query instead outlasts the patience of Docker's
+// embedded resolver and its clients: busybox's nslookup then reports
+// "connection timed out; no servers could be reached".
 //
 // Answers are authoritative and carry a short TTL, since fleet names move.
 package dns
@@ -35,7 +45,11 @@ import (
 const (
 	DefaultTTL            = 5
 	DefaultForwardTimeout = 2 * time.Second
+	DefaultProbeInterval  = 2 * time.Second
 )
+
+// RcodeUnreachable answers a forwarded query when no upstream is up.
+const RcodeUnreachable = dns.RcodeServerFailure
 
 // Config configures a Server. Zero fields take the defaults.
 type Config struct {
@@ -49,6 +63,9 @@ type Config struct {
 	TTL uint32
 	// ForwardTimeout bounds each forwarded query. Default 2s.
 	ForwardTimeout time.Duration
+	// ProbeInterval is how often an upstream marked down is asked again
+	// (in the background) whether it answers. Default 2s.
+	ProbeInterval time.Duration
 	// Counters count the queries served; several servers may share one.
 	// Default: the server's own.
 	Counters *Counters
@@ -68,10 +85,21 @@ type Server struct {
 	udp   *dns.Client
 	tcp   *dns.Client
 	turn  atomic.Uint32 // rotates multi-address answers
+	ups   []*upstream
+	done  chan struct{} // closed by Shutdown: probes stop
+	stop  sync.Once
 
 	mu      sync.Mutex
 	servers []*dns.Server
 	addr    netip.AddrPort
+}
+
+// upstream is one forwarding target and whether it answers.
+type upstream struct {
+	addr string
+	// down: it did not answer; queries skip it while a probe asks it
+	// again every ProbeInterval.
+	down atomic.Bool
 }
 
 // NewServer returns a server over scope (a *Table answers everyone the
@@ -84,15 +112,23 @@ func NewServer(scope Scope, cfg Config) *Server {
 	if cfg.ForwardTimeout == 0 {
 		cfg.ForwardTimeout = DefaultForwardTimeout
 	}
+	if cfg.ProbeInterval == 0 {
+		cfg.ProbeInterval = DefaultProbeInterval
+	}
 	if cfg.Counters == nil {
 		cfg.Counters = &Counters{}
 	}
-	return &Server{
+	s := &Server{
 		scope: scope,
 		cfg:   cfg,
 		udp:   &dns.Client{Net: "udp", Timeout: cfg.ForwardTimeout, UDPSize: dns.DefaultMsgSize},
 		tcp:   &dns.Client{Net: "tcp", Timeout: cfg.ForwardTimeout},
+		done:  make(chan struct{}),
 	}
+	for _, a := range cfg.Upstreams {
+		s.ups = append(s.ups, &upstream{addr: a})
+	}
+	return s
 }
 
 // Start listens on cfg.Addr (UDP and TCP) and serves in the background
@@ -128,6 +164,14 @@ func (s *Server) Start() error {
 			s.servers = nil
 			return fmt.Errorf("dns: serve on %s: %w", s.addr, err)
 		}
+	}
+	// Learn now which upstreams answer, not on a client's first query.
+	for _, u := range s.ups {
+		go func() {
+			if !s.alive(u) {
+				s.markDown(u)
+			}
+		}()
 	}
 	return nil
 }
@@ -166,6 +210,7 @@ func (s *Server) Addr() netip.AddrPort {
 // Shutdown stops the listeners and waits for queries in flight, up to
 // ctx's deadline.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stop.Do(func() { close(s.done) })
 	s.mu.Lock()
 	servers := s.servers
 	s.servers = nil
@@ -239,22 +284,17 @@ func (s *Server) answer(w dns.ResponseWriter, r *dns.Msg) *dns.Msg {
 			m.Authoritative = true
 			m.RecursionAvailable = len(s.cfg.Upstreams) > 0
 			if q.Qtype == dns.TypeA || q.Qtype == dns.TypeANY {
-				v4 := addrs[:0]
-				for _, a := range addrs {
-					if a.Is4() {
-						v4 = append(v4, a)
-					}
-				}
-				start := 0
-				if len(v4) > 1 {
-					start = int(s.turn.Add(1) % uint32(len(v4)))
-				}
-				for i := range v4 {
-					a := v4[(start+i)%len(v4)].As4()
-					m.Answer = append(m.Answer, &dns.A{Hdr: s.hdr(q.Name, dns.TypeA), A: net.IP(a[:])})
+				for _, a := range s.rotated(addrs, netip.Addr.Is4) {
+					m.Answer = append(m.Answer, &dns.A{Hdr: s.hdr(q.Name, dns.TypeA), A: net.IP(a.AsSlice())})
 				}
 			}
-			// AAAA and every other type of a fleet name: NOERROR, no answer.
+			if q.Qtype == dns.TypeAAAA || q.Qtype == dns.TypeANY {
+				for _, a := range s.rotated(addrs, netip.Addr.Is6) {
+					m.Answer = append(m.Answer, &dns.AAAA{Hdr: s.hdr(q.Name, dns.TypeAAAA), AAAA: net.IP(a.AsSlice())})
+				}
+			}
+			// Every other type of a fleet name (and a family it has no
+			// address of): NOERROR, no answer.
 			s.cfg.Counters.answered.Add(1)
 			return m
 		}
@@ -266,6 +306,22 @@ func (s *Server) answer(w dns.ResponseWriter, r *dns.Msg) *dns.Msg {
 		return m
 	}
 	return s.forward(w, r)
+}
+
+// rotated are the addresses of one family (keep), in an order that
+// turns with every answer, so that clients spread over them.
+func (s *Server) rotated(addrs []netip.Addr, keep func(netip.Addr) bool) []netip.Addr {
+	var fam []netip.Addr
+	for _, a := range addrs {
+		if keep(a) {
+			fam = append(fam, a)
+		}
+	}
+	if len(fam) < 2 {
+		return fam
+	}
+	start := int(s.turn.Add(1) % uint32(len(fam)))
+	return append(fam[start:], fam[:start]...)
 }
 
 func (s *Server) hdr(name string, t uint16) dns.RR_Header {
@@ -283,14 +339,31 @@ func remoteAddr(w dns.ResponseWriter) netip.Addr {
 	return netip.Addr{}
 }
 
-// reverse answers a PTR name (in-addr.arpa) from table t.
+// reverse answers a PTR name (in-addr.arpa, ip6.arpa) from table t.
 func reverse(t *Table, name string) []string {
-	const suffix = ".in-addr.arpa"
 	n := Normalize(name)
-	if !strings.HasSuffix(n, suffix) {
+	if rest, ok := strings.CutSuffix(n, ".ip6.arpa"); ok {
+		nibbles := strings.Split(rest, ".")
+		if len(nibbles) != 32 {
+			return nil
+		}
+		var b [16]byte
+		for i, nb := range nibbles {
+			// The least significant nibble comes first.
+			v, ok := hexNibble(nb)
+			if !ok {
+				return nil
+			}
+			pos := 31 - i
+			b[pos/2] |= v << (4 * (1 - pos%2))
+		}
+		return t.Names(netip.AddrFrom16(b))
+	}
+	rest, ok := strings.CutSuffix(n, ".in-addr.arpa")
+	if !ok {
 		return nil
 	}
-	parts := strings.Split(strings.TrimSuffix(n, suffix), ".")
+	parts := strings.Split(rest, ".")
 	if len(parts) != 4 {
 		return nil
 	}
@@ -301,23 +374,87 @@ func reverse(t *Table, name string) []string {
 	return t.Names(a)
 }
 
-// forward asks the upstreams in order, over the protocol the query came
-// in on (falling back to TCP when a UDP answer is truncated).
+func hexNibble(s string) (byte, bool) {
+	if len(s) != 1 {
+		return 0, false
+	}
+	switch c := s[0]; {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+// forward asks the live upstreams in order, over the protocol the query
+// came in on (falling back to TCP when a UDP answer is truncated). An
+// upstream that does not answer is marked down; with none left the
+// answer is RcodeUnreachable, at once.
 func (s *Server) forward(w dns.ResponseWriter, r *dns.Msg) *dns.Msg {
 	c := s.udp
 	if _, ok := w.LocalAddr().(*net.TCPAddr); ok {
 		c = s.tcp
 	}
-	for _, up := range s.cfg.Upstreams {
-		resp, _, err := c.Exchange(r, up)
+	for _, u := range s.ups {
+		if u.down.Load() {
+			continue
+		}
+		resp, _, err := c.Exchange(r, u.addr)
 		if err == nil && resp.Truncated && c == s.udp {
-			resp, _, err = s.tcp.Exchange(r, up)
+			resp, _, err = s.tcp.Exchange(r, u.addr)
 		}
 		if err == nil {
 			resp.Id = r.Id
 			return resp
 		}
+		s.markDown(u)
 	}
 	m := new(dns.Msg)
-	return m.SetRcode(r, dns.RcodeServerFailure)
+	m.SetRcode(r, RcodeUnreachable)
+	m.RecursionAvailable = false
+	return m
+}
+
+// markDown takes u out of the forwarding order until a probe gets an
+// answer from it.
+func (s *Server) markDown(u *upstream) {
+	if !u.down.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		t := time.NewTicker(s.cfg.ProbeInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.done:
+				return
+			case <-t.C:
+			}
+			if s.alive(u) {
+				u.down.Store(false)
+				return
+			}
+		}
+	}()
+}
+
+// alive asks u for the root's NS records: any answer, whatever its code,
+// shows that it answers.
+func (s *Server) alive(u *upstream) bool {
+	m := new(dns.Msg)
+	m.SetQuestion(".", dns.TypeNS)
+	_, _, err := s.udp.Exchange(m, u.addr)
+	return err == nil
+}
+
+// UpstreamsDown lists the upstreams currently skipped for not answering.
+func (s *Server) UpstreamsDown() []string {
+	var out []string
+	for _, u := range s.ups {
+		if u.down.Load() {
+			out = append(out, u.addr)
+		}
+	}
+	return out
 }

@@ -43,6 +43,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/clocker/clocker/hosts"
+	"github.com/clocker/clocker/internal/fanout"
 	"github.com/clocker/clocker/internal/labels"
 	"github.com/clocker/clocker/sdn"
 	"github.com/clocker/clocker/sdn/dns"
@@ -68,6 +69,10 @@ type agentHost struct {
 	busy    bool
 	nextTry time.Time
 	pushed  []byte // the state last written
+	// pushedAt is when it was written, and acked whether the agent said
+	// it applied it (sdn.AgentAppliedFile).
+	pushedAt time.Time
+	acked    bool
 	// dns is the host's DNS address (its default bridge's gateway), read
 	// from the engine when the agent is ensured; invalid when it has none.
 	dns netip.Addr
@@ -127,14 +132,16 @@ func (c *Controller) StartAgents(ctx context.Context, binary string, wait time.D
 	a.mu.Unlock()
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	var wg sync.WaitGroup
+	var healthy []*hosts.Host
 	for _, h := range c.fleet.Hosts() {
-		if !h.Healthy() {
-			continue
+		if h.Healthy() {
+			healthy = append(healthy, h)
 		}
-		wg.Go(func() { c.ensureAgentLogged(wctx, h) })
 	}
-	wg.Wait()
+	fanout.Each(healthy, func(h *hosts.Host) (struct{}, error) {
+		c.ensureAgentLogged(wctx, h)
+		return struct{}{}, nil
+	})
 	c.Changed()
 	return nil
 }
@@ -316,10 +323,19 @@ func (c *Controller) buildAgentImage(ctx context.Context, h *hosts.Host) error {
 }
 
 // pushAgentStates writes the state of every healthy host whose state
-// changed since it was last written; hosts without an agent get one.
+// changed since it was last written, to all such hosts at once; hosts
+// without an agent get one.
 func (c *Controller) pushAgentStates(ctx context.Context) {
 	a := c.agents
 	states := c.AgentStates()
+	type push struct {
+		h    *hosts.Host
+		ah   *agentHost
+		id   string
+		data []byte
+		dns  netip.Addr
+	}
+	var pushes []push
 	for _, h := range c.fleet.Hosts() {
 		if !h.Healthy() {
 			continue
@@ -347,28 +363,120 @@ func (c *Controller) pushAgentStates(ctx context.Context) {
 		if err != nil || bytes.Equal(data, pushed) {
 			continue
 		}
+		pushes = append(pushes, push{h, ah, id, data, st.DNS})
+	}
+	fanout.Each(pushes, func(p push) (struct{}, error) {
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err = pushState(pctx, h, id, data)
+		err := pushState(pctx, p.h, p.id, p.data)
 		cancel()
 		if err != nil {
-			c.log.Warn("agent state not written", "host", h.Name, "err", err)
+			c.log.Warn("agent state not written", "host", p.h.Name, "err", err)
 			if errors.Is(err, errNoAgent) {
 				a.mu.Lock()
-				ah.id = ""
+				p.ah.id = ""
 				a.mu.Unlock()
 			}
-			continue
+			return struct{}{}, nil
 		}
 		a.mu.Lock()
-		if ah.id == id {
-			ah.pushed, ah.dnsReady = data, st.DNS
+		if p.ah.id == p.id {
+			p.ah.pushed, p.ah.dnsReady = p.data, p.dns
+			p.ah.pushedAt, p.ah.acked = time.Now(), false
 		}
 		a.mu.Unlock()
-		c.log.Debug("agent state written", "host", h.Name, "networks", len(st.Networks))
-	}
+		c.log.Debug("agent state written", "host", p.h.Name, "bytes", len(p.data))
+		return struct{}{}, nil
+	})
 }
 
 var errNoAgent = errors.New("agent container is gone")
+
+// SyncTimeout bounds how long Sync waits for one agent, and how old a
+// write may be for Sync to wait for it (an agent that did not apply its
+// state in that time is not waited for again until its next write).
+const SyncTimeout = 2 * time.Second
+
+// syncPoll is how often Sync asks an agent whether it applied its state.
+const syncPoll = 10 * time.Millisecond
+
+// Sync writes every agent's state that changed, then waits until the
+// agents whose state was written in the last SyncTimeout applied it
+// (each for SyncTimeout at most, all at once). The proxy calls it before
+// it answers a start or a connect, so that the names the container
+// brings resolve at once on every host, as on one engine: a client that
+// starts a container and then looks its name (or link alias) up from
+// another must not get "can't find" for the moment the agents lag.
+func (c *Controller) Sync(ctx context.Context) {
+	if !c.agents.started() {
+		return
+	}
+	c.pushMu.Lock()
+	c.pushAgentStates(ctx)
+	c.pushMu.Unlock()
+	type wait struct {
+		h        *hosts.Host
+		ah       *agentHost
+		id, sum  string
+		deadline time.Time
+	}
+	var waits []wait
+	a := c.agents
+	for _, h := range c.fleet.Hosts() {
+		ah := a.host(h.Name)
+		a.mu.Lock()
+		if ah.id != "" && ah.pushed != nil && !ah.acked && time.Since(ah.pushedAt) < SyncTimeout {
+			waits = append(waits, wait{h, ah, ah.id, sdn.AppliedSum(ah.pushed), ah.pushedAt.Add(SyncTimeout)})
+		}
+		a.mu.Unlock()
+	}
+	if len(waits) == 0 {
+		return
+	}
+	start := time.Now()
+	fanout.Each(waits, func(w wait) (struct{}, error) {
+		wctx, cancel := context.WithDeadline(ctx, w.deadline)
+		defer cancel()
+		tick := time.NewTicker(syncPoll)
+		defer tick.Stop()
+		for {
+			got, err := readApplied(wctx, w.h, w.id)
+			if err == nil && got == w.sum {
+				a.mu.Lock()
+				if ah := w.ah; ah.id == w.id && ah.pushed != nil && sdn.AppliedSum(ah.pushed) == w.sum {
+					ah.acked = true
+				}
+				a.mu.Unlock()
+				return struct{}{}, nil
+			}
+			select {
+			case <-wctx.Done():
+				c.log.Debug("agent did not apply its state in time", "host", w.h.Name, "err", err)
+				return struct{}{}, nil
+			case <-tick.C:
+			}
+		}
+	})
+	c.log.Debug("agents synced", "hosts", len(waits), "took", time.Since(start))
+}
+
+// readApplied reads which state the agent applied last (its
+// sdn.AgentAppliedFile; "" before the first).
+func readApplied(ctx context.Context, h *hosts.Host, id string) (string, error) {
+	res, err := h.Client().CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: sdn.AgentStateDir + "/" + sdn.AgentAppliedFile})
+	if cerrdefs.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", engineError(h, "read what the agent applied", err)
+	}
+	defer res.Content.Close()
+	tr := tar.NewReader(res.Content)
+	if _, err := tr.Next(); err != nil {
+		return "", err
+	}
+	b, err := io.ReadAll(io.LimitReader(tr, 128))
+	return strings.TrimSpace(string(b)), err
+}
 
 // statsLoop reads every agent's DNS counts every interval (its stats
 // file, through the engine's archive API) for the metrics.

@@ -27,6 +27,7 @@ import (
 
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/keylock"
 	"github.com/clocker/clocker/sdn"
 	"github.com/clocker/clocker/sdn/ipam"
 )
@@ -48,16 +49,25 @@ type Controller struct {
 	alloc *ipam.Allocator
 	log   *slog.Logger
 
-	mu sync.Mutex // one membership change or removal at a time
+	// mu orders membership changes: joins hold it for reading and run at
+	// once (two joins of one host to one network take turns, on
+	// copyLocks); a leave, an undone join, a removal or a prune holds it
+	// for writing, alone.
+	mu sync.RWMutex
+	// copyLocks serialise the joins of one host to one network ("ID/host"),
+	// its lease and its engine's copy.
+	copyLocks keylock.Map
 	// joined is the last join of each host to each network ("ID/host"):
 	// a host is not made to leave while a create that joined may still be
 	// on its way to the engine, nor by the undo of a join another one
-	// followed.
+	// followed. Joins write it under marksMu.
+	marksMu sync.Mutex
 	joined  map[string]joinMark
 	joinSeq uint64
 
 	changed chan struct{} // the desired agent states may have changed
 	agents  *agents
+	pushMu  sync.Mutex // one writer of the agents' states at a time (Run, Sync)
 }
 
 // joinMark is one join of a host to a network.
@@ -146,7 +156,9 @@ func (c *Controller) Run(ctx context.Context) {
 		}
 		full = time.Now()
 		if c.agents.started() {
+			c.pushMu.Lock()
 			c.pushAgentStates(ctx)
+			c.pushMu.Unlock()
 		}
 	}
 }
@@ -164,23 +176,30 @@ type joined struct {
 }
 
 // Connect makes h a member of n for a container of h that `network
-// connect` joins to it, with the address it asks for (invalid: none).
+// connect` joins to it, with the addresses it asks for (--ip, --ip6).
 // The proxy forwards the connect itself, then calls Changed.
-func (c *Controller) Connect(ctx context.Context, n sdn.Network, h *hosts.Host, ip netip.Addr) error {
-	_, err := c.join(ctx, n, h, ip)
+func (c *Controller) Connect(ctx context.Context, n sdn.Network, h *hosts.Host, ips Addrs) error {
+	if err := checkAddrs(n, ips); err != nil {
+		return err
+	}
+	_, err := c.join(ctx, n, h, ips)
 	return err
 }
 
 // join makes h a member of n: its slice, and its engine's copy of the
-// network. The agents are told. An address asked for (--ip) must lie in
-// h's slice, for the engine hands out no other: otherwise nothing is made
-// and the error is a 400.
-func (c *Controller) join(ctx context.Context, n sdn.Network, h *hosts.Host, ip netip.Addr) (joined, error) {
-	if ip.IsValid() && !n.Subnet.Contains(ip.Unmap()) {
-		return joined{}, outsideSubnet(ip)
+// network. The agents are told. An address asked for (--ip, --ip6) must
+// lie in h's slice, for the engine hands out no other: otherwise nothing
+// is made and the error is a 400.
+func (c *Controller) join(ctx context.Context, n sdn.Network, h *hosts.Host, ips Addrs) (joined, error) {
+	for _, ip := range ips.list() {
+		if sub, ok := n.SubnetOf(ip); !ok || !sub.Contains(ip.Unmap()) {
+			return joined{}, outsideSubnet(ip)
+		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	key := n.ID + "/" + h.Name
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	defer c.copyLocks.Lock(key)()
 	if cur, err := c.alloc.Get(n.ID); err == nil {
 		n = cur
 	}
@@ -189,18 +208,24 @@ func (c *Controller) join(ctx context.Context, n sdn.Network, h *hosts.Host, ip 
 	if err != nil {
 		return joined{}, err
 	}
-	if ip.IsValid() && !sl.IPRange.Contains(ip.Unmap()) {
+	for _, ip := range ips.list() {
+		if sl.Holds(ip) {
+			continue
+		}
 		if !wasMember {
 			_ = c.alloc.Leave(n.ID, h.Name)
+		}
+		sub, _ := n.SubnetOf(ip)
+		rng := sl.IPRange
+		if ip.Unmap().Is6() {
+			rng = sl.IPRange6
 		}
 		return joined{}, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf(
 			"Invalid address %s: fleet network %s hands out %s on host %s (each host has its slice of %s): "+
 				"pick an address there, or place the container on the host whose slice holds %s",
-			ip, n.Name, sl.IPRange, h.Name, n.Subnet, ip))
+			ip, n.Name, rng, h.Name, sub, ip))
 	}
-	c.joinSeq++
-	j := joined{host: h, slice: sl, newHost: !wasMember, mark: joinMark{at: time.Now(), seq: c.joinSeq}}
-	c.joined[n.ID+"/"+h.Name] = j.mark
+	j := joined{host: h, slice: sl, newHost: !wasMember, mark: c.markJoin(key)}
 	if n, err = c.alloc.Get(n.ID); err != nil {
 		return joined{}, err
 	}
@@ -209,7 +234,9 @@ func (c *Controller) join(ctx context.Context, n sdn.Network, h *hosts.Host, ip 
 	fail := func(err error) (joined, error) {
 		if !wasMember {
 			_ = c.alloc.Leave(n.ID, h.Name)
-			delete(c.joined, n.ID+"/"+h.Name)
+			c.marksMu.Lock()
+			delete(c.joined, key)
+			c.marksMu.Unlock()
 		}
 		return joined{}, err
 	}
@@ -225,9 +252,19 @@ func (c *Controller) join(ctx context.Context, n sdn.Network, h *hosts.Host, ip 
 		return fail(err)
 	}
 	j.madeCopy = true
-	c.log.Info("fleet network joined", "network", n.Name, "host", h.Name, "range", sl.IPRange, "gateway", sl.Gateway)
+	c.log.Info("fleet network joined", "network", n.Name, "host", h.Name, "range", sl.Ranges(), "gateway", sl.Gateway)
 	c.Changed()
 	return j, nil
+}
+
+// markJoin records a join of the host and network of key, now.
+func (c *Controller) markJoin(key string) joinMark {
+	c.marksMu.Lock()
+	defer c.marksMu.Unlock()
+	c.joinSeq++
+	m := joinMark{at: time.Now(), seq: c.joinSeq}
+	c.joined[key] = m
+	return m
 }
 
 // unjoin undoes j for a create that failed after it: the engine's copy

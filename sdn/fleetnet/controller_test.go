@@ -1,14 +1,17 @@
 package fleetnet
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"maps"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -24,16 +27,8 @@ import (
 func TestCreate(t *testing.T) {
 	e := newEnv(t, "10.200.0.0/23", nil, "h1", "h2") // room for two /24s
 	e.fakes["h2"].AddNetwork("taken", nil)
-	ipamCfg := func(subnet, gateway string) *struct {
-		Driver string
-		Config []struct{ Subnet, IPRange, Gateway string }
-	} {
-		v := &struct {
-			Driver string
-			Config []struct{ Subnet, IPRange, Gateway string }
-		}{}
-		v.Config = append(v.Config, struct{ Subnet, IPRange, Gateway string }{Subnet: subnet, Gateway: gateway})
-		return v
+	ipamCfg := func(subnet, gateway string) *IPAMRequest {
+		return &IPAMRequest{Config: []IPAMConfigRequest{{Subnet: subnet, Gateway: gateway}}}
 	}
 	tests := []struct {
 		name    string
@@ -49,11 +44,8 @@ func TestCreate(t *testing.T) {
 		{"invalid CIDR", NetworkRequest{Name: "bad", IPAM: ipamCfg("10.50.300.0/24", "")}, errdefs.ErrInvalid, "invalid"},
 		{"overlapping subnet", NetworkRequest{Name: "bad", IPAM: ipamCfg("10.50.0.128/25", "")}, errdefs.ErrConflict, "overlap"},
 		{"gateway outside the subnet", NetworkRequest{Name: "bad", IPAM: ipamCfg("10.60.0.0/24", "10.61.0.1")}, errdefs.ErrInvalid, "gateway"},
-		{"IPv6", NetworkRequest{Name: "bad", EnableIPv6: true}, errdefs.ErrInvalid, "IPv4 only"},
-		{"another IPAM driver", NetworkRequest{Name: "bad", IPAM: &struct {
-			Driver string
-			Config []struct{ Subnet, IPRange, Gateway string }
-		}{Driver: "other"}}, errdefs.ErrInvalid, "fleet networks use Clocker's"},
+		{"--ipv6 without an IPv6 subnet: the engine's answer", NetworkRequest{Name: "bad", EnableIPv6: true}, errdefs.ErrNotFound, "non-overlapping IPv6 address pool"},
+		{"another IPAM driver", NetworkRequest{Name: "bad", IPAM: &IPAMRequest{Driver: "other"}}, errdefs.ErrInvalid, "fleet networks use Clocker's"},
 		{"from the pool", NetworkRequest{Name: "f3"}, nil, ""},
 		{"exhausted pool", NetworkRequest{Name: "bad"}, errdefs.ErrConflict, "pool"},
 	}
@@ -77,7 +69,10 @@ func TestCreate(t *testing.T) {
 		var names []string
 		for _, o := range e.ctl.List("") {
 			names = append(names, o.Name)
-			if o.Scope != "global" || o.Containers == nil {
+			// As an engine shows one: lists and objects, never null (but
+			// IPAM's Options, null when the create sent none); a Gateway.
+			if want := map[string]string{"overlay": "global"}[o.Driver]; o.Scope != cmp.Or(want, "local") || o.Containers == nil ||
+				o.Options == nil || o.Labels == nil || len(o.IPAM.Config) != 1 || o.IPAM.Config[0].Gateway == "" {
 				t.Errorf("listed %+v", o)
 			}
 		}
@@ -93,7 +88,11 @@ func TestCreate(t *testing.T) {
 				t.Errorf("list %s: %v, want %s", tt.filters, got, tt.want)
 			}
 		}
-		if got := e.ctl.List(`{"scope":["local"]}`); len(got) != 0 {
+		// Scope is what the driver asked for shows: bridge local, overlay global.
+		if got := e.ctl.List(`{"scope":["global"]}`); len(got) != 1 || got[0].Name != "f2" {
+			t.Errorf("scope=global listed %v", got)
+		}
+		if got := e.ctl.List(`{"scope":["local"]}`); len(got) != 2 {
 			t.Errorf("scope=local listed %v", got)
 		}
 	})
@@ -190,7 +189,7 @@ func TestJoinForeignNetwork(t *testing.T) {
 	e := newEnv(t, "10.200.0.0/16", nil, "h1")
 	e.create(NetworkRequest{Name: "fx"})
 	e.fakes["h1"].AddNetwork("fx", nil)
-	err := e.ctl.Connect(context.Background(), e.network("fx"), e.host("h1"), netip.Addr{})
+	err := e.ctl.Connect(context.Background(), e.network("fx"), e.host("h1"), Addrs{})
 	if !errors.Is(err, errdefs.ErrConflict) {
 		t.Fatalf("err %v, want a conflict", err)
 	}
@@ -221,6 +220,78 @@ func TestLeaveIdle(t *testing.T) {
 	}
 	if e.copyOf("h1", "fl") != nil {
 		t.Error("h1 kept its copy")
+	}
+}
+
+// Joins of different hosts do not wait for each other: a compose up
+// creates its containers at once, and each host's first join makes its
+// engine's copy (a network create, slow on a busy engine).
+func TestJoinsOfHostsAtOnce(t *testing.T) {
+	e := newEnv(t, "10.200.0.0/16", nil, "h1", "h2")
+	n := e.create(NetworkRequest{Name: "fn"})
+	reached, release := make(chan struct{}), make(chan struct{})
+	e.fakes["h1"].Intercept(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/networks/create") {
+			close(reached)
+			<-release
+		}
+		next.ServeHTTP(w, r)
+	})
+	ctx := context.Background()
+	slow := make(chan error, 1)
+	go func() { slow <- e.ctl.Connect(ctx, n, e.host("h1"), Addrs{}) }()
+	<-reached
+	done := make(chan error, 1)
+	go func() { done <- e.ctl.Connect(ctx, n, e.host("h2"), Addrs{}) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("join of h2: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("the join of h2 waited for h1's engine")
+	}
+	close(release)
+	if err := <-slow; err != nil {
+		t.Fatalf("join of h1: %v", err)
+	}
+	e.fakes["h1"].Intercept(nil)
+	if got := e.members("fn"); !slices.Equal(got, []string{"h1", "h2"}) {
+		t.Errorf("members %v", got)
+	}
+	for _, h := range []string{"h1", "h2"} {
+		if e.copyOf(h, "fn") == nil {
+			t.Errorf("no copy on %s", h)
+		}
+	}
+}
+
+// Every label filter must hold, as on an engine: compose's down lists
+// its relay networks with the project's label and the relay label, and
+// took the project's default network for one when any label matched.
+func TestListLabels(t *testing.T) {
+	e := newEnv(t, "10.200.0.0/16", nil, "h1")
+	e.create(NetworkRequest{Name: "default", Labels: map[string]string{"project": "p"}})
+	e.create(NetworkRequest{Name: "relay", Labels: map[string]string{"project": "p", "relay": "true"}})
+	e.create(NetworkRequest{Name: "other", Labels: map[string]string{"project": "q", "relay": "true"}})
+	for _, tt := range []struct {
+		filters string
+		want    []string
+	}{
+		{`{"label":{"project=p":true,"relay":true}}`, []string{"relay"}},
+		{`{"label":["project=p"]}`, []string{"default", "relay"}},
+		{`{"label":["relay"]}`, []string{"other", "relay"}},
+		{`{"label":["project=p","relay=false"]}`, nil},
+	} {
+		var got []string
+		for _, o := range e.ctl.List(tt.filters) {
+			got = append(got, o.Name)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("list %s: %v, want %v", tt.filters, got, tt.want)
+		}
 	}
 }
 
@@ -368,5 +439,96 @@ func TestJoinNameLikeAnIDPrefix(t *testing.T) {
 	}
 	if e.copyOf("h1", id[:5]) != nil || e.copyOf("h1", "other") == nil {
 		t.Errorf("networks left: %v", e.fakes["h1"].Networks())
+	}
+}
+
+func TestFleetLinks(t *testing.T) {
+	nets := []sdn.Network{{ID: "ida", Name: "fa"}, {ID: "idb", Name: "fb"}}
+	up, other := netip.MustParseAddr("10.200.0.40"), netip.MustParseAddr("10.200.1.40")
+	records := map[string]map[string][]netip.Addr{
+		"ida": {"upstream": {up}},
+		"idb": {"upstream": {other}, "db": {other}},
+	}
+	ctr := func(state string, inspect string, eps map[string]string) hosts.Container {
+		ns := &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}}
+		for n, ip := range eps {
+			ns.Networks[n] = &network.EndpointSettings{IPAddress: netip.MustParseAddr(ip)}
+		}
+		return hosts.Container{Summary: container.Summary{State: container.ContainerState(state), NetworkSettings: ns}, Inspect: json.RawMessage(inspect)}
+	}
+	got := fleetLinks([]hosts.Container{
+		// Links on fa: bar is upstream's address in fa (not fb's).
+		ctr("running", `{"NetworkSettings":{"Networks":{"fa":{"Links":["Upstream:Bar","/db:/me/dbalias","nosuch:gone"]},"fb":{"Links":["db"]}}}}`,
+			map[string]string{"fa": "10.200.0.2", "fb": "10.200.1.2"}),
+		ctr("running", `{"NetworkSettings":{"Networks":{"fa":{}}}}`, map[string]string{"fa": "10.200.0.3"}),                      // no links
+		ctr("exited", `{"NetworkSettings":{"Networks":{"fa":{"Links":["upstream:x"]}}}}`, map[string]string{"fa": "10.200.0.4"}), // not running
+		ctr("running", `{"NetworkSettings":{"Networks":{"local":{"Links":["upstream:x"]}}}}`, map[string]string{"local": "172.20.0.2"}),
+	}, nets, records)
+	aliases := map[string][]netip.Addr{"bar": {up}, "db": {other}}
+	want := map[netip.Addr]map[string][]netip.Addr{
+		netip.MustParseAddr("10.200.0.2"): aliases,
+		netip.MustParseAddr("10.200.1.2"): aliases,
+	}
+	if !maps.EqualFunc(got, want, func(a, b map[string][]netip.Addr) bool { return maps.EqualFunc(a, b, slices.Equal) }) {
+		t.Errorf("links %v, want %v", got, want)
+	}
+}
+
+// A fleet network shows its IPAM part as an engine shows what the create
+// sent: Options as sent (null when absent, {} when empty), the auxiliary
+// addresses; every member's copy reserves them (but its own gateway).
+func TestCreateIPAMAsSent(t *testing.T) {
+	e := newEnv(t, "10.200.0.0/16", nil, "h1", "h2")
+	withAux := &IPAMRequest{Driver: "default", Config: []IPAMConfigRequest{{
+		Subnet: "172.28.0.0/16", IPRange: "172.28.5.0/24", Gateway: "172.28.5.254",
+		AuxiliaryAddresses: map[string]string{"a": "172.28.1.5", "b": "172.28.1.6"},
+	}}}
+	n := e.create(NetworkRequest{Name: "fa", IPAM: withAux})
+	e.create(NetworkRequest{Name: "fe", IPAM: &IPAMRequest{Options: map[string]string{}}})
+	e.create(NetworkRequest{Name: "fo", IPAM: &IPAMRequest{Options: map[string]string{"x": "y"}}})
+	e.create(NetworkRequest{Name: "fn"})
+	want := map[string]string{"fa": "null", "fe": "{}", "fo": `{"x":"y"}`, "fn": "null"}
+	for _, o := range e.ctl.List("") {
+		got, _ := json.Marshal(o.IPAM.Options)
+		if string(got) != want[o.Name] || o.IPAM.Driver != "default" {
+			t.Errorf("%s: IPAM %+v, want Options %s", o.Name, o.IPAM, want[o.Name])
+		}
+	}
+	o, err := e.ctl.Inspect(context.Background(), n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(o.IPAM.Config)
+	if w := `[{"Subnet":"172.28.0.0/16","IPRange":"172.28.5.0/24","Gateway":"172.28.5.254","AuxiliaryAddresses":{"a":"172.28.1.5","b":"172.28.1.6"}}]`; string(got) != w {
+		t.Errorf("IPAM config %s, want %s", got, w)
+	}
+	// A --subnet without --gateway shows no Gateway, as on an engine; a
+	// pool the fleet chose shows the one an engine would have picked.
+	e.create(NetworkRequest{Name: "fs", IPAM: &IPAMRequest{Config: []IPAMConfigRequest{{Subnet: "172.29.0.0/24"}}}})
+	for _, o := range e.ctl.List("") {
+		if gw := o.IPAM.Config[0].Gateway; (gw == "") != (o.Name == "fs") {
+			t.Errorf("%s: IPAM config %+v", o.Name, o.IPAM.Config)
+		}
+	}
+	// A member's copy reserves the aux addresses, less its own gateway.
+	n.Hosts = map[string]sdn.HostSlice{"h1": {IPRange: netip.MustParsePrefix("172.28.1.0/27"), Gateway: netip.MustParseAddr("172.28.1.5")}}
+	en, err := n.Engine("h1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(en.Aux) != 1 || en.Aux["b"] != netip.MustParseAddr("172.28.1.6") {
+		t.Errorf("copy's aux addresses %v, want b only", en.Aux)
+	}
+	for _, tt := range []struct {
+		aux     string
+		wantErr error
+	}{{"172.29.0.1", errdefs.ErrForbidden}, {"nonsense", errdefs.ErrInvalid}} {
+		req := NetworkRequest{Name: "bad", IPAM: &IPAMRequest{Config: []IPAMConfigRequest{{Subnet: "172.30.0.0/16", AuxiliaryAddresses: map[string]string{"a": tt.aux}}}}}
+		if _, err := e.ctl.Create(context.Background(), req); !errors.Is(err, tt.wantErr) {
+			t.Errorf("aux %s: %v, want %v", tt.aux, err, tt.wantErr)
+		}
+	}
+	if _, ok := e.ctl.Network("bad"); ok {
+		t.Error("a refused create made a network")
 	}
 }

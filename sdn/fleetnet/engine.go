@@ -90,16 +90,22 @@ func createCopy(ctx context.Context, h *hosts.Host, n sdn.Network) error {
 	if err != nil {
 		return err
 	}
-	_, err = h.Client().NetworkCreate(ctx, en.Name, client.NetworkCreateOptions{
+	cfgs := []network.IPAMConfig{{Subnet: en.Subnet, IPRange: en.IPRange, Gateway: en.Gateway, AuxAddress: en.Aux}}
+	if en.Subnet6.IsValid() {
+		cfgs = append(cfgs, network.IPAMConfig{Subnet: en.Subnet6, IPRange: en.IPRange6, Gateway: en.Gateway6, AuxAddress: en.Aux6})
+	}
+	opts := client.NetworkCreateOptions{
 		Driver:     en.Driver,
 		Internal:   en.Internal,
 		Attachable: en.Attachable,
-		IPAM: &network.IPAM{Driver: "default", Config: []network.IPAMConfig{
-			{Subnet: en.Subnet, IPRange: en.IPRange, Gateway: en.Gateway},
-		}},
-		Options: en.Options,
-		Labels:  en.Labels,
-	})
+		IPAM:       &network.IPAM{Driver: "default", Config: cfgs},
+		Options:    en.Options,
+		Labels:     en.Labels,
+	}
+	if en.EnableIPv6 {
+		opts.EnableIPv6 = &en.EnableIPv6
+	}
+	_, err = h.Client().NetworkCreate(ctx, en.Name, opts)
 	return engineError(h, "create network "+en.Name, err)
 }
 

@@ -40,6 +40,7 @@ func newEnv(t *testing.T, pool string, reg prometheus.Registerer, names ...strin
 	e := &env{t: t, fakes: map[string]*fakeengine.Server{}, ids: map[string]string{}}
 	e.fleet = hosts.NewFleet(nil, log, hosts.NewMetrics(prometheus.NewRegistry()))
 	e.fleet.HealthInterval = 50 * time.Millisecond
+	e.fleet.HealthTimeout = 5 * time.Second // a slow answer under -race on a busy machine is no failure
 	t.Cleanup(e.fleet.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -123,7 +124,7 @@ func (e *env) connect(host, ref, ctr string) {
 	ctx := context.Background()
 	n := e.network(ref)
 	h := e.host(host)
-	if err := e.ctl.Connect(ctx, n, h, netip.Addr{}); err != nil {
+	if err := e.ctl.Connect(ctx, n, h, Addrs{}); err != nil {
 		e.t.Fatalf("connect %s to %s: %v", ctr, ref, err)
 	}
 	if _, err := h.Client().NetworkConnect(ctx, n.Name, client.NetworkConnectOptions{Container: e.ids[ctr]}); err != nil {

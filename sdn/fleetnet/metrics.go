@@ -59,7 +59,7 @@ func (col collector) Collect(ch chan<- prometheus.Metric) {
 // count of each network they are on, by network name.
 func countByNetwork(cs []hosts.Container, counts map[string]int) {
 	for i := range cs {
-		if cs[i].Summary.NetworkSettings == nil || isAgent(&cs[i]) {
+		if cs[i].Summary.NetworkSettings == nil || hosts.IsAgent(&cs[i]) {
 			continue
 		}
 		for name := range cs[i].Summary.NetworkSettings.Networks {

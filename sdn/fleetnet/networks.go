@@ -8,16 +8,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/fanout"
 	"github.com/clocker/clocker/internal/labels"
 	"github.com/clocker/clocker/sdn"
 	"github.com/clocker/clocker/sdn/ipam"
@@ -33,12 +34,22 @@ type NetworkRequest struct {
 	EnableIPv6 bool
 	Labels     map[string]string
 	Options    map[string]string
-	IPAM       *struct {
-		Driver string
-		Config []struct {
-			Subnet, IPRange, Gateway string
-		}
-	}
+	IPAM       *IPAMRequest
+}
+
+// IPAMRequest is the IPAM part of a network create. Options stay as sent
+// (null when absent, as an engine shows them back).
+type IPAMRequest struct {
+	Driver  string
+	Options map[string]string
+	Config  []IPAMConfigRequest
+}
+
+// IPAMConfigRequest is one subnet of a network create, with the
+// addresses the user reserves (AuxiliaryAddresses, by name).
+type IPAMConfigRequest struct {
+	Subnet, IPRange, Gateway string
+	AuxiliaryAddresses       map[string]string `json:",omitempty"`
 }
 
 // IsFleet tells whether a create makes a fleet network: the default
@@ -66,14 +77,18 @@ func (c *Controller) Create(ctx context.Context, req NetworkRequest) (sdn.Networ
 	if req.Name == "" {
 		return sdn.Network{}, errdefs.New(errdefs.ErrInvalid, "invalid name: ")
 	}
-	if req.EnableIPv6 {
-		return sdn.Network{}, errdefs.New(errdefs.ErrInvalid, "fleet networks are IPv4 only: --ipv6 needs -o clocker.scope=local")
-	}
 	if req.IPAM != nil && req.IPAM.Driver != "" && req.IPAM.Driver != "default" {
 		return sdn.Network{}, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("IPAM driver %q: fleet networks use Clocker's", req.IPAM.Driver))
 	}
-	if req.IPAM != nil && len(req.IPAM.Config) > 1 {
-		return sdn.Network{}, errdefs.New(errdefs.ErrInvalid, "a fleet network takes one subnet")
+	spec := ipam.Spec{
+		Name: req.Name, Driver: req.Driver, Internal: req.Internal, Attachable: req.Attachable,
+		Labels: req.Labels, Options: req.Options, EnableIPv6: req.EnableIPv6,
+	}
+	if req.IPAM != nil {
+		spec.IPAMOptions = req.IPAM.Options
+	}
+	if err := setSubnets(&spec, req); err != nil {
+		return sdn.Network{}, err
 	}
 	var hs []*hosts.Host
 	for _, h := range c.fleet.Hosts() {
@@ -87,14 +102,6 @@ func (c *Controller) Create(ctx context.Context, req NetworkRequest) (sdn.Networ
 	lists, err := listAll(ctx, hs)
 	if err != nil {
 		return sdn.Network{}, err
-	}
-	spec := ipam.Spec{
-		Name: req.Name, Driver: req.Driver, Internal: req.Internal, Attachable: req.Attachable,
-		Labels: req.Labels, Options: req.Options,
-	}
-	if req.IPAM != nil && len(req.IPAM.Config) == 1 {
-		cfg := req.IPAM.Config[0]
-		spec.Subnet, spec.IPRange, spec.Gateway = cfg.Subnet, cfg.IPRange, cfg.Gateway
 	}
 	// A fleet network stays clear of the hosts' underlay addresses and of
 	// the engines' own networks (not their copies of fleet networks).
@@ -112,7 +119,7 @@ func (c *Controller) Create(ctx context.Context, req NetworkRequest) (sdn.Networ
 				continue
 			}
 			for _, cfg := range n.IPAM.Config {
-				if cfg.Subnet.Addr().Is4() {
+				if cfg.Subnet.IsValid() {
 					spec.Exclude = append(spec.Exclude, cfg.Subnet.Masked())
 				}
 			}
@@ -126,20 +133,44 @@ func (c *Controller) Create(ctx context.Context, req NetworkRequest) (sdn.Networ
 	return n, nil
 }
 
+// setSubnets puts the request's IPAM configs into spec: one IPv4 and
+// one IPv6 subnet at most (a dual-stack network), each with its range and
+// gateway. A config whose subnet is not an IPv6 CIDR counts as IPv4 (the
+// allocator judges its syntax).
+func setSubnets(spec *ipam.Spec, req NetworkRequest) error {
+	if req.IPAM == nil {
+		return nil
+	}
+	var have4, have6 bool
+	for _, cfg := range req.IPAM.Config {
+		p, err := netip.ParsePrefix(cfg.Subnet)
+		if v6 := err == nil && p.Addr().Is6() && !p.Addr().Is4In6(); v6 {
+			if have6 {
+				return errdefs.New(errdefs.ErrInvalid, "a fleet network takes one IPv6 subnet at most")
+			}
+			have6 = true
+			spec.Subnet6, spec.IPRange6, spec.Gateway6, spec.Aux6 = cfg.Subnet, cfg.IPRange, cfg.Gateway, cfg.AuxiliaryAddresses
+			continue
+		}
+		if have4 {
+			return errdefs.New(errdefs.ErrInvalid, "a fleet network takes one IPv4 subnet at most")
+		}
+		have4 = true
+		spec.Subnet, spec.IPRange, spec.Gateway, spec.Aux = cfg.Subnet, cfg.IPRange, cfg.Gateway, cfg.AuxiliaryAddresses
+	}
+	return nil
+}
+
 // listAll lists the networks of every host of hs at once; the first
 // failure, in hs's order, is the error.
 func listAll(ctx context.Context, hs []*hosts.Host) ([][]network.Summary, error) {
-	lists := make([][]network.Summary, len(hs))
-	errs := make([]error, len(hs))
-	var wg sync.WaitGroup
-	for i, h := range hs {
-		wg.Go(func() { lists[i], errs[i] = engineNetworks(ctx, h) })
+	answers := fanout.Each(hs, func(h *hosts.Host) ([]network.Summary, error) { return engineNetworks(ctx, h) })
+	if err := fanout.FirstError(answers); err != nil {
+		return nil, err
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+	lists := make([][]network.Summary, len(hs))
+	for i, a := range answers {
+		lists[i] = a.Value
 	}
 	return lists, nil
 }
@@ -191,34 +222,53 @@ type Object struct {
 	Labels     map[string]string
 }
 
-// ObjectIPAM is the IPAM part of an Object: the network's one subnet.
+// ObjectIPAM is the IPAM part of an Object: the network's IPv4 subnet,
+// then its IPv6 one if it has one.
 type ObjectIPAM struct {
 	Driver  string
 	Options map[string]string
 	Config  []ObjectIPAMConfig
 }
 
-// ObjectIPAMConfig is the subnet of a fleet network, with the user's
+// ObjectIPAMConfig is a subnet of a fleet network, with the user's
 // --ip-range and --gateway.
 type ObjectIPAMConfig struct {
-	Subnet  string
-	IPRange string `json:",omitempty"`
-	Gateway string `json:",omitempty"`
+	Subnet             string
+	IPRange            string            `json:",omitempty"`
+	Gateway            string            `json:",omitempty"`
+	AuxiliaryAddresses map[string]string `json:",omitempty"`
 }
 
 // object shows n with containers.
 func object(n sdn.Network, containers map[string]json.RawMessage) Object {
-	cfg := ObjectIPAMConfig{Subnet: n.Subnet.String()}
+	cfg := ObjectIPAMConfig{Subnet: n.Subnet.String(), AuxiliaryAddresses: auxStrings(n.Aux)}
 	if n.IPRange.IsValid() {
 		cfg.IPRange = n.IPRange.String()
 	}
 	if n.Gateway.IsValid() {
 		cfg.Gateway = n.Gateway.String()
+	} else if r := n.Range(); r.IsValid() && !n.UserSubnet {
+		// The first host slice's gateway (ipam's slice 0), the address an
+		// engine would pick: clients expect a Gateway in the IPAM config
+		// when the pool was chosen for them (an engine shows none for a
+		// --subnet without --gateway).
+		cfg.Gateway = r.Masked().Addr().Next().String()
+	}
+	cfgs := []ObjectIPAMConfig{cfg}
+	if n.Subnet6.IsValid() {
+		cfg6 := ObjectIPAMConfig{Subnet: n.Subnet6.String(), AuxiliaryAddresses: auxStrings(n.Aux6)}
+		if n.IPRange6.IsValid() {
+			cfg6.IPRange = n.IPRange6.String()
+		}
+		if n.Gateway6.IsValid() {
+			cfg6.Gateway = n.Gateway6.String()
+		}
+		cfgs = append(cfgs, cfg6)
 	}
 	o := Object{
 		Name: n.Name, ID: n.ID, Created: n.Created.Format(time.RFC3339Nano),
-		Scope: "global", Driver: n.Driver,
-		IPAM:     ObjectIPAM{Driver: "default", Config: []ObjectIPAMConfig{cfg}},
+		Scope: scopeOf(n.Driver), Driver: n.Driver, EnableIPv6: n.EnableIPv6,
+		IPAM:     ObjectIPAM{Driver: "default", Options: maps.Clone(n.IPAMOptions), Config: cfgs},
 		Internal: n.Internal, Attachable: n.Attachable,
 		Containers: containers, Options: map[string]string{}, Labels: map[string]string{},
 	}
@@ -234,25 +284,66 @@ func object(n sdn.Network, containers map[string]json.RawMessage) Object {
 	return o
 }
 
-// Inspect shows n with the containers of every member host.
+// auxStrings shows auxiliary addresses as inspect does (nil: none).
+func auxStrings(aux map[string]netip.Addr) map[string]string {
+	if len(aux) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(aux))
+	for k, a := range aux {
+		out[k] = a.String()
+	}
+	return out
+}
+
+// scopeOf is the Scope a fleet network shows: what a client that created
+// it with that driver expects. A bridge network is "local", as on one
+// engine (compose, SDKs and scripts check it), though it spans hosts; an
+// overlay network is "global", as classic multi-host overlay networks
+// showed it.
+func scopeOf(driver string) string {
+	if driver == "overlay" {
+		return "global"
+	}
+	return "local"
+}
+
+// Inspect shows n with the containers of every member host (their
+// copies read at once).
 func (c *Controller) Inspect(ctx context.Context, n sdn.Network) (Object, error) {
-	out := map[string]json.RawMessage{}
+	var hs []*hosts.Host
 	for _, name := range n.Members() {
-		h, ok := c.fleet.Host(name)
-		if !ok || !h.Healthy() {
-			continue
+		if h, ok := c.fleet.Host(name); ok && h.Healthy() {
+			hs = append(hs, h)
 		}
-		info, ok, err := inspectCopy(ctx, h, n)
-		if err != nil {
-			return Object{}, err
-		}
-		if ok {
-			for id, ep := range info.containers {
-				out[id] = ep
-			}
+	}
+	copies := readCopies(ctx, hs, n)
+	if err := fanout.FirstError(copies); err != nil {
+		return Object{}, err
+	}
+	out := map[string]json.RawMessage{}
+	for _, cp := range copies {
+		for id, ep := range cp.Value.info.containers {
+			out[id] = ep
 		}
 	}
 	return object(n, out), nil
+}
+
+// hostCopy is a host's copy of a fleet network, as inspectCopy read it
+// (ok false: the host has none).
+type hostCopy struct {
+	h    *hosts.Host
+	info copyInfo
+	ok   bool
+}
+
+// readCopies reads the copies of n on hs at once, in hs's order.
+func readCopies(ctx context.Context, hs []*hosts.Host, n sdn.Network) []fanout.Result[hostCopy] {
+	return fanout.Each(hs, func(h *hosts.Host) (hostCopy, error) {
+		info, ok, err := inspectCopy(ctx, h, n)
+		return hostCopy{h, info, ok}, err
+	})
 }
 
 // List shows the fleet networks for GET /networks, filtered by name, id,
@@ -281,13 +372,9 @@ func (c *Controller) List(rawFilters string) []Object {
 		if !match("name", func(v string) bool { return strings.Contains(n.Name, v) }) ||
 			!match("id", func(v string) bool { return strings.HasPrefix(n.ID, v) }) ||
 			!match("driver", func(v string) bool { return v == o.Driver }) ||
-			!match("scope", func(v string) bool { return v == "global" }) ||
+			!match("scope", func(v string) bool { return v == o.Scope }) ||
 			!match("type", func(v string) bool { return v == "custom" }) ||
-			!match("label", func(v string) bool {
-				k, val, eq := strings.Cut(v, "=")
-				have, ok := n.Labels[k]
-				return ok && (!eq || have == val)
-			}) {
+			!matchLabels(f["label"], n.Labels) {
 			continue
 		}
 		out = append(out, o)
@@ -301,11 +388,7 @@ func (c *Controller) List(rawFilters string) []Object {
 func (c *Controller) Remove(ctx context.Context, n sdn.Network) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	type hostCopy struct {
-		h    *hosts.Host
-		info copyInfo
-	}
-	var copies []hostCopy
+	var healthy []*hosts.Host
 	for _, h := range c.fleet.Hosts() {
 		if !h.Healthy() {
 			if _, member := n.Hosts[h.Name]; member {
@@ -314,23 +397,26 @@ func (c *Controller) Remove(ctx context.Context, n sdn.Network) error {
 			}
 			continue
 		}
-		info, ok, err := inspectCopy(ctx, h, n)
-		if err != nil {
-			return err
+		healthy = append(healthy, h)
+	}
+	var copies []hostCopy
+	for _, cp := range readCopies(ctx, healthy, n) {
+		if cp.Err != nil {
+			return cp.Err
 		}
-		if !ok {
+		if !cp.Value.ok {
 			continue
 		}
-		if len(info.containers) > 0 {
+		if len(cp.Value.info.containers) > 0 {
 			return errdefs.New(errdefs.ErrForbidden, fmt.Sprintf(
-				"error while removing network: network %s id %s has active endpoints (on host %s)", n.Name, n.ID, h.Name))
+				"error while removing network: network %s id %s has active endpoints (on host %s)", n.Name, n.ID, cp.Value.h.Name))
 		}
-		copies = append(copies, hostCopy{h, info})
+		copies = append(copies, cp.Value)
 	}
-	for _, cp := range copies {
-		if err := removeCopy(ctx, cp.h, n, cp.info); err != nil {
-			return err
-		}
+	if err := fanout.FirstError(fanout.Each(copies, func(cp hostCopy) (struct{}, error) {
+		return struct{}{}, removeCopy(ctx, cp.h, n, cp.info)
+	})); err != nil {
+		return err
 	}
 	if _, err := c.alloc.Remove(n.ID); err != nil {
 		return err
@@ -338,6 +424,19 @@ func (c *Controller) Remove(ctx context.Context, n sdn.Network) error {
 	c.log.Info("fleet network removed", "network", n.Name)
 	c.Changed()
 	return nil
+}
+
+// matchLabels tells whether labels meet every condition (KEY or
+// KEY=VALUE), as an engine's label filter asks: all of them, not any.
+func matchLabels(conds []string, labels map[string]string) bool {
+	for _, cond := range conds {
+		k, v, eq := strings.Cut(cond, "=")
+		have, ok := labels[k]
+		if !ok || eq && have != v {
+			return false
+		}
+	}
+	return true
 }
 
 // parseFilters reads a filters parameter in either of its forms
@@ -389,21 +488,11 @@ func (c *Controller) Prune(filters string) []string {
 	if f == nil || len(f["until"]) > 0 {
 		return nil
 	}
-	matchAll := func(conds []string, labels map[string]string) bool {
-		for _, cond := range conds {
-			k, v, eq := strings.Cut(cond, "=")
-			have, ok := labels[k]
-			if !ok || eq && have != v {
-				return false
-			}
-		}
-		return true
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []string
 	for _, n := range c.alloc.List() {
-		if len(n.Hosts) > 0 || !matchAll(f["label"], n.Labels) || len(f["label!"]) > 0 && matchAll(f["label!"], n.Labels) {
+		if len(n.Hosts) > 0 || !matchLabels(f["label"], n.Labels) || len(f["label!"]) > 0 && matchLabels(f["label!"], n.Labels) {
 			continue
 		}
 		if _, err := c.alloc.Remove(n.ID); err != nil {

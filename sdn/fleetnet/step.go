@@ -57,16 +57,45 @@ func (s *CreateStep) network(ref string) (sdn.Network, bool) {
 	return s.nets.Network(ref)
 }
 
-// Validate refuses an --ip outside its fleet network's subnet. It reads
-// the allocator and changes nothing.
+// Validate refuses an --ip or --ip6 of the wrong family or outside its
+// fleet network's subnet, and a pair of them that no one host can hand
+// out (they lie in slices of different indexes). It reads the allocator
+// and changes nothing.
 func (s *CreateStep) Validate(c *admission.Create) error {
 	for _, ref := range userNetworks(c.Spec) {
-		ip := requestedIP(c.Spec, ref)
-		if !ip.IsValid() {
+		n, ok := s.network(ref)
+		if !ok {
 			continue
 		}
-		if n, ok := s.network(ref); ok && !n.Subnet.Contains(ip.Unmap()) {
+		if err := checkAddrs(n, requestedIPs(c.Spec, ref)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkAddrs checks the addresses asked for in n (--ip, --ip6; invalid:
+// not asked for) against n's subnets.
+func checkAddrs(n sdn.Network, ips Addrs) error {
+	if ips.V4.IsValid() && !ips.V4.Unmap().Is4() {
+		return errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("invalid IPv4 address: %s", ips.V4))
+	}
+	if ips.V6.IsValid() && (!ips.V6.Is6() || ips.V6.Is4In6()) {
+		return errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("invalid IPv6 address: %s", ips.V6))
+	}
+	for _, ip := range ips.list() {
+		if sub, ok := n.SubnetOf(ip); !ok || !sub.Contains(ip.Unmap()) {
 			return outsideSubnet(ip)
+		}
+	}
+	if ips.V4.IsValid() && ips.V6.IsValid() {
+		i4, ok4 := n.SliceIndex(ips.V4)
+		i6, ok6 := n.SliceIndex(ips.V6)
+		if ok4 && ok6 && i4 != i6 {
+			return errdefs.New(errdefs.ErrInvalid, fmt.Sprintf(
+				"Invalid address %s: fleet network %s hands out %s and %s on different hosts "+
+					"(each host has a slice of both subnets, at the same index): pick addresses of one host's slices",
+				ips.V6, n.Name, ips.V4, ips.V6))
 		}
 	}
 	return nil
@@ -85,7 +114,7 @@ func (s *CreateStep) Prepare(ctx context.Context, c *admission.Create) error {
 			c.Request.Pins = append(c.Request.Pins, scheduler.Pin{Host: h.Name, Reason: "network " + ref})
 			continue
 		}
-		if ip := requestedIP(c.Spec, ref); ip.IsValid() {
+		for _, ip := range requestedIPs(c.Spec, ref).list() {
 			allow, err := s.nets.allowFor(n, ip.Unmap())
 			if err != nil {
 				return err
@@ -125,15 +154,15 @@ func (c *Controller) allowFor(n sdn.Network, ip netip.Addr) (scheduler.Allow, er
 	next, hasNext := c.alloc.NextSlice(n.ID)
 	nextText := ""
 	if hasNext {
-		nextText = fmt.Sprintf("; a host that joins now gets %s", next.IPRange)
+		nextText = fmt.Sprintf("; a host that joins now gets %s", next.Ranges())
 	}
 	for _, host := range n.Members() {
-		if sl := n.Hosts[host]; sl.IPRange.Contains(ip) {
+		if sl := n.Hosts[host]; sl.Holds(ip) {
 			return scheduler.Allow{Hosts: map[string]bool{host: true}, Reason: fmt.Sprintf(
-				"fleet network %s hands out %s on host %s only (its slice %s%s)", n.Name, ip, host, sl.IPRange, nextText)}, nil
+				"fleet network %s hands out %s on host %s only (its slice %s%s)", n.Name, ip, host, sl.Ranges(), nextText)}, nil
 		}
 	}
-	if hasNext && next.IPRange.Contains(ip) {
+	if hasNext && next.Holds(ip) {
 		allowed := map[string]bool{}
 		for _, h := range c.fleet.Hosts() {
 			if _, member := n.Hosts[h.Name]; !member {
@@ -142,19 +171,20 @@ func (c *Controller) allowFor(n sdn.Network, ip netip.Addr) (scheduler.Allow, er
 		}
 		return scheduler.Allow{Hosts: allowed, Reason: fmt.Sprintf(
 			"fleet network %s hands out %s on the next host to join it (slice %s), and this host is a member with a slice of its own",
-			n.Name, ip, next.IPRange)}, nil
+			n.Name, ip, next.Ranges())}, nil
 	}
 	var slicesText []string
 	for _, host := range n.Members() {
-		slicesText = append(slicesText, fmt.Sprintf("%s on host %s", n.Hosts[host].IPRange, host))
+		slicesText = append(slicesText, fmt.Sprintf("%s on host %s", n.Hosts[host].Ranges(), host))
 	}
 	held := "no host is a member yet"
 	if len(slicesText) > 0 {
 		held = "members hand out " + strings.Join(slicesText, ", ")
 	}
+	sub, _ := n.SubnetOf(ip)
 	return scheduler.Allow{}, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf(
 		"Invalid address %s: no host can hand it out in fleet network %s (each host has its slice of %s; %s%s): pick an address there",
-		ip, n.Name, n.Subnet, held, nextText))
+		ip, n.Name, sub, held, nextText))
 }
 
 // undoTimeout bounds the engine calls of an undo, which runs whatever
@@ -193,7 +223,7 @@ func (s *CreateStep) Bind(ctx context.Context, c *admission.Create) (admission.B
 			continue // named twice (by name and by ID): one join
 		}
 		seen[n.ID] = true
-		j, err := s.nets.join(ctx, n, c.Host, requestedIP(c.Spec, ref))
+		j, err := s.nets.join(ctx, n, c.Host, requestedIPs(c.Spec, ref))
 		if err != nil {
 			undo()
 			return admission.Binding{}, err
@@ -301,15 +331,31 @@ func takesFleetDNS(spec *container.CreateRequest) bool {
 	return spec.Config != nil && spec.Config.Labels[labels.DNS] == joinAddrs(hc.DNS)
 }
 
-// requestedIP is the --ip a create asks for in network ref.
-func requestedIP(spec *container.CreateRequest, ref string) netip.Addr {
+// Addrs are the addresses a container asks for in a network: --ip and
+// --ip6 (a connect's IPv4Address and IPv6Address); invalid: not asked
+// for.
+type Addrs struct{ V4, V6 netip.Addr }
+
+// list is the addresses asked for.
+func (r Addrs) list() []netip.Addr {
+	var out []netip.Addr
+	for _, a := range []netip.Addr{r.V4, r.V6} {
+		if a.IsValid() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// requestedIPs are the --ip and --ip6 a create asks for in network ref.
+func requestedIPs(spec *container.CreateRequest, ref string) Addrs {
 	if spec.NetworkingConfig == nil {
-		return netip.Addr{}
+		return Addrs{}
 	}
 	if ep := spec.NetworkingConfig.EndpointsConfig[ref]; ep != nil && ep.IPAMConfig != nil {
-		return ep.IPAMConfig.IPv4Address
+		return Addrs{ep.IPAMConfig.IPv4Address, ep.IPAMConfig.IPv6Address}
 	}
-	return netip.Addr{}
+	return Addrs{}
 }
 
 // userNetworks are the user-defined networks a container joins.

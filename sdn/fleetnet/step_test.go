@@ -266,10 +266,7 @@ func TestBindHostDNS(t *testing.T) {
 // nothing: no engine, no lease.
 func TestValidate(t *testing.T) {
 	e := newEnv(t, "10.200.0.0/16", nil, "h1", "h2")
-	e.create(NetworkRequest{Name: "fv", IPAM: &struct {
-		Driver string
-		Config []struct{ Subnet, IPRange, Gateway string }
-	}{Config: []struct{ Subnet, IPRange, Gateway string }{{Subnet: "10.77.0.0/24"}}}})
+	e.create(NetworkRequest{Name: "fv", IPAM: subnets("10.77.0.0/24")})
 	step := NewCreateStep(e.fleet, e.ctl)
 	for _, tt := range []struct {
 		name, ref, ip string
@@ -277,7 +274,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{"in the subnet", "fv", "10.77.0.200", ""},
 		{"outside the subnet", "fv", "10.78.0.10", "does not belong to any of this network's subnets"},
-		{"IPv6", "fv", "fd00::1", "does not belong"},
+		{"an IPv6 address as --ip", "fv", "fd00::1", "invalid IPv4 address: fd00::1"},
 		{"a per-host network: the engine's to judge", "local", "10.78.0.10", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -306,10 +303,7 @@ func TestValidate(t *testing.T) {
 func TestPrepare(t *testing.T) {
 	e := newEnv(t, "10.200.0.0/16", nil, "h1", "h2", "h3")
 	e.fakes["h3"].AddNetwork("local", nil)
-	e.create(NetworkRequest{Name: "fp", IPAM: &struct {
-		Driver string
-		Config []struct{ Subnet, IPRange, Gateway string }
-	}{Config: []struct{ Subnet, IPRange, Gateway string }{{Subnet: "10.77.0.0/24"}}}})
+	e.create(NetworkRequest{Name: "fp", IPAM: subnets("10.77.0.0/24")})
 	e.connect("h1", "fp", "c1") // h1 takes the first slice, 10.77.0.0/27
 	step := NewCreateStep(e.fleet, e.ctl)
 	for _, tt := range []struct {
@@ -380,10 +374,7 @@ func TestPrepare(t *testing.T) {
 // engine hands out no other address. A refused bind makes nothing.
 func TestBindRequestedIP(t *testing.T) {
 	e := newEnv(t, "10.200.0.0/16", nil, "h1", "h2")
-	e.create(NetworkRequest{Name: "fp", IPAM: &struct {
-		Driver string
-		Config []struct{ Subnet, IPRange, Gateway string }
-	}{Config: []struct{ Subnet, IPRange, Gateway string }{{Subnet: "10.77.0.0/24"}}}})
+	e.create(NetworkRequest{Name: "fp", IPAM: subnets("10.77.0.0/24")})
 	step := NewCreateStep(e.fleet, e.ctl)
 	// h1 joins first and gets the first slice (10.77.0.0/27).
 	if _, err := step.Bind(context.Background(), e.newCreate(withIP("fp", "10.77.0.10"), "h1")); err != nil {

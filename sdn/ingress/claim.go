@@ -21,6 +21,7 @@ import (
 
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/labels"
 )
 
 // published is the HostConfig of a create that publishes ports the
@@ -173,6 +174,10 @@ func (t *Table) claim(ctx context.Context, h *hosts.Host, name string, spec *con
 		return nil, errdefs.New(errdefs.ErrUnavailable, "ingress: shut down")
 	}
 	c := &claim{t: t, local: t.isLocal(h), who: &portClaim{name: name}}
+	service := ""
+	if spec.Config != nil {
+		service = labels.ComposeReplicaOf(spec.Labels)
+	}
 	fail := func(err error) (*claim, error) {
 		c.undoLocked()
 		return nil, err
@@ -211,6 +216,13 @@ func (t *Table) claim(ctx context.Context, h *hosts.Host, name string, spec *con
 			var picked Key
 			if !random && lo == hi {
 				k := Key{Proto: proto, Port: lo}
+				if hd, ok := t.held[k]; ok && service != "" && hd.service == service {
+					// Compose recreates a service by creating the new
+					// container before it stops the old one, as an engine
+					// allows (ports bind at start): the new one holds the
+					// port once the old one stops, and cannot start before.
+					continue
+				}
 				if holder, ok := taken(k); ok {
 					return fail(errdefs.New(errdefs.ErrConflict, fmt.Sprintf("Bind for %s:%d failed: port is already allocated (by %s)", shownIP(b.HostIP), lo, holder)))
 				}

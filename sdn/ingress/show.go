@@ -27,7 +27,7 @@ func (t *Table) Shown(h *hosts.Host) string {
 	if local.(bool) {
 		return ""
 	}
-	return hostIP(h)
+	return h.Endpoint.IP()
 }
 
 // shownBinding is one host binding as inspect shows it (HostIp may be a

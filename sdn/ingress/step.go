@@ -16,7 +16,11 @@ import (
 //     fleet-wide, random ones picked from the ingress range (with -P the
 //     ports the create and the host's image expose), the manager's
 //     listeners bound unless the host publishes locally, and every binding
-//     made explicit in HostConfig.PortBindings. Undo gives the ports back
+//     made explicit in HostConfig.PortBindings. A port held by a replica
+//     of the same compose service is not claimed: compose creates a
+//     service's new container before it stops the old one, and the new
+//     one takes the port when the old one lets it go (it cannot start
+//     before). Undo gives the ports back
 //     and closes the listeners; Done hands them to the container the
 //     caches now show.
 //

@@ -20,6 +20,7 @@ import (
 
 	"github.com/clocker/clocker/hosts"
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/labels"
 )
 
 // Config configures a Table.
@@ -74,6 +75,22 @@ type portHolder struct {
 	id, name, host string
 	target         string // host IP:port while it runs ("" when local)
 	local          bool
+	running        bool
+	service        string // the compose service it is a replica of, if any
+}
+
+// replaces tells which of two containers that ask one port gets it: the
+// one holding it keeps it; else (a manager that just started) a running
+// one before a created one (a compose service's replacement, created
+// while the old container still runs).
+func replaces(hd, prev, holder portHolder) bool {
+	switch {
+	case prev.id == holder.id:
+		return false
+	case hd.id == holder.id:
+		return true
+	}
+	return hd.running && !prev.running
 }
 
 // portClaim is a port held by a create the caches do not show yet.
@@ -213,7 +230,7 @@ func publishesLocally(h *hosts.Host) bool {
 	if h.Endpoint.Network != "tcp" {
 		return true
 	}
-	ip := net.ParseIP(hostIP(h))
+	ip := net.ParseIP(h.Endpoint.IP())
 	if ip == nil {
 		return false
 	}
@@ -230,16 +247,6 @@ func publishesLocally(h *hosts.Host) bool {
 		}
 	}
 	return false
-}
-
-// hostIP is the host's IP address (loopback for a local socket).
-func hostIP(h *hosts.Host) string {
-	if h.Endpoint.Network == "tcp" {
-		if ip, _, err := net.SplitHostPort(h.Endpoint.Address); err == nil {
-			return ip
-		}
-	}
-	return "127.0.0.1"
 }
 
 // isLocal is t.local, asked once per host. Called with t.mu held.
@@ -278,8 +285,8 @@ func (t *Table) reconcile() {
 		}
 		for _, hp := range t.hostPorts(h) {
 			k, hd := hp.key, hp.holder
-			if prev, dup := want[k]; dup && (prev.id == t.held[k].id || hd.id != t.held[k].id) {
-				continue // two containers ask one port: the one holding it keeps it
+			if prev, dup := want[k]; dup && !replaces(hd, prev, t.held[k]) {
+				continue
 			}
 			want[k] = hd
 		}
@@ -341,7 +348,7 @@ func (t *Table) hostPorts(h *hosts.Host) []publishedPort {
 	}
 	e := &hostEntry{gen: gen, created: map[string]createdPorts{}}
 	local := t.isLocal(h)
-	ip := hostIP(h)
+	ip := h.Endpoint.IP()
 	for _, c := range h.Containers() {
 		var keys []Key
 		running := false
@@ -368,7 +375,7 @@ func (t *Table) hostPorts(h *hosts.Host) []publishedPort {
 			name = strings.TrimPrefix(c.Summary.Names[0], "/")
 		}
 		for _, k := range keys {
-			hd := portHolder{id: c.ID(), name: name, host: h.Name, local: local}
+			hd := portHolder{id: c.ID(), name: name, host: h.Name, local: local, running: running, service: labels.ComposeReplicaOf(c.Summary.Labels)}
 			if running && !local {
 				hd.target = net.JoinHostPort(ip, strconv.Itoa(int(k.Port)))
 			}

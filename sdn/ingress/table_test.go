@@ -117,7 +117,7 @@ func (f *testFleet) waitCached(host, id, state string) {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -607,5 +607,109 @@ func TestShownAddress(t *testing.T) {
 				t.Fatalf("list:\n%s\nwant\n%s", got, tc.list)
 			}
 		})
+	}
+}
+
+// Compose recreates a service by creating the new container while the old
+// one still runs and holds its published port, then stopping the old one
+// and starting the new: as on an engine, the create passes, the start
+// waits for the old one to let the port go, and no two running containers
+// ever hold it. Other containers (another service, a `compose run`) are
+// refused at create as before.
+func TestComposeReplacementTakesThePortWhenTheOldStops(t *testing.T) {
+	f := newTestFleet(t, "h1", "h2")
+	tab := f.table(tableAddr, nil, true)
+	step := NewCreateStep(tab)
+	p := strconv.Itoa(freePort(t))
+	hc := `{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"` + p + `"}]}}`
+	web := map[string]string{"com.docker.compose.project": "shop", "com.docker.compose.service": "web"}
+	old, err := f.fakes["h1"].Create(fakeengine.Spec{Name: "shop-web-1", Image: "busybox", Labels: web, HostConfig: json.RawMessage(hc), Running: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.waitCached("h1", old, "running")
+
+	create := func(name string, l map[string]string) *admission.Create {
+		c := newCreate(t, f.host("h2"), name, "busybox", hc, "")
+		c.Spec.Labels = l
+		return c
+	}
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"another service", map[string]string{"com.docker.compose.project": "shop", "com.docker.compose.service": "api"}},
+		{"another project", map[string]string{"com.docker.compose.project": "shop2", "com.docker.compose.service": "web"}},
+		{"compose run", map[string]string{"com.docker.compose.project": "shop", "com.docker.compose.service": "web", "com.docker.compose.oneoff": "True"}},
+		{"no compose", nil},
+	} {
+		if _, err := step.Bind(context.Background(), create("x", tc.labels)); !errors.Is(err, errdefs.ErrConflict) {
+			t.Errorf("%s: create on the held port: %v, want a conflict", tc.name, err)
+		}
+	}
+
+	c := create("abc_shop-web-1", web)
+	b, err := step.Bind(context.Background(), c)
+	if err != nil {
+		t.Fatalf("the service's replacement: %v", err)
+	}
+	if got := sentBindings(t, c)["80/tcp"]; len(got) != 1 || got[0].HostPort != p {
+		t.Errorf("the replacement's bindings: %v, want host port %s", got, p)
+	}
+	if got := tab.claimed(); len(got) != 0 {
+		t.Errorf("the replacement claimed %v: the old container holds the port", got)
+	}
+	b.Undo() // gives back nothing: the old container keeps its port
+	if !listening(net.JoinHostPort(tableAddr, p)) {
+		t.Fatal("the old container's port closed by the replacement's undo")
+	}
+
+	replacement, err := f.fakes["h2"].Create(fakeengine.Spec{Name: "abc_shop-web-1", Image: "busybox", Labels: web, HostConfig: json.RawMessage(hc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.waitCached("h2", replacement, "created")
+	rc, _ := f.host("h2").Container(replacement)
+	if err := tab.CheckStart(&rc); !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), `(by container "shop-web-1" on host h1)`) {
+		t.Fatalf("start of the replacement while the old one runs: %v", err)
+	}
+	if err := f.fakes["h1"].Stop(old); err != nil {
+		t.Fatal(err)
+	}
+	f.waitCached("h1", old, "exited")
+	if err := tab.CheckStart(&rc); err != nil {
+		t.Fatalf("start of the replacement once the old one stopped: %v", err)
+	}
+	if err := f.fakes["h2"].Start(replacement); err != nil {
+		t.Fatal(err)
+	}
+	f.waitCached("h2", replacement, "running")
+	oc, _ := f.host("h1").Container(old)
+	if err := tab.CheckStart(&oc); !errors.Is(err, errdefs.ErrConflict) {
+		t.Fatalf("start of the old container while its replacement runs: %v", err)
+	}
+}
+
+// A manager that starts while a compose replacement waits (created) next
+// to the running container it replaces gives the port to the running one.
+func TestRestartedTableGivesAPortToTheRunningContainer(t *testing.T) {
+	f := newTestFleet(t, "h1", "h2")
+	p := strconv.Itoa(freePort(t))
+	hc := json.RawMessage(`{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"` + p + `"}]}}`)
+	web := map[string]string{"com.docker.compose.project": "shop", "com.docker.compose.service": "web"}
+	replacement, err := f.fakes["h1"].Create(fakeengine.Spec{Name: "abc_shop-web-1", Image: "busybox", Labels: web, HostConfig: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := f.fakes["h2"].Create(fakeengine.Spec{Name: "shop-web-1", Image: "busybox", Labels: web, HostConfig: hc, Running: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.waitCached("h1", replacement, "created")
+	f.waitCached("h2", old, "running")
+	tab := f.table(tableAddr, nil, false)
+	rc, _ := f.host("h1").Container(replacement)
+	if err := tab.CheckStart(&rc); !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), `"shop-web-1"`) {
+		t.Fatalf("the port went to the created replacement: %v", err)
 	}
 }

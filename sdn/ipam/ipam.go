@@ -47,6 +47,8 @@ const (
 	// MaxSliceBits is the smallest host slice (/29: a gateway and five
 	// container addresses).
 	MaxSliceBits = 29
+	// MaxSliceBits6 is the smallest IPv6 host slice (/125, as /29).
+	MaxSliceBits6 = 125
 )
 
 // Config is the fleet's address plan. Zero fields take the defaults.
@@ -117,6 +119,18 @@ type Spec struct {
 	// Subnet, IPRange and Gateway are the user's --subnet, --ip-range and
 	// --gateway as typed; empty means the fleet chooses.
 	Subnet, IPRange, Gateway string
+	// Subnet6, IPRange6 and Gateway6 are the user's IPv6 --subnet,
+	// --ip-range and --gateway (empty: no IPv6 subnet). EnableIPv6 is
+	// --ipv6, which needs Subnet6: the fleet has no IPv6 pool, as an
+	// engine of API 1.41 has none.
+	Subnet6, IPRange6, Gateway6 string
+	EnableIPv6                  bool
+	// Aux and Aux6 are the user's --aux-address of each family (name to
+	// address, as typed), addresses no container gets.
+	Aux, Aux6 map[string]string
+	// IPAMOptions are the request's IPAM options, kept as sent (nil: none
+	// sent, which inspect shows as null).
+	IPAMOptions map[string]string
 	// Internal, Attachable, Labels and Options are kept and passed to the
 	// engines.
 	Internal, Attachable bool
@@ -179,9 +193,18 @@ func (a *Allocator) Create(spec Spec) (sdn.Network, error) {
 	if spec.Name == "" {
 		return sdn.Network{}, errdefs.New(errdefs.ErrInvalid, "network name is required")
 	}
-	user, err := parseUser(spec)
+	user, err := parseUser(spec.Subnet, spec.IPRange, spec.Gateway, spec.Aux, false)
 	if err != nil {
 		return sdn.Network{}, err
+	}
+	user6, err := parseUser(spec.Subnet6, spec.IPRange6, spec.Gateway6, spec.Aux6, true)
+	if err != nil {
+		return sdn.Network{}, err
+	}
+	if spec.EnableIPv6 && !user6.subnet.IsValid() {
+		// What an engine of API 1.41 answers (a 404, as it does).
+		return sdn.Network{}, errdefs.New(errdefs.ErrNotFound,
+			"could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network")
 	}
 	for _, x := range spec.Exclude {
 		if !x.IsValid() {
@@ -199,27 +222,37 @@ func (a *Allocator) Create(spec Spec) (sdn.Network, error) {
 	taken := slices.Clone(spec.Exclude)
 	for _, n := range a.nets {
 		taken = append(taken, n.Subnet)
+		if n.Subnet6.IsValid() {
+			taken = append(taken, n.Subnet6)
+		}
 	}
 
 	n := &sdn.Network{
-		ID:         newID(),
-		Name:       spec.Name,
-		Driver:     orDefault(spec.Driver, "bridge"),
-		Provider:   orDefault(spec.Provider, sdn.DefaultProvider),
-		IPRange:    user.ipRange,
-		Gateway:    user.gateway,
-		Internal:   spec.Internal,
-		Attachable: spec.Attachable,
-		Labels:     maps.Clone(spec.Labels),
-		Options:    maps.Clone(spec.Options),
-		Hosts:      map[string]sdn.HostSlice{},
-		Created:    a.now().UTC(),
+		ID:          newID(),
+		Name:        spec.Name,
+		Driver:      orDefault(spec.Driver, "bridge"),
+		Provider:    orDefault(spec.Provider, sdn.DefaultProvider),
+		IPRange:     user.ipRange,
+		Gateway:     user.gateway,
+		EnableIPv6:  spec.EnableIPv6,
+		Subnet6:     user6.subnet,
+		IPRange6:    user6.ipRange,
+		Gateway6:    user6.gateway,
+		Internal:    spec.Internal,
+		Attachable:  spec.Attachable,
+		Labels:      maps.Clone(spec.Labels),
+		Options:     maps.Clone(spec.Options),
+		IPAMOptions: maps.Clone(spec.IPAMOptions),
+		Aux:         user.aux,
+		Aux6:        user6.aux,
+		Hosts:       map[string]sdn.HostSlice{},
+		Created:     a.now().UTC(),
 	}
 	if user.subnet.IsValid() {
 		if overlaps(user.subnet, taken) {
 			return sdn.Network{}, errdefs.New(errdefs.ErrConflict, "invalid pool request: Pool overlaps with other one on this address space")
 		}
-		n.Subnet = user.subnet
+		n.Subnet, n.UserSubnet = user.subnet, true
 	} else {
 		s, ok := a.freeSubnet(taken)
 		if !ok {
@@ -228,7 +261,15 @@ func (a *Allocator) Create(spec Spec) (sdn.Network, error) {
 		}
 		n.Subnet = s
 	}
+	if user6.subnet.IsValid() && overlaps(user6.subnet, taken) {
+		return sdn.Network{}, errdefs.New(errdefs.ErrConflict, "invalid pool request: Pool overlaps with other one on this address space")
+	}
 	n.SliceBits = a.cfg.sliceBits(n.Range().Bits())
+	if r6 := n.Range6(); r6.IsValid() {
+		// As many IPv6 slices as IPv4 ones, unless the IPv6 range is too
+		// small for that (then the smaller count is the network's).
+		n.SliceBits6 = min(r6.Bits()+n.SliceBits-n.Range().Bits(), MaxSliceBits6)
+	}
 	vni, ok := a.freeVNI()
 	if !ok {
 		return sdn.Network{}, errdefs.New(errdefs.ErrConflict, fmt.Sprintf("no free VNI left in %d…%d", a.cfg.VNIFirst, a.cfg.VNILast))
@@ -372,11 +413,53 @@ func slice(n *sdn.Network, idx int) sdn.HostSlice {
 	size := uint32(1) << (32 - n.SliceBits)
 	base := addrToU32(r.Addr()) + uint32(idx)*size
 	p := netip.PrefixFrom(u32ToAddr(base), n.SliceBits)
-	gw := p.Addr().Next()
-	if g := n.Gateway; g.IsValid() && (p.Contains(g) || (idx == 0 && !r.Contains(g))) {
-		gw = g
+	sl := sdn.HostSlice{Index: idx, IPRange: p, Gateway: gateway(p, n.Gateway, r, idx)}
+	if r6 := n.Range6(); r6.IsValid() {
+		hi, lo := u128(r6.Addr())
+		shift := uint(128 - n.SliceBits6)
+		off := uint64(idx)
+		if shift >= 64 {
+			hi += off << (shift - 64)
+		} else {
+			add := off << shift
+			hi += off >> (64 - shift)
+			lo += add
+			if lo < add {
+				hi++
+			}
+		}
+		sl.IPRange6 = netip.PrefixFrom(addr128(hi, lo), n.SliceBits6)
+		sl.Gateway6 = gateway(sl.IPRange6, n.Gateway6, r6, idx)
 	}
-	return sdn.HostSlice{Index: idx, IPRange: p, Gateway: gw}
+	return sl
+}
+
+// gateway is the gateway of slice p (index idx) of range r: its first
+// host address, unless the user's gateway g lies in it (or, for the
+// first slice, outside every slice).
+func gateway(p netip.Prefix, g netip.Addr, r netip.Prefix, idx int) netip.Addr {
+	if g.IsValid() && (p.Contains(g) || (idx == 0 && !r.Contains(g))) {
+		return g
+	}
+	return p.Addr().Next()
+}
+
+func u128(a netip.Addr) (hi, lo uint64) {
+	b := a.As16()
+	for i := range 8 {
+		hi = hi<<8 | uint64(b[i])
+		lo = lo<<8 | uint64(b[8+i])
+	}
+	return hi, lo
+}
+
+func addr128(hi, lo uint64) netip.Addr {
+	var b [16]byte
+	for i := range 8 {
+		b[7-i] = byte(hi >> (8 * i))
+		b[15-i] = byte(lo >> (8 * i))
+	}
+	return netip.AddrFrom16(b)
 }
 
 func (a *Allocator) find(ref string) (*sdn.Network, error) {
@@ -448,55 +531,80 @@ func (a *Allocator) freeVNI() (uint32, bool) {
 type userAddrs struct {
 	subnet, ipRange netip.Prefix
 	gateway         netip.Addr
+	aux             map[string]netip.Addr
 }
 
-func parseUser(spec Spec) (userAddrs, error) {
+// parseUser reads one family's --subnet, --ip-range, --gateway and
+// --aux-address (v6: the IPv6 ones).
+func parseUser(subnet, ipRange, gateway string, aux map[string]string, v6 bool) (userAddrs, error) {
 	var u userAddrs
-	if spec.Subnet == "" {
-		if spec.IPRange != "" || spec.Gateway != "" {
+	if subnet == "" {
+		if ipRange != "" || gateway != "" {
 			return u, errdefs.New(errdefs.ErrInvalid, "every ip-range or gateway must have a corresponding subnet")
+		}
+		if len(aux) > 0 {
+			return u, errdefs.New(errdefs.ErrInvalid, "every aux-address must have a corresponding subnet")
 		}
 		return u, nil
 	}
+	maxBits := MaxSliceBits
+	if v6 {
+		maxBits = MaxSliceBits6
+	}
 	var err error
-	if u.subnet, err = parseCIDR("subnet", spec.Subnet); err != nil {
+	if u.subnet, err = parseCIDR("subnet", subnet, v6); err != nil {
 		return u, err
 	}
-	if u.subnet.Bits() > MaxSliceBits {
-		return u, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("subnet %s is too small for a fleet network (/%d at most)", u.subnet, MaxSliceBits))
+	if u.subnet.Bits() > maxBits {
+		return u, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("subnet %s is too small for a fleet network (/%d at most)", u.subnet, maxBits))
 	}
-	if spec.IPRange != "" {
-		if u.ipRange, err = parseCIDR("ip-range", spec.IPRange); err != nil {
+	if ipRange != "" {
+		if u.ipRange, err = parseCIDR("ip-range", ipRange, v6); err != nil {
 			return u, err
 		}
 		if !u.subnet.Contains(u.ipRange.Addr()) || u.ipRange.Bits() < u.subnet.Bits() {
-			return u, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("no matching subnet for range %s", spec.IPRange))
+			return u, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("no matching subnet for range %s", ipRange))
 		}
-		if u.ipRange.Bits() > MaxSliceBits {
-			return u, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("ip-range %s is too small for a fleet network (/%d at most)", u.ipRange, MaxSliceBits))
+		if u.ipRange.Bits() > maxBits {
+			return u, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("ip-range %s is too small for a fleet network (/%d at most)", u.ipRange, maxBits))
 		}
 	}
-	if spec.Gateway != "" {
-		if u.gateway, err = netip.ParseAddr(spec.Gateway); err != nil {
-			return u, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("invalid gateway address: %s", spec.Gateway))
+	if gateway != "" {
+		if u.gateway, err = netip.ParseAddr(gateway); err != nil || u.gateway.Zone() != "" {
+			return u, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("invalid gateway address: %s", gateway))
 		}
 		if !u.subnet.Contains(u.gateway) {
-			return u, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("no matching subnet for gateway %s", spec.Gateway))
+			return u, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("no matching subnet for gateway %s", gateway))
 		}
-		if u.gateway == u.subnet.Addr() || u.gateway == lastAddr(u.subnet) {
-			return u, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("gateway %s is the network or broadcast address of %s", spec.Gateway, u.subnet))
+		if u.gateway == u.subnet.Addr() || !v6 && u.gateway == lastAddr(u.subnet) {
+			return u, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("gateway %s is the network or broadcast address of %s", gateway, u.subnet))
 		}
+	}
+	for k, v := range aux {
+		// The engine's words for both refusals.
+		a, err := netip.ParseAddr(v)
+		if err != nil || a.Zone() != "" {
+			return u, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("non parsable secondary ip address (%s:%s) passed for network", k, v))
+		}
+		if !u.subnet.Contains(a) {
+			return u, errdefs.New(errdefs.ErrForbidden, fmt.Sprintf("auxiliary address: (%s:%s) must belong to the master pool: %s", k, v, u.subnet))
+		}
+		if u.aux == nil {
+			u.aux = map[string]netip.Addr{}
+		}
+		u.aux[k] = a
 	}
 	return u, nil
 }
 
-func parseCIDR(what, s string) (netip.Prefix, error) {
+// parseCIDR reads a CIDR of one family (v6: IPv6, else IPv4).
+func parseCIDR(what, s string, v6 bool) (netip.Prefix, error) {
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
 		return p, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("invalid CIDR address: %s", s))
 	}
-	if !p.Addr().Is4() {
-		return p, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("invalid %s %s: fleet networks are IPv4 only", what, s))
+	if p.Addr().Is4() == v6 || p.Addr().Is4In6() {
+		return p, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("invalid %s %s: not an IPv%s CIDR", what, s, map[bool]string{false: "4", true: "6"}[v6]))
 	}
 	if p.Masked() != p {
 		return p, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("invalid %s %s: it should be %s", what, s, p.Masked()))
@@ -531,6 +639,9 @@ func clone(n *sdn.Network) sdn.Network {
 	c := *n
 	c.Labels = maps.Clone(n.Labels)
 	c.Options = maps.Clone(n.Options)
+	c.IPAMOptions = maps.Clone(n.IPAMOptions)
+	c.Aux = maps.Clone(n.Aux)
+	c.Aux6 = maps.Clone(n.Aux6)
 	c.Hosts = maps.Clone(n.Hosts)
 	if c.Hosts == nil {
 		c.Hosts = map[string]sdn.HostSlice{}

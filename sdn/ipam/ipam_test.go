@@ -72,7 +72,7 @@ func TestCreate(t *testing.T) {
 		{name: "invalid CIDR", spec: Spec{Name: "n", Subnet: "10.60.0.0/33"}, want: errdefs.ErrInvalid, msg: "invalid CIDR address: 10.60.0.0/33"},
 		{name: "not a CIDR", spec: Spec{Name: "n", Subnet: "banana"}, want: errdefs.ErrInvalid, msg: "invalid CIDR address: banana"},
 		{name: "host bits set", spec: Spec{Name: "n", Subnet: "10.60.0.5/24"}, want: errdefs.ErrInvalid, msg: "invalid subnet 10.60.0.5/24: it should be 10.60.0.0/24"},
-		{name: "IPv6", spec: Spec{Name: "n", Subnet: "fd00::/64"}, want: errdefs.ErrInvalid, msg: "invalid subnet fd00::/64: fleet networks are IPv4 only"},
+		{name: "IPv6 subnet as the IPv4 one", spec: Spec{Name: "n", Subnet: "fd00::/64"}, want: errdefs.ErrInvalid, msg: "invalid subnet fd00::/64: not an IPv4 CIDR"},
 		{name: "subnet too small", spec: Spec{Name: "n", Subnet: "10.60.0.0/30"}, want: errdefs.ErrInvalid},
 		{name: "gateway outside subnet", spec: Spec{Name: "n", Subnet: "10.60.0.0/24", Gateway: "10.61.0.1"},
 			want: errdefs.ErrInvalid, msg: "no matching subnet for gateway 10.61.0.1"},
