@@ -59,6 +59,10 @@ const (
 	// manager reads it to answer a start only once the names it brings
 	// resolve.
 	AgentAppliedFile = "applied"
+	// AgentAckPrefix starts each line the agent writes on its stdout for
+	// a state pushed on its stdin and applied; AppliedSum of the state's
+	// line follows.
+	AgentAckPrefix = "applied "
 )
 
 // AppliedSum is what the agent writes in AgentAppliedFile after it applied

@@ -35,6 +35,9 @@ func runAgent(args []string) error {
 		return err
 	}
 	cfg.Log = log
+	// The manager holds the agent's stdin and stdout attached: states in,
+	// acknowledgements out (the log goes to stderr).
+	cfg.Pushes, cfg.Acks = os.Stdin, os.Stdout
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err

@@ -82,6 +82,10 @@ func runE2E(m *testing.M) int {
 	code := m.Run()
 	stopServer()
 	stopReferenceEngine()
+	if path := os.Getenv("CLOCKER_E2E_LOG"); path != "" {
+		// The whole log of the last serve, for a look after a green run.
+		_ = os.WriteFile(path, serverLog.Bytes(), 0o644)
+	}
 	if code != 0 {
 		fmt.Printf("e2e: clocker log:\n%s\n", tail(serverLog.String(), 60))
 	}

@@ -1,20 +1,24 @@
 // Package agent is the per-host side of fleet networks (`clocker agent`):
-// it reads the state the manager wrote for this host, makes the data plane
+// it applies the state the manager gives this host, makes the data plane
 // match it through an SDN provider, and answers fleet names on the host's
 // DNS address and on each network's gateway address.
 //
-//	manager ──PUT /containers/{agent}/archive──▶ /state/desired.json
-//	                                               │ read every Interval
-//	                                               ▼
+//	manager ──stdin, held attached: one JSON line per state──▶ applied at once,
+//	   │                                                      kept as /state/desired.json
+//	   │ ◀──stdout: "applied <sum>" per pushed state──────────┘
+//	   └──PUT /containers/{agent}/archive (no link)──▶ /state/desired.json
+//	                                                     │ read every Interval
+//	                                                     ▼
 //	             sdn.Reconcile(provider, state.Networks)   (VXLAN devices, FDB)
 //	             dns.Server on state.DNS:53 and each gateway:53, every one
 //	             answering by the querier's address (state.Clients, the
 //	             networks' subnets) from state.Records
 //
-// The state file is the only input, and the kernel and the listeners the
-// only output: the agent keeps no state of its own, so a restart re-reads
-// the file, finds its devices by their aliases and converges again without
-// touching traffic. Until a state file exists the agent changes nothing.
+// The state is the only input, and the kernel and the listeners the only
+// output: the agent keeps no state of its own beside the state file, so a
+// restart re-reads the file, finds its devices by their aliases and
+// converges again without touching traffic. Until there is a state the
+// agent changes nothing.
 package agent
 
 import (
@@ -24,6 +28,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -72,6 +77,12 @@ type Config struct {
 	StatsPath string
 	// StatsInterval: default 5s.
 	StatsInterval time.Duration
+	// Pushes, when set, carries states pushed by the manager, one JSON
+	// line each (the agent's stdin, which the manager holds attached).
+	Pushes io.Reader
+	// Acks, when set, gets sdn.AgentAckPrefix and the sdn.AppliedSum of
+	// each pushed state once applied, one line each (the agent's stdout).
+	Acks io.Writer
 	// Log receives what the agent does.
 	Log *slog.Logger
 }
@@ -128,9 +139,12 @@ func New(cfg Config) (*Agent, error) {
 	return &Agent{cfg: cfg, provider: p, views: &dns.Views{}, counters: &dns.Counters{}, servers: map[string]*dns.Server{}}, nil
 }
 
-// Run reads the state file every Interval and applies it when it changed,
-// when the last apply failed (retried every second), or every Resync. It
-// returns when ctx ends, leaving the data plane in place.
+// Run applies the state when it changes: a state pushed on Pushes at
+// once (then kept as the state file, for a restart), else the state file
+// read every Interval; the same again when the last apply failed (retried
+// every second) or every Resync. Each pushed state is acknowledged on
+// Acks once applied. It returns when ctx ends, leaving the data plane in
+// place.
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.close()
 	var (
@@ -141,10 +155,20 @@ func (a *Agent) Run(ctx context.Context) error {
 		stats     dns.Stats
 		statsAt   time.Time
 	)
+	var pushes chan []byte
+	if a.cfg.Pushes != nil {
+		pushes = make(chan []byte, 64)
+		go readPushes(a.cfg.Pushes, pushes, a.cfg.Log)
+	}
 	tick := time.NewTicker(a.cfg.Interval)
 	defer tick.Stop()
+	var (
+		data   []byte
+		err    error
+		pushed []string // sums of the pushed states this turn applies
+	)
+	data, err = os.ReadFile(a.cfg.StatePath)
 	for {
-		data, err := os.ReadFile(a.cfg.StatePath)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			// No state yet: change nothing.
@@ -173,6 +197,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			last, applied = data, time.Now()
 		}
+		a.ack(pushed)
+		pushed = pushed[:0]
 		if now := a.counters.Stats(); now != stats && time.Since(statsAt) >= a.cfg.StatsInterval {
 			if err := writeStats(a.cfg.StatsPath, now); err != nil {
 				a.cfg.Log.Debug("write stats", "err", err)
@@ -183,6 +209,54 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+			data, err = os.ReadFile(a.cfg.StatePath)
+		case p := <-pushes:
+			// The newest of what is queued is the state; the older ones
+			// are acknowledged with it (it supersedes them).
+			pushed = append(pushed, sdn.AppliedSum(p))
+			for more := true; more; {
+				select {
+				case q := <-pushes:
+					p = q
+					pushed = append(pushed, sdn.AppliedSum(p))
+				default:
+					more = false
+				}
+			}
+			data, err = p, nil
+			if werr := writeFile(a.cfg.StatePath, p); werr != nil {
+				a.cfg.Log.Warn("keep the pushed state", "err", werr)
+			}
+		}
+	}
+}
+
+// readPushes sends each line of r (a state, as the manager pushes it)
+// to out, until r ends.
+func readPushes(r io.Reader, out chan<- []byte, log *slog.Logger) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	for {
+		line, err := br.ReadBytes('\n')
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			out <- line
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				log.Warn("read pushed states", "err", err)
+			}
+			return
+		}
+	}
+}
+
+// ack tells the manager which pushed states are applied.
+func (a *Agent) ack(sums []string) {
+	if a.cfg.Acks == nil {
+		return
+	}
+	for _, s := range sums {
+		if _, err := fmt.Fprintf(a.cfg.Acks, "%s%s\n", sdn.AgentAckPrefix, s); err != nil {
+			a.cfg.Log.Warn("acknowledge a pushed state", "err", err)
 		}
 	}
 }

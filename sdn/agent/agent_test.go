@@ -1,8 +1,10 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"maps"
 	"net"
 	"net/netip"
@@ -372,5 +374,123 @@ func TestUpstreams(t *testing.T) {
 	// the host's loopback stays (the agent shares the host's namespace).
 	if !slices.Equal(got, []string{"10.0.0.53:53", "127.0.0.53:53"}) {
 		t.Errorf("upstreams %v", got)
+	}
+}
+
+// TestAgentAppliesPushedStates: a state pushed on the agent's stdin is
+// applied without waiting for the file's turn, kept as the state file
+// (a restart reads it), and acknowledged by its sum; states queued
+// behind each other are all acknowledged.
+func TestAgentAppliesPushedStates(t *testing.T) {
+	fakeOnce.Do(func() {
+		if err := sdn.RegisterProvider("fake-agent-test", func(sdn.ProviderConfig) (sdn.Provider, error) { return fake, nil }); err != nil {
+			t.Fatal(err)
+		}
+	})
+	fake.reset()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "desired.json")
+	resolv := filepath.Join(dir, "resolv.conf")
+	if err := os.WriteFile(resolv, []byte("nameserver 127.0.0.11\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := freeUDPPort(t)
+	stdin, push := io.Pipe()
+	acks, stdout := io.Pipe()
+	// The file is never read again once the agent runs: only a push can
+	// bring a state in this test.
+	a, err := New(Config{StatePath: path, Provider: "fake-agent-test", ResolvConf: resolv, DNSPort: port,
+		Interval: time.Hour, StatsPath: filepath.Join(dir, "stats.json"), AppliedPath: filepath.Join(dir, "applied"),
+		Pushes: stdin, Acks: stdout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		_ = acks.Close()
+		_ = push.Close()
+		<-done
+	})
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(acks)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	nextAck := func() string {
+		t.Helper()
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("the agent's stdout ended")
+			}
+			return l
+		case <-time.After(30 * time.Second):
+			t.Fatal("no acknowledgement")
+		}
+		return ""
+	}
+	stateLine := func(st sdn.AgentState) []byte {
+		b, err := json.Marshal(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+
+	web := netip.MustParseAddr("127.0.1.2")
+	st := sdn.AgentState{
+		Host:     "h1",
+		DNS:      netip.MustParseAddr("127.0.3.1"),
+		Networks: []sdn.HostNetwork{{NetworkID: "n1", Name: "one", Gateway: netip.MustParseAddr("127.0.1.1"), Subnet: netip.MustParsePrefix("127.0.1.0/24")}},
+		Records:  map[string]map[string][]netip.Addr{"n1": {"web": {web}}},
+	}
+	first := stateLine(st)
+	if _, err := push.Write(append(first, '\n')); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := nextAck(), sdn.AgentAckPrefix+sdn.AppliedSum(first); got != want {
+		t.Fatalf("acknowledged %q, want %q", got, want)
+	}
+	// Acknowledged means applied: the network is there, the name answers.
+	if ids, _ := fake.snapshot(); !slices.Equal(ids, []string{"n1"}) {
+		t.Errorf("acknowledged, but the networks applied are %v", ids)
+	}
+	hostDNS := net.JoinHostPort("127.0.3.1", strconv.Itoa(port))
+	if got := lookupFrom(t, "127.0.1.2", hostDNS, "web."); !slices.Equal(got, []string{web.String()}) {
+		t.Errorf("acknowledged, but web resolves to %v", got)
+	}
+	if kept, _ := os.ReadFile(path); string(kept) != string(first) {
+		t.Errorf("state file %q, want the pushed state", kept)
+	}
+
+	// Two states at once: both acknowledged, in order, the second applied.
+	st.Records = map[string]map[string][]netip.Addr{"n1": {"web2": {web}}}
+	second := stateLine(st)
+	st.Records = map[string]map[string][]netip.Addr{"n1": {"web3": {web}}}
+	third := stateLine(st)
+	if _, err := push.Write(append(append(append(second, '\n'), third...), '\n')); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range [][]byte{second, third} {
+		if got := nextAck(); got != sdn.AgentAckPrefix+sdn.AppliedSum(want) {
+			t.Fatalf("acknowledged %q, want the sum of %s", got, want)
+		}
+	}
+	if got := lookupFrom(t, "127.0.1.2", hostDNS, "web3."); !slices.Equal(got, []string{web.String()}) {
+		t.Errorf("the last state acknowledged, but web3 resolves to %v", got)
+	}
+	// The same state again is acknowledged too (a manager that restarted
+	// pushes what the agent already has).
+	if _, err := push.Write(append(third, '\n')); err != nil {
+		t.Fatal(err)
+	}
+	if got := nextAck(); got != sdn.AgentAckPrefix+sdn.AppliedSum(third) {
+		t.Fatalf("acknowledged %q, want the sum of the repeated state", got)
 	}
 }

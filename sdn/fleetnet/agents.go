@@ -9,8 +9,9 @@ package fleetnet
 //	       restart unless-stopped, label io.clocker.agent=1 (hidden from
 //	       `docker ps` through Clocker, so that `docker rm -f $(docker ps -aq)`
 //	       cannot break the fleet's networks)
-//	state  sdn.AgentState as /state/desired.json, written into the box with
-//	       the engine's archive API whenever it changes
+//	state  sdn.AgentState pushed on the box's stdin, held attached (link.go),
+//	       whenever it changes; the agent keeps it as /state/desired.json.
+//	       Without a link, the file is written with the engine's archive API
 //	dns    the host's DNS address: its engine's default bridge gateway,
 //	       which every container of the host reaches whatever its networks
 //	       (its own gateway, or the host through its default route); once
@@ -73,6 +74,14 @@ type agentHost struct {
 	// it applied it (sdn.AgentAppliedFile).
 	pushedAt time.Time
 	acked    bool
+	// link is the held attach to the agent (link.go), linkSeq the seq of
+	// the state last sent on it (0: written by the archive API), nextLink
+	// when to attach again after a failure. noLink is an agent container
+	// that did not acknowledge on its link: it gets files only.
+	link     *agentLink
+	linkSeq  uint64
+	nextLink time.Time
+	noLink   string
 	// dns is the host's DNS address (its default bridge's gateway), read
 	// from the engine when the agent is ensured; invalid when it has none.
 	dns netip.Addr
@@ -182,6 +191,10 @@ func (c *Controller) ensureAgentLogged(ctx context.Context, h *hosts.Host) {
 	}
 	if ah.id != id {
 		ah.pushed, ah.dnsReady = nil, netip.Addr{}
+		if ah.link != nil {
+			ah.link.end(errors.New("agent replaced"))
+			ah.link, ah.linkSeq = nil, 0
+		}
 	}
 	ah.id, ah.dns = id, dnsAddr
 }
@@ -254,6 +267,9 @@ func (c *Controller) ensureAgent(ctx context.Context, h *hosts.Host) (string, er
 		Config: &container.Config{
 			Image:  image,
 			Labels: map[string]string{sdn.LabelAgent: "1", labels.Host: h.Name},
+			// The manager pushes states on stdin (held attached, link.go);
+			// it stays open across the manager's attaches.
+			OpenStdin: true,
 		},
 		HostConfig: &container.HostConfig{
 			NetworkMode:   "host",
@@ -366,9 +382,13 @@ func (c *Controller) pushAgentStates(ctx context.Context) {
 		pushes = append(pushes, push{h, ah, id, data, st.DNS})
 	}
 	fanout.Each(pushes, func(p push) (struct{}, error) {
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := pushState(pctx, p.h, p.id, p.data)
-		cancel()
+		seq, linked := c.pushByLink(ctx, p.h, p.ah, p.id, p.data)
+		var err error
+		if !linked {
+			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err = pushState(pctx, p.h, p.id, p.data)
+			cancel()
+		}
 		if err != nil {
 			c.log.Warn("agent state not written", "host", p.h.Name, "err", err)
 			if errors.Is(err, errNoAgent) {
@@ -381,15 +401,59 @@ func (c *Controller) pushAgentStates(ctx context.Context) {
 		a.mu.Lock()
 		if p.ah.id == p.id {
 			p.ah.pushed, p.ah.dnsReady = p.data, p.dns
-			p.ah.pushedAt, p.ah.acked = time.Now(), false
+			p.ah.pushedAt, p.ah.acked, p.ah.linkSeq = time.Now(), false, seq
 		}
 		a.mu.Unlock()
-		c.log.Debug("agent state written", "host", p.h.Name, "bytes", len(p.data))
+		c.log.Debug("agent state written", "host", p.h.Name, "bytes", len(p.data), "linked", linked)
 		return struct{}{}, nil
 	})
 }
 
 var errNoAgent = errors.New("agent container is gone")
+
+// pushByLink sends data to the agent id of h on its link, attaching
+// first when there is none (at most once a second): the seq to wait for,
+// and whether it went; when not, the caller writes the file instead.
+func (c *Controller) pushByLink(ctx context.Context, h *hosts.Host, ah *agentHost, id string, data []byte) (uint64, bool) {
+	a := c.agents
+	a.mu.Lock()
+	l := ah.link
+	if l != nil && !l.alive() {
+		l, ah.link = nil, nil
+	}
+	try := l == nil && ah.noLink != id && time.Now().After(ah.nextLink)
+	if try {
+		ah.nextLink = time.Now().Add(time.Second)
+	}
+	a.mu.Unlock()
+	if l == nil && try {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		nl, err := openLink(actx, h, id)
+		cancel()
+		if err != nil {
+			c.log.Debug("agent link not opened", "host", h.Name, "err", err)
+			return 0, false
+		}
+		a.mu.Lock()
+		if ah.id != id || ah.link != nil {
+			a.mu.Unlock()
+			nl.end(errors.New("agent link not needed"))
+			return 0, false
+		}
+		ah.link, l = nl, nl
+		a.mu.Unlock()
+		c.log.Debug("agent link opened", "host", h.Name)
+	}
+	if l == nil {
+		return 0, false
+	}
+	seq, err := l.send(data)
+	if err != nil {
+		c.log.Debug("agent link broke", "host", h.Name, "err", err)
+		return 0, false
+	}
+	return seq, true
+}
 
 // SyncTimeout bounds how long Sync waits for one agent, and how old a
 // write may be for Sync to wait for it (an agent that did not apply its
@@ -418,6 +482,8 @@ func (c *Controller) Sync(ctx context.Context) {
 		ah       *agentHost
 		id, sum  string
 		deadline time.Time
+		link     *agentLink // the state went on it as seq; nil: as a file
+		seq      uint64
 	}
 	var waits []wait
 	a := c.agents
@@ -425,7 +491,11 @@ func (c *Controller) Sync(ctx context.Context) {
 		ah := a.host(h.Name)
 		a.mu.Lock()
 		if ah.id != "" && ah.pushed != nil && !ah.acked && time.Since(ah.pushedAt) < SyncTimeout {
-			waits = append(waits, wait{h, ah, ah.id, sdn.AppliedSum(ah.pushed), ah.pushedAt.Add(SyncTimeout)})
+			w := wait{h: h, ah: ah, id: ah.id, sum: sdn.AppliedSum(ah.pushed), deadline: ah.pushedAt.Add(SyncTimeout)}
+			if ah.linkSeq > 0 && ah.link != nil {
+				w.link, w.seq = ah.link, ah.linkSeq
+			}
+			waits = append(waits, w)
 		}
 		a.mu.Unlock()
 	}
@@ -436,6 +506,30 @@ func (c *Controller) Sync(ctx context.Context) {
 	fanout.Each(waits, func(w wait) (struct{}, error) {
 		wctx, cancel := context.WithDeadline(ctx, w.deadline)
 		defer cancel()
+		if w.link != nil {
+			err := w.link.wait(wctx, w.seq)
+			switch {
+			case err == nil:
+				a.mu.Lock()
+				if ah := w.ah; ah.id == w.id && ah.linkSeq == w.seq {
+					ah.acked = true
+				}
+				a.mu.Unlock()
+				return struct{}{}, nil
+			case wctx.Err() != nil && ctx.Err() == nil:
+				// Up but silent: this agent gets files from now on.
+				c.log.Warn("agent did not acknowledge on its link; writing files", "host", w.h.Name)
+				w.link.end(errors.New("no acknowledgement"))
+				a.mu.Lock()
+				w.ah.noLink = w.id
+				a.mu.Unlock()
+				return struct{}{}, nil
+			case ctx.Err() != nil:
+				return struct{}{}, nil
+			}
+			// The link ended: the agent kept the state if it got it;
+			// ask the file.
+		}
 		tick := time.NewTicker(syncPoll)
 		defer tick.Stop()
 		for {
