@@ -105,20 +105,29 @@ func eventually(t *testing.T, what string, fn func() bool) {
 	}
 }
 
-func TestAgentFollowsState(t *testing.T) {
+// useFakeProvider registers the fake provider (once: the registry is
+// process-wide) and resets it to one left-over network; it returns a
+// temporary directory and a resolv.conf in it with no upstream (what the
+// agent does not answer is NXDOMAIN, at once).
+func useFakeProvider(t *testing.T) (dir, resolv string) {
+	t.Helper()
 	fakeOnce.Do(func() {
 		if err := sdn.RegisterProvider("fake-agent-test", func(sdn.ProviderConfig) (sdn.Provider, error) { return fake, nil }); err != nil {
 			t.Fatal(err)
 		}
 	})
-	fake.reset() // the registry is process-wide; each run starts from one left-over network
-	dir := t.TempDir()
-	path := filepath.Join(dir, "desired.json")
-	resolv := filepath.Join(dir, "resolv.conf")
-	// No upstream: what the agent does not answer is NXDOMAIN, at once.
+	fake.reset()
+	dir = t.TempDir()
+	resolv = filepath.Join(dir, "resolv.conf")
 	if err := os.WriteFile(resolv, []byte("nameserver 127.0.0.11\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return dir, resolv
+}
+
+func TestAgentFollowsState(t *testing.T) {
+	dir, resolv := useFakeProvider(t)
+	path := filepath.Join(dir, "desired.json")
 	port := freeUDPPort(t)
 	statsPath := filepath.Join(dir, "stats.json")
 	appliedPath := filepath.Join(dir, "applied")
@@ -382,18 +391,8 @@ func TestUpstreams(t *testing.T) {
 // (a restart reads it), and acknowledged by its sum; states queued
 // behind each other are all acknowledged.
 func TestAgentAppliesPushedStates(t *testing.T) {
-	fakeOnce.Do(func() {
-		if err := sdn.RegisterProvider("fake-agent-test", func(sdn.ProviderConfig) (sdn.Provider, error) { return fake, nil }); err != nil {
-			t.Fatal(err)
-		}
-	})
-	fake.reset()
-	dir := t.TempDir()
+	dir, resolv := useFakeProvider(t)
 	path := filepath.Join(dir, "desired.json")
-	resolv := filepath.Join(dir, "resolv.conf")
-	if err := os.WriteFile(resolv, []byte("nameserver 127.0.0.11\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	port := freeUDPPort(t)
 	stdin, push := io.Pipe()
 	acks, stdout := io.Pipe()
