@@ -180,12 +180,12 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	node := nodeJSON(h)
-	if c.Inspect != nil && h.Healthy() && !engineapi.QueryBool(r.URL.Query(), "size") && upstreamVersion(r, h) == h.Facts().MaxAPI {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		_, err := w.Write(withNode(tenantContainerInspect(r, s.shownInspect(s.ingressInspect(h, c.Inspect))), node))
-		return err
-	}
+	// Always asked of the engine, never served from the cache: a client
+	// that saw an event (a die, from its own event stream) inspects next
+	// and must see the state the event brought, as on one engine; the
+	// cache's own stream may not have caught up yet. (compose's attached
+	// up takes a running container after its die for a restart and waits
+	// forever.)
 	return s.forward(w, r, h, forwardOptions{path: containerPath(r, c.ID()), modify: func(resp *http.Response) error {
 		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
