@@ -27,7 +27,7 @@ test-unit: ## unit tests with the race detector
 	$(GO) test -race -count=1 ./...
 
 test-e2e: build ## end-to-end tests on three real dockerd engines in network namespaces (root)
-	CLOCKER_E2E=1 $(GO) test -race -count=1 -timeout 45m -tags e2e -v ./internal/testfleet/ ./hosts/provision/ ./cmd/clocker/ 2>&1 | tee /tmp/clocker-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' ; rc=$${PIPESTATUS[0]}; \
+	CLOCKER_E2E=1 $(GO) test -race -count=1 -timeout 60m -tags e2e -v ./internal/testfleet/ ./hosts/provision/ ./cmd/clocker/ 2>&1 | tee /tmp/clocker-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' ; rc=$${PIPESTATUS[0]}; \
 	  [ $$rc -eq 0 ] || bash .ci/failures /tmp/clocker-e2e.log; exit $$rc
 
 check: ## go vet, gofmt, go mod tidy diff, import directions
