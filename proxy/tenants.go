@@ -88,14 +88,10 @@ func looksLikeID(ref string) bool {
 }
 
 // tenantContainers keeps a tenant's own containers of a list and maps
-// its list filters' names (name=^/web, network=front) to the engines'.
+// its list filters' network names (network=front) to the engines'. Its
+// name filters match the names it sees (opts.ShownName, set by the
+// caller).
 func tenantContainers(t tenant.Scope, all []hosts.Container, f engineapi.Filters) []hosts.Container {
-	for _, v := range f.Values("name") {
-		if rest, ok := strings.CutPrefix(v, "^/"); ok && !t.HasPrefix(rest) {
-			delete(f["name"], v)
-			f.Add("name", "^/"+t.Prefix()+rest)
-		}
-	}
 	for _, v := range f.Values("network") {
 		if userNetworkName(v) && !t.HasPrefix(v) {
 			f.Add("network", t.EngineName(v))
