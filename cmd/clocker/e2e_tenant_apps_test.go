@@ -170,3 +170,74 @@ services:
 		t.Errorf("alice's volume after the delete: %q", out)
 	}
 }
+
+// TestE2ETenantReferences: with --tenants, alice names her own
+// containers by ID or ID prefix in --volumes-from, --link and
+// --network/--pid container:ID; bob naming hers that way gets "No such
+// container"; name filters match the names each tenant sees.
+func TestE2ETenantReferences(t *testing.T) {
+	s := startSecureServer(t, "", "--tenants")
+	certs := map[string]string{}
+	for _, who := range []string{"alice", "bob"} {
+		if out, err := exec.Command(clockerBin, "certs", "client", who, "--dir", s.certs).CombinedOutput(); err != nil {
+			t.Fatalf("certs client %s: %v\n%s", who, err, out)
+		}
+		certs[who] = filepath.Join(s.certs, who)
+	}
+	as := func(who string, args ...string) result {
+		t.Helper()
+		return s.docker(t, certs[who], nil, args...)
+	}
+	must := func(who string, args ...string) string {
+		t.Helper()
+		r := as(who, args...)
+		if r.Code != 0 {
+			t.Fatalf("%s: docker %s: exit %d\n%s%s", who, strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
+		}
+		return strings.TrimSpace(r.Stdout)
+	}
+	defer as("alice", "rm", "-f", "db", "app")
+	defer as("bob", "rm", "-f", "alicefan")
+	db := must("alice", "run", "-d", "--name", "db", "-v", "/data", "busybox", "sh", "-c", "echo kept > /data/f && exec sleep 300")
+	must("bob", "run", "-d", "--name", "alicefan", "busybox", "sleep", "300")
+
+	if out := must("alice", "run", "--rm", "--volumes-from", db[:12]+":ro", "busybox", "sh", "-c", "until [ -s /data/f ]; do sleep 0.2; done; cat /data/f"); out != "kept" {
+		t.Errorf("--volumes-from by ID prefix: %q", out)
+	}
+	must("alice", "run", "-d", "--name", "app", "--link", db+":database", "busybox", "sleep", "300")
+	if r := as("alice", "exec", "app", "grep", "-w", "database", "/etc/hosts"); r.Code != 0 {
+		t.Errorf("--link by ID: no database in app's /etc/hosts: %s%s", r.Stdout, r.Stderr)
+	}
+	if out := must("alice", "run", "--rm", "--network", "container:"+db[:12], "busybox", "hostname"); out != db[:12] {
+		t.Errorf("--network container:ID prefix: hostname %q, want %q", out, db[:12])
+	}
+	if out := must("alice", "run", "--rm", "--pid", "container:"+db, "busybox", "sh", "-c", "ps -o comm | grep -c sleep"); out != "1" {
+		t.Errorf("--pid container:ID: sleeps seen %q", out)
+	}
+	for _, args := range [][]string{
+		{"--volumes-from", db[:12]}, {"--link", db + ":x"}, {"--network", "container:" + db}, {"--pid", "container:" + db[:12]},
+		{"--ipc", "container:" + db}, {"--volumes-from", "alice_db"},
+	} {
+		// --pull never: the CLI takes a create's 404 for a missing image
+		// and pulls (as against dockerd) unless told not to.
+		r := as("bob", append(append([]string{"run", "--rm", "--pull", "never"}, args...), "busybox", "true")...)
+		if r.Code == 0 || !strings.Contains(r.Stderr, "No such container") {
+			t.Errorf("bob: docker run %s: exit %d %s%s", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
+		}
+	}
+
+	for _, c := range []struct {
+		who, filter, want string
+	}{
+		{"bob", "name=alice", "alicefan"},
+		{"bob", "name=alice_", ""},
+		{"alice", "name=alice", ""},
+		{"alice", "name=^/db$", "db"},
+		{"alice", "name=^db$", "db"},
+		{"alice", "name=^/(db|app)$", "app\ndb"},
+	} {
+		if out := must(c.who, "ps", "-a", "--filter", c.filter, "--format", "{{.Names}}"); out != c.want {
+			t.Errorf("%s: ps --filter %s: %q, want %q", c.who, c.filter, out, c.want)
+		}
+	}
+}
