@@ -15,6 +15,86 @@ import (
 	"github.com/clocker/clocker/internal/tenant"
 )
 
+// tenantsServer is a clocker serve with --tenants and the certificates
+// of alice, bob and the admin ops, each with a docker CLI and a Go
+// client over mutual TLS.
+type tenantsServer struct {
+	t       *testing.T
+	s       *secureServer
+	certs   map[string]string
+	clients map[string]*http.Client
+}
+
+func startTenantsServer(t *testing.T) *tenantsServer {
+	t.Helper()
+	s := startSecureServer(t, "", "--tenants")
+	ts := &tenantsServer{t: t, s: s, certs: map[string]string{}, clients: map[string]*http.Client{}}
+	for _, who := range []string{"alice", "bob", "ops"} {
+		if who != "ops" {
+			if out, err := exec.Command(clockerBin, "certs", "client", who, "--dir", s.certs).CombinedOutput(); err != nil {
+				t.Fatalf("certs client %s: %v\n%s", who, err, out)
+			}
+		}
+		ts.certs[who] = filepath.Join(s.certs, who)
+		ts.clients[who] = s.tlsClient(t, loadPair(t, ts.certs[who]))
+	}
+	return ts
+}
+
+// call sends a request as who (header: more headers).
+func (ts *tenantsServer) call(who, method, path, body string, header http.Header) (int, string) {
+	t := ts.t
+	t.Helper()
+	req, _ := http.NewRequest(method, "https://"+ts.s.addr+path, strings.NewReader(body))
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := ts.clients[who].Do(req)
+	if err != nil {
+		t.Fatalf("%s %s %s: %v", who, method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (ts *tenantsServer) docker(who string, args ...string) result {
+	ts.t.Helper()
+	return ts.s.docker(ts.t, ts.certs[who], nil, args...)
+}
+
+func (ts *tenantsServer) must(who string, args ...string) string {
+	t := ts.t
+	t.Helper()
+	r := ts.docker(who, args...)
+	if r.Code != 0 {
+		t.Fatalf("%s: docker %s: exit %d\n%s%s", who, strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
+	}
+	return strings.TrimSpace(r.Stdout)
+}
+
+// waitTask polls an activity as who until it has ended.
+func (ts *tenantsServer) waitTask(who, id string) map[string]any {
+	t := ts.t
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		code, body := ts.call(who, "GET", "/v1/activities/"+id, "", nil)
+		if code == 200 {
+			var tk map[string]any
+			_ = json.Unmarshal([]byte(body), &tk)
+			return tk
+		}
+		if code != 202 || time.Now().After(deadline) {
+			t.Fatalf("%s: activity %s: %d %s", who, id, code, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // TestE2ETenantApplications: with --tenants, alice deploys a blueprint
 // with her client certificate (POST /v1/applications); its containers,
 // network and volume are hers (her docker ps, not bob's; the engines'
@@ -22,60 +102,8 @@ import (
 // her application (404), even when he sends the in-process tenant
 // header naming alice; the admin sees it; alice deletes it.
 func TestE2ETenantApplications(t *testing.T) {
-	s := startSecureServer(t, "", "--tenants")
-	for _, who := range []string{"alice", "bob"} {
-		if out, err := exec.Command(clockerBin, "certs", "client", who, "--dir", s.certs).CombinedOutput(); err != nil {
-			t.Fatalf("certs client %s: %v\n%s", who, err, out)
-		}
-	}
-	certs := map[string]string{}
-	clients := map[string]*http.Client{}
-	for _, who := range []string{"alice", "bob", "ops"} {
-		certs[who] = filepath.Join(s.certs, who)
-		clients[who] = s.tlsClient(t, loadPair(t, certs[who]))
-	}
-	call := func(who, method, path, body string, header http.Header) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequest(method, "https://"+s.addr+path, strings.NewReader(body))
-		for k, v := range header {
-			req.Header[k] = v
-		}
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := clients[who].Do(req)
-		if err != nil {
-			t.Fatalf("%s %s %s: %v", who, method, path, err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	must := func(who string, args ...string) string {
-		t.Helper()
-		r := s.docker(t, certs[who], nil, args...)
-		if r.Code != 0 {
-			t.Fatalf("%s: docker %s: exit %d\n%s%s", who, strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
-		}
-		return strings.TrimSpace(r.Stdout)
-	}
-	waitTask := func(who, id string) map[string]any {
-		t.Helper()
-		deadline := time.Now().Add(3 * time.Minute)
-		for {
-			code, body := call(who, "GET", "/v1/activities/"+id, "", nil)
-			if code == 200 {
-				var tk map[string]any
-				_ = json.Unmarshal([]byte(body), &tk)
-				return tk
-			}
-			if code != 202 || time.Now().After(deadline) {
-				t.Fatalf("%s: activity %s: %d %s", who, id, code, body)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
-
+	ts := startTenantsServer(t)
+	call, must, waitTask := ts.call, ts.must, ts.waitTask
 	plan := `name: Shop
 services:
 - type: docker:busybox
@@ -176,26 +204,8 @@ services:
 // --network/--pid container:ID; bob naming hers that way gets "No such
 // container"; name filters match the names each tenant sees.
 func TestE2ETenantReferences(t *testing.T) {
-	s := startSecureServer(t, "", "--tenants")
-	certs := map[string]string{}
-	for _, who := range []string{"alice", "bob"} {
-		if out, err := exec.Command(clockerBin, "certs", "client", who, "--dir", s.certs).CombinedOutput(); err != nil {
-			t.Fatalf("certs client %s: %v\n%s", who, err, out)
-		}
-		certs[who] = filepath.Join(s.certs, who)
-	}
-	as := func(who string, args ...string) result {
-		t.Helper()
-		return s.docker(t, certs[who], nil, args...)
-	}
-	must := func(who string, args ...string) string {
-		t.Helper()
-		r := as(who, args...)
-		if r.Code != 0 {
-			t.Fatalf("%s: docker %s: exit %d\n%s%s", who, strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
-		}
-		return strings.TrimSpace(r.Stdout)
-	}
+	ts := startTenantsServer(t)
+	as, must := ts.docker, ts.must
 	defer as("alice", "rm", "-f", "db", "app")
 	defer as("bob", "rm", "-f", "alicefan")
 	db := must("alice", "run", "-d", "--name", "db", "-v", "/data", "busybox", "sh", "-c", "echo kept > /data/f && exec sleep 300")
@@ -239,5 +249,79 @@ func TestE2ETenantReferences(t *testing.T) {
 		if out := must(c.who, "ps", "-a", "--filter", c.filter, "--format", "{{.Names}}"); out != c.want {
 			t.Errorf("%s: ps --filter %s: %q, want %q", c.who, c.filter, out, c.want)
 		}
+	}
+}
+
+// TestE2ETenantCompose: a compose file alice posts to /v1/applications
+// is deployed server-side as hers: her docker ps lists its containers by
+// her names, the project is her application, bob sees neither; bob's
+// project of the same name is his own application; alice deletes hers.
+func TestE2ETenantCompose(t *testing.T) {
+	ts := startTenantsServer(t)
+	file := "services:\n  web:\n    image: busybox\n    command: [\"sleep\", \"300\"]\n"
+	apps := map[string]string{}
+	for _, who := range []string{"alice", "bob"} {
+		code, body := ts.call(who, "POST", "/v1/applications?name=shopc", file, nil)
+		if code != 201 {
+			t.Fatalf("%s deploys the compose file: %d %s", who, code, body)
+		}
+		var task struct{ ID string }
+		_ = json.Unmarshal([]byte(body), &task)
+		if tk := ts.waitTask(who, task.ID); tk["isError"] != false {
+			t.Fatalf("%s's compose deploy failed: %v", who, tk)
+		}
+		defer ts.docker(who, "rm", "-f", "shopc-web-1")
+		if out := ts.must(who, "ps", "--format", "{{.Names}}"); out != "shopc-web-1" {
+			t.Errorf("%s's ps: %q", who, out)
+		}
+	}
+	// The watch finds each project as its owner's application.
+	deadline := time.Now().Add(time.Minute)
+	for len(apps) < 2 {
+		for _, who := range []string{"alice", "bob"} {
+			code, body := ts.call(who, "GET", "/v1/applications", "", nil)
+			var list []struct {
+				ID   string
+				Spec struct{ Name string }
+			}
+			if code != 200 || json.Unmarshal([]byte(body), &list) != nil || len(list) > 1 {
+				t.Fatalf("%s lists: %d %s", who, code, body)
+			}
+			if len(list) == 1 && list[0].Spec.Name == "shopc" {
+				apps[who] = list[0].ID
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("projects found as applications: %v", apps)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if apps["alice"] == apps["bob"] {
+		t.Fatalf("alice's and bob's shopc are one application %s", apps["alice"])
+	}
+	// By name each reaches its own; by id, alice's is not bob's (its id
+	// may be the project's name, which is also bob's application's).
+	for _, who := range []string{"alice", "bob"} {
+		if code, body := ts.call(who, "GET", "/v1/applications/shopc", "", nil); code != 200 || !strings.Contains(body, `"id":"`+apps[who]+`"`) {
+			t.Errorf("%s reads shopc: %d %s, want %s", who, code, body, apps[who])
+		}
+	}
+	if code, body := ts.call("bob", "GET", "/v1/applications/"+apps["alice"], "", nil); code == 200 && strings.Contains(body, `"id":"`+apps["alice"]+`"`) {
+		t.Errorf("bob reads alice's project: %d %s", code, body)
+	}
+	code, body := ts.call("alice", "DELETE", "/v1/applications/shopc", "", nil)
+	if code != 202 {
+		t.Fatalf("alice deletes shopc: %d %s", code, body)
+	}
+	var task struct{ ID string }
+	_ = json.Unmarshal([]byte(body), &task)
+	if tk := ts.waitTask("alice", task.ID); tk["isError"] != false {
+		t.Fatalf("alice's delete failed: %v", tk)
+	}
+	if out := ts.must("alice", "ps", "-aq"); out != "" {
+		t.Errorf("alice's containers after the delete: %q", out)
+	}
+	if out := ts.must("bob", "ps", "--format", "{{.Names}}"); out != "shopc-web-1" {
+		t.Errorf("bob's project after alice's delete: %q", out)
 	}
 }
