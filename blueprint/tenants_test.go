@@ -3,7 +3,6 @@ package blueprint
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -64,18 +63,11 @@ func newTenantEnv(t *testing.T, st store.Store, eng *fakeEngine, nets *sync.Map)
 
 func (e *env) doAs(owner, method, path, body string) (int, string) {
 	e.t.Helper()
-	req, _ := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
+	h := http.Header{"Content-Type": {"application/json"}}
 	if owner != "" {
-		req.Header.Set("X-Test-Owner", owner)
+		h.Set("X-Test-Owner", owner)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return e.doHeader(h, method, path, body)
 }
 
 // An application is its submitter's: what it makes is made as that
