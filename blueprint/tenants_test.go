@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -169,5 +170,54 @@ func TestApplicationsOwnedByTenant(t *testing.T) {
 	code, body = e.doAs("alice", "DELETE", "/v1/applications/"+app, "")
 	if code != http.StatusAccepted {
 		t.Fatalf("alice deletes: %d %s", code, body)
+	}
+}
+
+// Compose projects found on the fleet are their containers' owner's:
+// alice's and bob's project "web" are two applications, each seen by its
+// owner alone (and the admins), also after a restart.
+func TestProjectsOwnedByTenant(t *testing.T) {
+	st := tempStore(t)
+	eng := newFake()
+	nets := &sync.Map{}
+	e := newTenantEnv(t, st, eng, nets)
+	eng.composeUp("web", "app", 1, map[string]string{labels.Owner: "alice"})
+	eng.composeUp("web", "app", 2, map[string]string{labels.Owner: "bob"})
+	e.poll()
+	lists := func(e *env) map[string][]string {
+		t.Helper()
+		out := map[string][]string{}
+		for _, who := range []string{"alice", "bob", ""} {
+			code, body := e.doAs(who, "GET", "/v1/applications", "")
+			var list []struct{ ID string }
+			if code != 200 || json.Unmarshal([]byte(body), &list) != nil {
+				t.Fatalf("%q lists: %d %s", who, code, body)
+			}
+			for _, a := range list {
+				out[who] = append(out[who], a.ID)
+			}
+		}
+		return out
+	}
+	got := lists(e)
+	if len(got["alice"]) != 1 || len(got["bob"]) != 1 || got["alice"][0] == got["bob"][0] || len(got[""]) != 2 {
+		t.Fatalf("applications by who lists them: %v", got)
+	}
+	for who, n := range map[string]int{"alice": 1, "bob": 2} {
+		code, body := e.doAs(who, "GET", "/v1/applications/web/entities/app/children", "")
+		var kids []struct{ ID string }
+		if code != 200 || json.Unmarshal([]byte(body), &kids) != nil || len(kids) != n {
+			t.Errorf("%s's web/app replicas: %d %s, want %d", who, code, body, n)
+		}
+	}
+	e.srv.Close()
+	e.m.Close()
+	e2 := newTenantEnv(t, st, eng, nets)
+	if err := e2.m.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	e2.poll()
+	if after := lists(e2); !reflect.DeepEqual(after, got) {
+		t.Errorf("after a restart: %v, want %v", after, got)
 	}
 }
