@@ -95,6 +95,19 @@ func (ts *tenantsServer) waitTask(who, id string) map[string]any {
 	}
 }
 
+// deleteApp deletes who's application app and waits for the delete;
+// nil when there was none.
+func (ts *tenantsServer) deleteApp(who, app string) map[string]any {
+	ts.t.Helper()
+	code, body := ts.call(who, "DELETE", "/v1/applications/"+app, "", nil)
+	if code != 202 {
+		return nil
+	}
+	var task struct{ ID string }
+	_ = json.Unmarshal([]byte(body), &task)
+	return ts.waitTask(who, task.ID)
+}
+
 // TestE2ETenantApplications: with --tenants, alice deploys a blueprint
 // with her client certificate (POST /v1/applications); its containers,
 // network and volume are hers (her docker ps, not bob's; the engines'
@@ -125,7 +138,7 @@ services:
 	var task struct{ ID, EntityID string }
 	_ = json.Unmarshal([]byte(body), &task)
 	app := task.EntityID
-	defer call("ops", "DELETE", "/v1/applications/"+app, "", nil)
+	defer ts.deleteApp("ops", app)
 	if tk := waitTask("alice", task.ID); tk["isError"] != false {
 		t.Fatalf("alice's start failed: %v", tk)
 	}
@@ -270,7 +283,7 @@ func TestE2ETenantCompose(t *testing.T) {
 		if tk := ts.waitTask(who, task.ID); tk["isError"] != false {
 			t.Fatalf("%s's compose deploy failed: %v", who, tk)
 		}
-		defer ts.docker(who, "rm", "-f", "shopc-web-1")
+		defer ts.deleteApp(who, "shopc") // with its network: later servers allocate afresh
 		if out := ts.must(who, "ps", "--format", "{{.Names}}"); out != "shopc-web-1" {
 			t.Errorf("%s's ps: %q", who, out)
 		}
@@ -309,13 +322,7 @@ func TestE2ETenantCompose(t *testing.T) {
 	if code, body := ts.call("bob", "GET", "/v1/applications/"+apps["alice"], "", nil); code == 200 && strings.Contains(body, `"id":"`+apps["alice"]+`"`) {
 		t.Errorf("bob reads alice's project: %d %s", code, body)
 	}
-	code, body := ts.call("alice", "DELETE", "/v1/applications/shopc", "", nil)
-	if code != 202 {
-		t.Fatalf("alice deletes shopc: %d %s", code, body)
-	}
-	var task struct{ ID string }
-	_ = json.Unmarshal([]byte(body), &task)
-	if tk := ts.waitTask("alice", task.ID); tk["isError"] != false {
+	if tk := ts.deleteApp("alice", "shopc"); tk["isError"] != false {
 		t.Fatalf("alice's delete failed: %v", tk)
 	}
 	if out := ts.must("alice", "ps", "-aq"); out != "" {
