@@ -6,8 +6,10 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 
-	"github.com/clocker/clocker/internal/labels"
 	"github.com/moby/moby/api/types/container"
+
+	"github.com/clocker/clocker/internal/labels"
+	"github.com/clocker/clocker/internal/tenant"
 )
 
 // TenantStep gives a tenant's create (--tenants; Create.Tenant set) its
@@ -18,14 +20,50 @@ import (
 // gave it (an alias), so that DNS on its tenant's networks keeps
 // resolving "web". It runs after the name step, so that a picked name
 // is the tenant's too.
-type TenantStep struct{}
+//
+// References to containers (--volumes-from, --link, and the container:X
+// modes of --network, --pid and --ipc) are names, full IDs or unique ID
+// prefixes of the tenant's own containers: Resolve finds them; another
+// tenant's is "no such container".
+type TenantStep struct {
+	// Resolve answers the engine name of the tenant's container that ref
+	// (a name as the tenant gave it, an ID or an ID prefix) names; an
+	// error wrapping errdefs.ErrNotFound when the tenant has none. Nil:
+	// references are taken as the tenant's names.
+	Resolve func(t tenant.Scope, ref string) (string, error)
+}
 
 // Name is the step's name: "tenant".
 func (TenantStep) Name() string { return "tenant" }
 
+// ref is the engine's reference for the tenant's container ref.
+func (s TenantStep) ref(t tenant.Scope, ref string) (string, error) {
+	if s.Resolve == nil {
+		if t.HasPrefix(ref) {
+			return ref, nil
+		}
+		return t.EngineName(ref), nil
+	}
+	return s.Resolve(t, ref)
+}
+
+// containerMode rewrites a "container:REF" mode of field (NetworkMode,
+// PidMode, IpcMode); other modes stay.
+func (s TenantStep) containerMode(t tenant.Scope, mode string) (string, bool, error) {
+	ref, ok := strings.CutPrefix(mode, "container:")
+	if !ok || ref == "" {
+		return mode, false, nil
+	}
+	name, err := s.ref(t, ref)
+	if err != nil {
+		return "", false, err
+	}
+	return "container:" + name, true, nil
+}
+
 // Validate rewrites the names of a tenant's create; others pass as they
 // are.
-func (TenantStep) Validate(c *Create) error {
+func (s TenantStep) Validate(c *Create) error {
 	if c.Tenant == nil {
 		return nil
 	}
@@ -96,19 +134,44 @@ func (TenantStep) Validate(c *Create) error {
 	}
 	if len(hc.VolumesFrom) > 0 {
 		for i, v := range hc.VolumesFrom {
-			if !t.HasPrefix(v) {
-				hc.VolumesFrom[i] = t.EngineName(v)
+			ref, mode, hasMode := strings.Cut(v, ":") // NAME[:ro|rw]
+			name, err := s.ref(t, ref)
+			if err != nil {
+				return err
 			}
+			if hasMode {
+				name += ":" + mode
+			}
+			hc.VolumesFrom[i] = name
 		}
 		c.Changed("HostConfig", "VolumesFrom")
 	}
 	if len(hc.Links) > 0 {
 		for i, l := range hc.Links {
-			if !t.HasPrefix(l) {
-				hc.Links[i] = t.EngineName(l)
+			ref, alias, hasAlias := strings.Cut(l, ":") // NAME[:ALIAS]
+			name, err := s.ref(t, strings.TrimPrefix(ref, "/"))
+			if err != nil {
+				return err
 			}
+			if !hasAlias {
+				alias = strings.TrimPrefix(ref, "/") // the engine's default alias: the name as given
+			}
+			hc.Links[i] = name + ":" + alias
 		}
 		c.Changed("HostConfig", "Links")
+	}
+	for _, m := range []struct {
+		mode  *string
+		field string
+	}{{(*string)(&hc.NetworkMode), "NetworkMode"}, {(*string)(&hc.PidMode), "PidMode"}, {(*string)(&hc.IpcMode), "IpcMode"}} {
+		mode, changed, err := s.containerMode(t, *m.mode)
+		if err != nil {
+			return err
+		}
+		if changed {
+			*m.mode = mode
+			c.Changed("HostConfig", m.field)
+		}
 	}
 	return nil
 }

@@ -2,11 +2,13 @@ package admission_test
 
 import (
 	"encoding/json"
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/clocker/clocker/admission"
+	"github.com/clocker/clocker/internal/errdefs"
 	"github.com/clocker/clocker/internal/labels"
 	"github.com/clocker/clocker/internal/tenant"
 )
@@ -98,4 +100,73 @@ func TestTenantStepAliasOnNetworkMode(t *testing.T) {
 	if !strings.Contains(string(out), `"EndpointsConfig":{"alice_front":{`) || !strings.Contains(string(out), `"Aliases":["web"]`) {
 		t.Fatalf("body %s", out)
 	}
+}
+
+// References to containers go through Resolve: the tenant's own by
+// name, ID or ID prefix become their engine names (the modes and the
+// link's alias kept); another tenant's is no such container, and the
+// create is refused.
+func TestTenantStepResolvesContainerReferences(t *testing.T) {
+	own := map[string]string{"db": "alice_db", "0123abcd": "alice_db", "0123abcdef99": "alice_db", "9f00": "alice_cache"}
+	step := admission.TenantStep{Resolve: func(s tenant.Scope, ref string) (string, error) {
+		if n, ok := own[ref]; ok && s.Name == "alice" {
+			return n, nil
+		}
+		return "", errdefs.NoSuchContainer(ref)
+	}}
+	tests := []struct {
+		name, hostConfig string
+		want             map[string]any // HostConfig fields
+		err              string
+	}{
+		{name: "volumes-from by ID prefix, mode kept", hostConfig: `{"VolumesFrom":["0123abcd:ro","db"]}`,
+			want: map[string]any{"VolumesFrom": []any{"alice_db:ro", "alice_db"}}},
+		{name: "link by full ID", hostConfig: `{"Links":["0123abcdef99:database","9f00:9f00"]}`,
+			want: map[string]any{"Links": []any{"alice_db:database", "alice_cache:9f00"}}},
+		{name: "link without alias keeps the given name", hostConfig: `{"Links":["db"]}`,
+			want: map[string]any{"Links": []any{"alice_db:db"}}},
+		{name: "container modes", hostConfig: `{"NetworkMode":"container:0123abcd","PidMode":"container:db","IpcMode":"container:9f00"}`,
+			want: map[string]any{"NetworkMode": "container:alice_db", "PidMode": "container:alice_db", "IpcMode": "container:alice_cache"}},
+		{name: "other modes stay", hostConfig: `{"NetworkMode":"host","PidMode":"host","IpcMode":"private"}`,
+			want: map[string]any{"NetworkMode": "host", "PidMode": "host", "IpcMode": "private"}},
+		{name: "another's ID in volumes-from", hostConfig: `{"VolumesFrom":["feedbeef"]}`, err: "No such container: feedbeef"},
+		{name: "another's ID in a link", hostConfig: `{"Links":["feedbeef:x"]}`, err: "No such container: feedbeef"},
+		{name: "another's container network", hostConfig: `{"NetworkMode":"container:bob_web"}`, err: "No such container: bob_web"},
+		{name: "another's pid namespace", hostConfig: `{"PidMode":"container:feedbeef"}`, err: "No such container: feedbeef"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := admission.NewCreate("web", url.Values{}, []byte(`{"Image":"busybox","HostConfig":`+tc.hostConfig+`}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := tenant.New("alice")
+			c.Tenant = &s
+			err = step.Validate(c)
+			if tc.err != "" {
+				if err == nil || !errors.Is(err, errdefs.ErrNotFound) || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want not found %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _ := c.Body()
+			var got struct{ HostConfig map[string]any }
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tc.want {
+				if g, _ := json.Marshal(got.HostConfig[k]); string(g) != mustJSON(v) {
+					t.Errorf("%s = %s, want %s", k, g, mustJSON(v))
+				}
+			}
+		})
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

@@ -82,7 +82,7 @@ func (m *Manager) streamText(ctx context.Context, t *Task) (map[string][]byte, e
 			break
 		}
 	}
-	rc, err := m.eng.ContainerLogs(ctx, id, opts)
+	rc, err := m.engOf(e.App).ContainerLogs(ctx, id, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +98,7 @@ func (m *Manager) streamText(ctx context.Context, t *Task) (map[string][]byte, e
 	} else {
 		out["stdout"], out["stderr"] = o.Bytes(), e2.Bytes()
 	}
-	if ins, err := m.eng.ContainerInspect(ctx, id, client.ContainerInspectOptions{}); err == nil && ins.Container.Config != nil {
+	if ins, err := m.engOf(e.App).ContainerInspect(ctx, id, client.ContainerInspectOptions{}); err == nil && ins.Container.Config != nil {
 		var b bytes.Buffer
 		for _, kv := range ins.Container.Config.Env {
 			b.WriteString(kv + "\n")
@@ -153,7 +153,7 @@ func (m *Manager) activityStream(w http.ResponseWriter, r *http.Request) error {
 
 func (m *Manager) taskOfPath(r *http.Request) (*Task, error) {
 	t := m.Task(r.PathValue("id"))
-	if t == nil {
+	if t == nil || !m.taskVisible(r.Context(), t) {
 		return nil, errdefs.New(errdefs.ErrNotFound, fmt.Sprintf("Activity '%s' not found", r.PathValue("id")))
 	}
 	return t, nil

@@ -106,7 +106,7 @@ func (m *Manager) removeMember(ctx context.Context, e *Entity) error {
 	id := e.containerID
 	m.mu.Unlock()
 	if id != "" {
-		if _, err := m.eng.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		if _, err := m.engOf(e.App).ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("remove member %s: %w", e.ID, err)
 		}
 	}

@@ -23,7 +23,7 @@ type fakeCompose struct {
 
 func (f *fakeCompose) IsCompose(body []byte) bool { return strings.Contains(string(body), "# compose") }
 
-func (f *fakeCompose) Prepare(_ context.Context, _ []byte, q url.Values) (string, func(context.Context) (any, error), error) {
+func (f *fakeCompose) Prepare(_ context.Context, _ string, _ []byte, q url.Values) (string, func(context.Context) (any, error), error) {
 	f.query = q
 	if f.err != nil {
 		return "", nil, f.err

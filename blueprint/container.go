@@ -99,7 +99,7 @@ func (m *Manager) startContainer(ctx context.Context, e *Entity) error {
 		return m.startProjectContainer(ctx, e)
 	}
 	f := make(client.Filters).Add("label", labels.BlueprintEntity+"="+e.ID)
-	list, err := m.eng.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	list, err := m.engOf(e.App).ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func (m *Manager) startContainer(ctx context.Context, e *Entity) error {
 	if len(list.Items) > 0 {
 		id = list.Items[0].ID
 		if list.Items[0].State == container.StatePaused { // start after pause: as resume
-			if _, err := m.eng.ContainerUnpause(ctx, id, client.ContainerUnpauseOptions{}); err != nil {
+			if _, err := m.engOf(e.App).ContainerUnpause(ctx, id, client.ContainerUnpauseOptions{}); err != nil {
 				return engineErr("unpause "+e.Node.Label(), err)
 			}
 		}
@@ -132,7 +132,7 @@ func (m *Manager) startContainer(ctx context.Context, e *Entity) error {
 		m.mu.Lock()
 		e.resolved = cfg
 		m.mu.Unlock()
-		res, err := m.eng.ContainerCreate(ctx, opts)
+		res, err := m.engOf(e.App).ContainerCreate(ctx, opts)
 		if err != nil {
 			return fmt.Errorf("create %s: %w", opts.Name, err)
 		}
@@ -146,7 +146,7 @@ func (m *Manager) startContainer(ctx context.Context, e *Entity) error {
 	m.mu.Unlock()
 	m.setSensors(e, map[string]any{"docker.container.id": id})
 	m.save(e.App)
-	if _, err := m.eng.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil && !isNotModified(err) {
+	if _, err := m.engOf(e.App).ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil && !isNotModified(err) {
 		return fmt.Errorf("start %s: %w", id, err)
 	}
 	if err := m.refresh(ctx, e); err != nil {
@@ -163,7 +163,7 @@ func (m *Manager) refresh(ctx context.Context, e *Entity) error {
 	m.mu.Lock()
 	id := e.containerID
 	m.mu.Unlock()
-	in, err := m.eng.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	in, err := m.engOf(e.App).ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
 		return err
 	}

@@ -64,7 +64,7 @@ func (m *Manager) pause(ctx context.Context, e *Entity) error {
 	if err != nil {
 		return err
 	}
-	if _, err := m.eng.ContainerPause(ctx, id, client.ContainerPauseOptions{}); err != nil {
+	if _, err := m.engOf(e.App).ContainerPause(ctx, id, client.ContainerPauseOptions{}); err != nil {
 		return engineErr("pause "+e.Node.Label(), err)
 	}
 	m.setSensors(e, map[string]any{SensorPaused: true, SensorState: StateStopped, SensorUp: false})
@@ -78,7 +78,7 @@ func (m *Manager) resume(ctx context.Context, e *Entity) error {
 	if err != nil {
 		return err
 	}
-	if _, err := m.eng.ContainerUnpause(ctx, id, client.ContainerUnpauseOptions{}); err != nil {
+	if _, err := m.engOf(e.App).ContainerUnpause(ctx, id, client.ContainerUnpauseOptions{}); err != nil {
 		return engineErr("resume "+e.Node.Label(), err)
 	}
 	err = m.refresh(ctx, e)
@@ -100,7 +100,7 @@ func (m *Manager) shutDown(ctx context.Context, e *Entity) error {
 		return err
 	}
 	now := 0
-	if _, err := m.eng.ContainerStop(ctx, id, client.ContainerStopOptions{Signal: "SIGKILL", Timeout: &now}); err != nil && !isNotModified(err) {
+	if _, err := m.engOf(e.App).ContainerStop(ctx, id, client.ContainerStopOptions{Signal: "SIGKILL", Timeout: &now}); err != nil && !isNotModified(err) {
 		return engineErr("shut down "+e.Node.Label(), err)
 	}
 	m.setSensors(e, map[string]any{"docker.container.running": false, SensorPaused: false, SensorState: StateStopped, SensorUp: false})

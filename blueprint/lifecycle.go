@@ -40,10 +40,10 @@ func (m *Manager) startApp(app *App) *Task {
 
 // ensureNetwork makes the application's fleet network once.
 func (m *Manager) ensureNetwork(ctx context.Context, app *App) error {
-	if _, err := m.eng.NetworkInspect(ctx, app.Network, client.NetworkInspectOptions{}); err == nil {
+	if _, err := m.engOf(app).NetworkInspect(ctx, app.Network, client.NetworkInspectOptions{}); err == nil {
 		return nil
 	}
-	_, err := m.eng.NetworkCreate(ctx, app.Network, client.NetworkCreateOptions{
+	_, err := m.engOf(app).NetworkCreate(ctx, app.Network, client.NetworkCreateOptions{
 		Driver: "bridge",
 		Labels: map[string]string{labels.BlueprintApplication: app.ID},
 	})
@@ -164,7 +164,7 @@ func (m *Manager) stopEntity(ctx context.Context, e *Entity) error {
 	id := e.containerID
 	m.mu.Unlock()
 	if id != "" {
-		if _, err := m.eng.ContainerStop(ctx, id, client.ContainerStopOptions{}); err != nil && !cerrdefs.IsNotModified(err) {
+		if _, err := m.engOf(e.App).ContainerStop(ctx, id, client.ContainerStopOptions{}); err != nil && !cerrdefs.IsNotModified(err) {
 			errs[len(kids)] = err
 		}
 		m.setSensors(e, map[string]any{"docker.container.running": false})
@@ -319,22 +319,22 @@ func (m *Manager) deleteApp(app *App) *Task {
 		// Every container labelled with the application, also one made
 		// just before a crash and never recorded.
 		f := make(client.Filters).Add("label", labels.BlueprintApplication+"="+app.ID)
-		list, err := m.eng.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+		list, err := m.engOf(app).ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 		if err != nil {
 			return nil, err
 		}
 		for _, c := range list.Items {
-			if _, err := m.eng.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			if _, err := m.engOf(app).ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 				errs = append(errs, err)
 			}
 		}
 		for _, v := range appVolumes(app) {
-			if _, err := m.eng.VolumeRemove(ctx, v, client.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			if _, err := m.engOf(app).VolumeRemove(ctx, v, client.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("volume %s: %w", v, err))
 			}
 		}
 		errs = append(errs, m.removeNetworks(ctx, app)...)
-		if _, err := m.eng.NetworkRemove(ctx, app.Network, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+		if _, err := m.engOf(app).NetworkRemove(ctx, app.Network, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("network %s: %w", app.Network, err))
 		}
 		if err := errors.Join(errs...); err != nil {

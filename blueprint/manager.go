@@ -98,6 +98,14 @@ type Options struct {
 	// Compose deploys the compose files posted to /v1/applications (nil:
 	// they are refused as blueprints).
 	Compose ComposeDeployer
+	// Owner is the tenant a REST request acts for ("" for an admin, or
+	// with tenants off): an application is its submitter's, and a tenant
+	// reaches only its own (others' answer 404). Nil: no tenants.
+	Owner func(ctx context.Context) string
+	// EngineAs is the engine that acts for an application's owner, as if
+	// the owner had sent each call (clocker serve: the in-process client
+	// of that tenant); nil or owner "": Engine.
+	EngineAs func(owner string) Engine
 }
 
 // ComposeDeployer deploys compose files (package compose/deploy): the
@@ -107,8 +115,9 @@ type ComposeDeployer interface {
 	// IsCompose tells a compose file (services: a map) from a blueprint.
 	IsCompose(body []byte) bool
 	// Prepare checks and places the file, making nothing; run makes the
-	// project named project. q is the request's query.
-	Prepare(ctx context.Context, body []byte, q url.Values) (project string, run func(context.Context) (any, error), err error)
+	// project named project, acting for owner ("": the admins'). q is
+	// the request's query.
+	Prepare(ctx context.Context, owner string, body []byte, q url.Values) (project string, run func(context.Context) (any, error), err error)
 }
 
 // Manager holds the applications and runs their tasks.
@@ -122,6 +131,8 @@ type Manager struct {
 	wait    time.Duration
 	clock   Clock
 	compose ComposeDeployer
+	ownerOf func(ctx context.Context) string
+	engAs   func(owner string) Engine
 
 	mu       sync.Mutex
 	apps     map[string]*App
@@ -150,6 +161,9 @@ type App struct {
 	Plan      string
 	Locations []string
 	Created   time.Time
+	// Owner is the tenant that submitted the application ("": the
+	// admins'); its containers, networks and volumes are that tenant's.
+	Owner string
 	// Network is the application's fleet network.
 	Network string
 	// Deleting is set once DELETE was asked (resumed after a restart).
@@ -209,6 +223,7 @@ func New(o Options) *Manager {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{
 		eng: o.Engine, st: o.Store, log: o.Log, version: o.Version, wait: o.WaitTimeout, clock: o.Clock, compose: o.Compose,
+		ownerOf: o.Owner, engAs: o.EngineAs,
 		apps: map[string]*App{}, entities: map[string]*Entity{}, changed: make(chan struct{}),
 		tasks: newTaskLog(500), ctx: ctx, cancel: cancel, external: o.External,
 	}
@@ -253,8 +268,36 @@ func NewID() string {
 	return string(b)
 }
 
+// owner is the tenant a request's context acts for ("": an admin, or
+// tenants off).
+func (m *Manager) owner(ctx context.Context) string {
+	if m.ownerOf == nil {
+		return ""
+	}
+	return m.ownerOf(ctx)
+}
+
+// engFor is the engine that acts for owner.
+func (m *Manager) engFor(owner string) Engine {
+	if owner == "" || m.engAs == nil {
+		return m.eng
+	}
+	return m.engAs(owner)
+}
+
+// engOf is the engine that acts for application a: its owner's.
+func (m *Manager) engOf(a *App) Engine { return m.engFor(a.Owner) }
+
+// visible tells whether the request's context may see application a:
+// admins see every one, a tenant its own.
+func (m *Manager) visible(ctx context.Context, a *App) bool {
+	o := m.owner(ctx)
+	return o == "" || a.Owner == o
+}
+
 // deployPlan is Deploy and DeployAs (deploy.go).
 func (m *Manager) deployPlan(ctx context.Context, id string, yaml []byte) (*App, *Task, error) {
+	owner := m.owner(ctx)
 	yaml, err := m.catalog.expandPlan(yaml)
 	if err != nil {
 		return nil, nil, err
@@ -274,7 +317,7 @@ func (m *Manager) deployPlan(ctx context.Context, id string, yaml []byte) (*App,
 	if err != nil {
 		return nil, nil, errdefs.New(errdefs.ErrInvalid, err.Error())
 	}
-	if err := m.checkNetworks(ctx, plan); err != nil {
+	if err := m.checkNetworks(ctx, owner, plan); err != nil {
 		return nil, nil, err
 	}
 	if err := m.checkExternal(plan); err != nil {
@@ -284,7 +327,7 @@ func (m *Manager) deployPlan(ctx context.Context, id string, yaml []byte) (*App,
 		if !n.Kind.RunsContainer() {
 			continue
 		}
-		if _, err := m.eng.ImageInspect(ctx, n.Image); err != nil {
+		if _, err := m.engFor(owner).ImageInspect(ctx, n.Image); err != nil {
 			if cerrdefs.IsNotFound(err) || strings.Contains(err.Error(), "No such image") {
 				return nil, nil, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("%s: image %s is on no host of the fleet (load or pull it first)", n.Label(), n.Image))
 			}
@@ -295,7 +338,7 @@ func (m *Manager) deployPlan(ctx context.Context, id string, yaml []byte) (*App,
 		return nil, nil, err
 	}
 	app := m.newApp(plan, string(yaml), nil)
-	app.Created = time.Now()
+	app.Created, app.Owner = time.Now(), owner
 	m.mu.Lock()
 	if m.apps[app.ID] != nil {
 		m.mu.Unlock()
@@ -415,17 +458,39 @@ func (m *Manager) Apps() []*App {
 
 // App finds an application by id, else by name (case-insensitive).
 func (m *Manager) App(ref string) (*App, error) {
+	return m.AppFor(context.Background(), ref)
+}
+
+// AppFor is App among the applications ctx's tenant may see (all for
+// an admin): another tenant's is not found, as an unknown one.
+func (m *Manager) AppFor(ctx context.Context, ref string) (*App, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if a, ok := m.apps[ref]; ok {
+	if a, ok := m.apps[ref]; ok && m.visible(ctx, a) {
 		return a, nil
 	}
+	var named *App
 	for _, a := range m.apps {
-		if strings.EqualFold(a.Name, ref) {
-			return a, nil
+		if strings.EqualFold(a.Name, ref) && m.visible(ctx, a) && (named == nil || a.Created.Before(named.Created)) {
+			named = a
 		}
 	}
+	if named != nil {
+		return named, nil
+	}
 	return nil, errdefs.New(errdefs.ErrNotFound, fmt.Sprintf("Application '%s' not found", ref))
+}
+
+// AppsFor are the applications ctx's tenant may see, oldest first.
+func (m *Manager) AppsFor(ctx context.Context) []*App {
+	all := m.Apps()
+	out := all[:0]
+	for _, a := range all {
+		if m.visible(ctx, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Entity finds an entity of app by id, else by display name, else by
@@ -518,6 +583,8 @@ type appRecord struct {
 	Plan     string
 	Created  time.Time
 	Deleting bool
+	// Owner is the tenant whose application it is ("": the admins').
+	Owner string `json:",omitempty"`
 	// IDs are the entities' ids in the plan's depth-first order, so a
 	// re-parse gives every entity its id back.
 	IDs      []string
@@ -546,7 +613,7 @@ func (m *Manager) save(a *App) error {
 		return m.saveProject(a)
 	}
 	m.mu.Lock()
-	rec := appRecord{ID: a.ID, Plan: a.Plan, Created: a.Created, Deleting: a.Deleting, Entities: map[string]entityRecord{}, Expunged: a.expunged}
+	rec := appRecord{ID: a.ID, Plan: a.Plan, Created: a.Created, Deleting: a.Deleting, Owner: a.Owner, Entities: map[string]entityRecord{}, Expunged: a.expunged}
 	for _, n := range a.plan.Nodes {
 		rec.IDs = append(rec.IDs, n.EntityID)
 	}
@@ -612,7 +679,7 @@ func (m *Manager) Resume() error {
 			}
 			app = m.newApp(plan, r.Plan, &r)
 		}
-		app.Created, app.Deleting = r.Created, r.Deleting
+		app.Created, app.Deleting, app.Owner = r.Created, r.Deleting, r.Owner
 		m.mu.Lock()
 		m.register(app)
 		m.mu.Unlock()

@@ -46,15 +46,15 @@ func (m *Manager) startNetwork(ctx context.Context, e *Entity) error {
 		cidr = p.String()
 		opts.IPAM = &network.IPAM{Config: []network.IPAMConfig{{Subnet: p}}}
 	}
-	in, err := m.eng.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+	in, err := m.engOf(e.App).NetworkInspect(ctx, name, client.NetworkInspectOptions{})
 	if err != nil {
 		if !cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("network %s: %w", name, err)
 		}
-		if _, err := m.eng.NetworkCreate(ctx, name, opts); err != nil && !cerrdefs.IsConflict(err) {
+		if _, err := m.engOf(e.App).NetworkCreate(ctx, name, opts); err != nil && !cerrdefs.IsConflict(err) {
 			return fmt.Errorf("network %s: %w", name, err)
 		}
-		if in, err = m.eng.NetworkInspect(ctx, name, client.NetworkInspectOptions{}); err != nil {
+		if in, err = m.engOf(e.App).NetworkInspect(ctx, name, client.NetworkInspectOptions{}); err != nil {
 			return fmt.Errorf("network %s: %w", name, err)
 		}
 	}
@@ -88,7 +88,7 @@ func (m *Manager) joinNetworks(ctx context.Context, e *Entity, id string) error 
 		if e.Node.PlanID != "" {
 			aliases = append(aliases, slug(e.Node.PlanID))
 		}
-		_, err := m.eng.NetworkConnect(ctx, name, client.NetworkConnectOptions{
+		_, err := m.engOf(e.App).NetworkConnect(ctx, name, client.NetworkConnectOptions{
 			Container:      id,
 			EndpointConfig: &network.EndpointSettings{Aliases: aliases},
 		})
@@ -114,7 +114,7 @@ func (m *Manager) networkEntity(app *App, name string) *Entity {
 
 // checkNetworks refuses a plan joining a network that neither it makes
 // nor the fleet has.
-func (m *Manager) checkNetworks(ctx context.Context, plan *camp.Plan) error {
+func (m *Manager) checkNetworks(ctx context.Context, owner string, plan *camp.Plan) error {
 	made := map[string]bool{}
 	for _, n := range plan.Nodes {
 		if n.Kind == camp.KindNetwork {
@@ -127,7 +127,7 @@ func (m *Manager) checkNetworks(ctx context.Context, plan *camp.Plan) error {
 			if made[name] {
 				continue
 			}
-			if _, err := m.eng.NetworkInspect(ctx, name, client.NetworkInspectOptions{}); err != nil {
+			if _, err := m.engFor(owner).NetworkInspect(ctx, name, client.NetworkInspectOptions{}); err != nil {
 				if cerrdefs.IsNotFound(err) {
 					return errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("%s: network.list: network %s does not exist (declare a brooklyn.networking.VirtualNetwork with networkId %s, or make it first)", n.Label(), name, name))
 				}
@@ -143,7 +143,7 @@ func (m *Manager) checkNetworks(ctx context.Context, plan *camp.Plan) error {
 func (m *Manager) removeNetworks(ctx context.Context, app *App) []error {
 	var errs []error
 	for _, n := range app.plan.Nodes {
-		if err := m.removeNetworkOf(ctx, n); err != nil {
+		if err := m.removeNetworkOf(ctx, app, n); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -152,12 +152,12 @@ func (m *Manager) removeNetworks(ctx context.Context, app *App) []error {
 
 // removeNetworkOf removes the network VirtualNetwork n made, if any (one
 // that was there before is not its own).
-func (m *Manager) removeNetworkOf(ctx context.Context, n *camp.Node) error {
+func (m *Manager) removeNetworkOf(ctx context.Context, app *App, n *camp.Node) error {
 	if n.Kind != camp.KindNetwork {
 		return nil
 	}
 	name, _ := camp.NetworkName(n)
-	in, err := m.eng.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+	in, err := m.engOf(app).NetworkInspect(ctx, name, client.NetworkInspectOptions{})
 	if err != nil {
 		if !cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("network %s: %w", name, err)
@@ -167,7 +167,7 @@ func (m *Manager) removeNetworkOf(ctx context.Context, n *camp.Node) error {
 	if in.Network.Labels[labels.BlueprintEntity] != n.EntityID {
 		return nil
 	}
-	if _, err := m.eng.NetworkRemove(ctx, name, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+	if _, err := m.engOf(app).NetworkRemove(ctx, name, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("network %s: %w", name, err)
 	}
 	return nil

@@ -119,7 +119,7 @@ func (m *Manager) awaitProcess(ctx context.Context, e *Entity) error {
 			m.setState(e, StateRunning, true)
 			return nil
 		}
-		in, err := m.eng.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		in, err := m.engOf(e.App).ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 		if err != nil {
 			return err
 		}

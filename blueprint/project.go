@@ -92,7 +92,12 @@ func (m *Manager) discoverProjects(ctx context.Context, running map[string]bool)
 	if err != nil {
 		return err
 	}
-	found := map[string]serviceContainers{}
+	owners, err := m.composeOwners(ctx)
+	if err != nil {
+		return err
+	}
+	// Projects are a tenant's: alice's and bob's "web" are two.
+	found := map[projectKey]serviceContainers{}
 	for _, c := range list.Items {
 		p, s := c.Labels[labels.ComposeProject], c.Labels[labels.ComposeService]
 		// compose run's one-offs are no replicas; a blueprint's containers
@@ -101,39 +106,49 @@ func (m *Manager) discoverProjects(ctx context.Context, running map[string]bool)
 			continue
 		}
 		running[c.ID] = c.State == container.StateRunning
-		if found[p] == nil {
-			found[p] = serviceContainers{}
+		k := projectKey{owner: owners[c.ID], name: p}
+		if found[k] == nil {
+			found[k] = serviceContainers{}
 		}
-		found[p][s] = append(found[p][s], c)
+		found[k][s] = append(found[k][s], c)
 	}
 	m.projects.Lock()
 	defer m.projects.Unlock()
-	known := map[string]*App{}
+	known := map[projectKey]*App{}
 	for _, a := range m.Apps() {
 		if a.Project != "" {
-			known[a.Project] = a
+			known[projectKey{owner: a.Owner, name: a.Project}] = a
 		}
 	}
-	for _, name := range sortedKeys(found) {
-		a := known[name]
+	keys := make([]projectKey, 0, len(found))
+	for k := range found {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].owner < keys[j].owner || keys[i].owner == keys[j].owner && keys[i].name < keys[j].name
+	})
+	for _, k := range keys {
+		name := k.name
+		a := known[k]
 		if a == nil {
 			a = m.newProject(name, m.projectID(name))
-			a.Created = time.Now()
-			m.reconcileProject(ctx, a, found[name])
+			a.Created, a.Owner = time.Now(), k.owner
+			m.reconcileProject(ctx, a, found[k])
 			m.mu.Lock()
 			m.register(a)
 			m.mu.Unlock()
-			m.log.Info("blueprint: compose project found", "project", name, "id", a.ID)
+			m.log.Info("blueprint: compose project found", "project", name, "id", a.ID, "owner", a.Owner)
 			continue
 		}
 		if a.Deleting || !a.run.TryLock() {
 			continue
 		}
-		m.reconcileProject(ctx, a, found[name])
+		m.reconcileProject(ctx, a, found[k])
 		a.run.Unlock()
 	}
-	for name, a := range known {
-		if _, ok := found[name]; ok || a.Deleting || !a.run.TryLock() {
+	for k, a := range known {
+		name := k.name
+		if _, ok := found[k]; ok || a.Deleting || !a.run.TryLock() {
 			continue
 		}
 		m.log.Info("blueprint: compose project gone", "project", name, "id", a.ID)
@@ -144,6 +159,28 @@ func (m *Manager) discoverProjects(ctx context.Context, running map[string]bool)
 		}
 	}
 	return nil
+}
+
+// projectKey tells projects apart: a project name is its owner's.
+type projectKey struct{ owner, name string }
+
+// composeOwners are the owners of the tenants' compose containers by ID
+// (none without tenants). The owner label is shown only to a list
+// filtered on it.
+func (m *Manager) composeOwners(ctx context.Context) (map[string]string, error) {
+	if m.engAs == nil {
+		return nil, nil
+	}
+	f := make(client.Filters).Add("label", labels.ComposeProject).Add("label", labels.Owner)
+	list, err := m.eng.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(list.Items))
+	for _, c := range list.Items {
+		out[c.ID] = c.Labels[labels.Owner]
+	}
+	return out, nil
 }
 
 // projectID is the id of a project's application: its name (what a
@@ -514,7 +551,7 @@ func (m *Manager) startProjectContainer(ctx context.Context, e *Entity) error {
 	m.mu.Lock()
 	id := e.containerID
 	m.mu.Unlock()
-	if _, err := m.eng.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil && !isNotModified(err) {
+	if _, err := m.engOf(e.App).ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil && !isNotModified(err) {
 		return fmt.Errorf("start %s: %w", e.Node.Name, err)
 	}
 	return m.refresh(ctx, e)
@@ -646,7 +683,7 @@ type replicaRecord struct {
 
 func (m *Manager) saveProject(a *App) error {
 	m.mu.Lock()
-	rec := appRecord{ID: a.ID, Created: a.Created, Deleting: a.Deleting, Entities: map[string]entityRecord{},
+	rec := appRecord{ID: a.ID, Created: a.Created, Deleting: a.Deleting, Owner: a.Owner, Entities: map[string]entityRecord{},
 		Project: &projectRecord{Name: a.Project, DownVolumes: a.downVolumes}}
 	for _, s := range a.Root.Children() {
 		sr := serviceRecord{ID: s.ID, Name: s.Node.Name}
@@ -727,7 +764,7 @@ func (m *Manager) downProject(a *App) *Task {
 		volumes := a.downVolumes
 		m.mu.Unlock()
 		f := make(client.Filters).Add("label", labels.ComposeProject+"="+a.Project)
-		list, err := m.eng.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+		list, err := m.engOf(a).ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 		if err != nil {
 			return nil, err
 		}
@@ -735,10 +772,10 @@ func (m *Manager) downProject(a *App) *Task {
 		errs := make([]error, len(list.Items))
 		for i, c := range list.Items {
 			wg.Go(func() {
-				if _, err := m.eng.ContainerStop(ctx, c.ID, client.ContainerStopOptions{}); err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsNotModified(err) {
+				if _, err := m.engOf(a).ContainerStop(ctx, c.ID, client.ContainerStopOptions{}); err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsNotModified(err) {
 					m.log.Debug("blueprint: down: stop", "container", c.ID, "err", err)
 				}
-				if _, err := m.eng.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: volumes}); err != nil && !cerrdefs.IsNotFound(err) {
+				if _, err := m.engOf(a).ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: volumes}); err != nil && !cerrdefs.IsNotFound(err) {
 					errs[i] = fmt.Errorf("container %s: %w", c.ID, err)
 				}
 			})
@@ -748,22 +785,22 @@ func (m *Manager) downProject(a *App) *Task {
 			m.fail(a.Root, err)
 			return nil, err
 		}
-		nets, err := m.eng.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+		nets, err := m.engOf(a).NetworkList(ctx, client.NetworkListOptions{Filters: f})
 		if err != nil {
 			return nil, err
 		}
 		for _, n := range nets.Items {
-			if _, err := m.eng.NetworkRemove(ctx, n.Name, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			if _, err := m.engOf(a).NetworkRemove(ctx, n.Name, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("network %s: %w", n.Name, err))
 			}
 		}
 		if volumes {
-			vols, err := m.eng.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+			vols, err := m.engOf(a).VolumeList(ctx, client.VolumeListOptions{Filters: f})
 			if err != nil {
 				return nil, err
 			}
 			for _, v := range vols.Items {
-				if _, err := m.eng.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+				if _, err := m.engOf(a).VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 					errs = append(errs, fmt.Errorf("volume %s: %w", v.Name, err))
 				}
 			}

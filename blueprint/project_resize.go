@@ -102,14 +102,14 @@ func (m *Manager) template(ctx context.Context, kids []*Entity) (container.Inspe
 	m.mu.Lock()
 	id := pick.containerID
 	m.mu.Unlock()
-	in, err := m.eng.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	in, err := m.engOf(kids[0].App).ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
 		return container.InspectResponse{}, fmt.Errorf("inspect %s to clone it: %w", pick.Node.Name, err)
 	}
 	// Clocker gave it its host's DNS servers (a label inspect hides): the
 	// clone, maybe on another host, gets its own.
 	f := make(client.Filters).Add("id", in.Container.ID).Add("label", labels.DNS)
-	if l, err := m.eng.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f}); err == nil && len(l.Items) == 1 && in.Container.HostConfig != nil {
+	if l, err := m.engOf(kids[0].App).ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f}); err == nil && len(l.Items) == 1 && in.Container.HostConfig != nil {
 		if given := l.Items[0].Labels[labels.DNS]; given != "" && given == joinDNS(in.Container.HostConfig.DNS) {
 			in.Container.HostConfig.DNS = nil
 		}
@@ -130,7 +130,7 @@ func joinDNS(servers []netip.Addr) string {
 // on the fleet (containers not yet seen by the watch too).
 func (m *Manager) nextNumber(ctx context.Context, svc *Entity) (int, error) {
 	f := make(client.Filters).Add("label", labels.ComposeProject+"="+svc.App.Project).Add("label", labels.ComposeService+"="+svc.Node.Name)
-	list, err := m.eng.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	list, err := m.engOf(svc.App).ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
 		return 0, err
 	}
@@ -151,7 +151,7 @@ func (m *Manager) addReplica(ctx context.Context, svc *Entity, tmpl container.In
 	if err != nil {
 		return nil, err
 	}
-	res, err := m.eng.ContainerCreate(ctx, opts)
+	res, err := m.engOf(svc.App).ContainerCreate(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", opts.Name, err)
 	}

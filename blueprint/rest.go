@@ -132,13 +132,17 @@ func (m *Manager) appSummary(a *App) map[string]any {
 
 func (m *Manager) listApps(w http.ResponseWriter, r *http.Request) error {
 	out := []any{}
-	for _, a := range m.Apps() {
+	for _, a := range m.AppsFor(r.Context()) {
 		out = append(out, m.appSummary(a))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
 
-func (m *Manager) appOf(r *http.Request) (*App, error) { return m.App(r.PathValue("app")) }
+// appOf is the application the path names, among those the request's
+// tenant may see.
+func (m *Manager) appOf(r *http.Request) (*App, error) {
+	return m.AppFor(r.Context(), r.PathValue("app"))
+}
 
 func (m *Manager) entityOf(r *http.Request) (*Entity, error) {
 	a, err := m.appOf(r)
@@ -198,11 +202,12 @@ func (m *Manager) deploy(w http.ResponseWriter, r *http.Request) error {
 // Location, the start task (the project is the task's entity; it shows
 // under /v1/applications through its compose labels).
 func (m *Manager) deployCompose(w http.ResponseWriter, r *http.Request, file []byte) error {
-	project, run, err := m.compose.Prepare(r.Context(), file, r.URL.Query())
+	owner := m.owner(r.Context())
+	project, run, err := m.compose.Prepare(r.Context(), owner, file, r.URL.Query())
 	if err != nil {
 		return err
 	}
-	t := m.runTask(m.ctx, project, project, "start", run)
+	t := m.runTaskFor(m.ctx, owner, project, project, "start", run)
 	w.Header().Set("Location", base(r)+"/v1/applications/"+project)
 	return writeJSON(w, http.StatusCreated, m.taskSummary(t))
 }
@@ -301,7 +306,7 @@ func (m *Manager) fetch(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	out := []any{}
-	for _, a := range m.Apps() {
+	for _, a := range m.AppsFor(r.Context()) {
 		out = append(out, tree(a.Root))
 	}
 	return writeJSON(w, http.StatusOK, out)
@@ -593,7 +598,7 @@ func (m *Manager) activities(w http.ResponseWriter, r *http.Request) error {
 
 func (m *Manager) activity(w http.ResponseWriter, r *http.Request) error {
 	t := m.Task(r.PathValue("id"))
-	if t == nil {
+	if t == nil || !m.taskVisible(r.Context(), t) {
 		return errdefs.New(errdefs.ErrNotFound, fmt.Sprintf("Activity '%s' not found", r.PathValue("id")))
 	}
 	code := http.StatusOK

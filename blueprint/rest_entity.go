@@ -65,7 +65,7 @@ func (m *Manager) details(w http.ResponseWriter, r *http.Request) error {
 	var order []*Entity
 	seen := map[string]bool{}
 	if allApps {
-		for _, a := range m.Apps() {
+		for _, a := range m.AppsFor(r.Context()) {
 			order, seen[a.ID] = append(order, a.Root), true
 		}
 	}
@@ -74,6 +74,9 @@ func (m *Manager) details(w http.ResponseWriter, r *http.Request) error {
 		m.mu.Lock()
 		e := m.entities[id]
 		m.mu.Unlock()
+		if e != nil && !m.visible(r.Context(), e.App) {
+			continue // another tenant's: unknown, skipped
+		}
 		for ; e != nil && !seen[e.ID]; e = e.Parent {
 			order, seen[e.ID] = append(order, e), true
 		}
@@ -335,7 +338,7 @@ func (m *Manager) release(ctx context.Context, a *App, gone []*Entity) error {
 		id := x.containerID
 		m.mu.Unlock()
 		if id != "" {
-			if _, err := m.eng.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			if _, err := m.engOf(a).ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("remove %s: %w", x.Node.Label(), err))
 				continue
 			}
@@ -347,11 +350,11 @@ func (m *Manager) release(ctx context.Context, a *App, gone []*Entity) error {
 			if kept[v] {
 				continue
 			}
-			if _, err := m.eng.VolumeRemove(ctx, v, client.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			if _, err := m.engOf(a).VolumeRemove(ctx, v, client.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("volume %s: %w", v, err))
 			}
 		}
-		if err := m.removeNetworkOf(ctx, x.Node); err != nil {
+		if err := m.removeNetworkOf(ctx, a, x.Node); err != nil {
 			errs = append(errs, err)
 		}
 	}

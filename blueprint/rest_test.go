@@ -58,12 +58,18 @@ func newEnvClock(t *testing.T, st store.Store, eng *fakeEngine, clk Clock) *env 
 // do sends a request as br does: Basic auth, Accept JSON then text.
 func (e *env) do(method, path, ct, body string) (int, string) {
 	e.t.Helper()
-	req, _ := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
-	req.SetBasicAuth("any", "thing")
-	req.Header.Set("Accept", "application/json, text/plain")
+	h := http.Header{"Accept": {"application/json, text/plain"}, "Authorization": {"Basic YW55OnRoaW5n"}} // any:thing
 	if ct != "" {
-		req.Header.Set("Content-Type", ct)
+		h.Set("Content-Type", ct)
 	}
+	return e.doHeader(h, method, path, body)
+}
+
+// doHeader sends a request with headers h.
+func (e *env) doHeader(h http.Header, method, path, body string) (int, string) {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+	req.Header = h
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)

@@ -21,7 +21,10 @@ type Task struct {
 	Description string
 	EntityID    string
 	EntityName  string
-	Submitted   time.Time
+	// Owner is the tenant whose application the task acts on ("": the
+	// admins'); another tenant does not see it.
+	Owner     string
+	Submitted time.Time
 	// Parent is the task it was started in (nil: none).
 	Parent *Task
 	// streams: a start or restart; an entity with a container has its
@@ -67,6 +70,7 @@ type taskRecord struct {
 	Error                                              string   `json:",omitempty"`
 	Result                                             any      `json:",omitempty"`
 	Parent                                             string   `json:",omitempty"`
+	Owner                                              string   `json:",omitempty"`
 	Children                                           []string `json:",omitempty"`
 	Streams                                            bool     `json:",omitempty"`
 }
@@ -115,7 +119,7 @@ func (l *taskLog) load() {
 	}
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Submitted.Before(recs[j].Submitted) })
 	for _, r := range recs {
-		t := &Task{ID: r.ID, DisplayName: r.DisplayName, Description: r.Description, EntityID: r.EntityID, EntityName: r.EntityName,
+		t := &Task{ID: r.ID, DisplayName: r.DisplayName, Description: r.Description, EntityID: r.EntityID, EntityName: r.EntityName, Owner: r.Owner,
 			Submitted: r.Submitted, started: r.Started, ended: r.Ended, result: r.Result, streams: r.Streams, done: make(chan struct{})}
 		if r.Error != "" {
 			t.err = errors.New(r.Error)
@@ -167,7 +171,7 @@ func (l *taskLog) ended(t *Task) {
 	}
 	t.mu.Lock()
 	r := taskRecord{ID: t.ID, DisplayName: t.DisplayName, Description: t.Description, EntityID: t.EntityID, EntityName: t.EntityName,
-		Submitted: t.Submitted, Started: t.started, Ended: t.ended, Result: t.result, Streams: t.streams}
+		Submitted: t.Submitted, Started: t.started, Ended: t.ended, Result: t.result, Streams: t.streams, Owner: t.Owner}
 	if t.err != nil {
 		r.Error = t.err.Error()
 	}
@@ -229,9 +233,26 @@ func taskOf(ctx context.Context) *Task {
 	return t
 }
 
-func (m *Manager) newTask(ctx context.Context, entityID, entityName, name string) *Task {
+// taskVisible tells whether the request's context may see task t.
+func (m *Manager) taskVisible(ctx context.Context, t *Task) bool {
+	o := m.owner(ctx)
+	return o == "" || t.Owner == o
+}
+
+// entityOwner is the owner of the application of the entity with that
+// id ("" when unknown).
+func (m *Manager) entityOwner(entityID string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e := m.entities[entityID]; e != nil {
+		return e.App.Owner
+	}
+	return ""
+}
+
+func (m *Manager) newTask(ctx context.Context, owner, entityID, entityName, name string) *Task {
 	t := &Task{ID: NewID(), DisplayName: name, Description: name + " " + entityName, EntityID: entityID, EntityName: entityName,
-		Submitted: time.Now(), Parent: taskOf(ctx), done: make(chan struct{})}
+		Owner: owner, Submitted: time.Now(), Parent: taskOf(ctx), done: make(chan struct{})}
 	t.streams = name == "start" || name == "restart"
 	if p := t.Parent; p != nil {
 		p.mu.Lock()
@@ -257,7 +278,13 @@ func (m *Manager) submitCtx(ctx context.Context, e *Entity, name string, fn func
 // runTask runs fn as a task of the entity with that id and name in the
 // background.
 func (m *Manager) runTask(ctx context.Context, entityID, entityName, name string, fn func(ctx context.Context) (any, error)) *Task {
-	t := m.newTask(ctx, entityID, entityName, name)
+	return m.runTaskFor(ctx, m.entityOwner(entityID), entityID, entityName, name, fn)
+}
+
+// runTaskFor is runTask for an entity not known yet (a compose project
+// being made) of owner's.
+func (m *Manager) runTaskFor(ctx context.Context, owner, entityID, entityName, name string, fn func(ctx context.Context) (any, error)) *Task {
+	t := m.newTask(ctx, owner, entityID, entityName, name)
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -279,7 +306,7 @@ func (m *Manager) subtask(ctx context.Context, e *Entity, name string) (context.
 	if cur := taskOf(ctx); cur == nil || (cur.EntityID == e.ID && cur.DisplayName == name) {
 		return ctx, func(error) {}
 	}
-	t := m.newTask(ctx, e.ID, e.Node.Name, name)
+	t := m.newTask(ctx, e.App.Owner, e.ID, e.Node.Name, name)
 	t.started = t.Submitted
 	return context.WithValue(ctx, taskKey{}, t), func(err error) { m.endTask(t, nil, err) }
 }

@@ -45,6 +45,11 @@ type ContainerListOptions struct {
 	Latest  bool
 	Size    bool
 	Filters Filters
+	// ShownName, when set, is the name a container's engine name is shown
+	// as to the caller (a tenant's names without its key): the name
+	// filter and the names of before and since match those, as an engine
+	// would match the names it shows.
+	ShownName func(engine string) string
 }
 
 // parseContainerListOptions parses the query of GET /containers/json: all,
@@ -293,6 +298,8 @@ type listContext struct {
 	limit   int
 
 	names, ids matcher
+	// shown maps an engine name to the one the caller sees.
+	shown func(string) string
 	// idMatches are the IDs the id filter values name as unique prefixes;
 	// nil when there is no id value.
 	idMatches map[string]bool
@@ -337,6 +344,10 @@ func newListContext(all []hosts.Container, opts ContainerListOptions, resolveIma
 		limit:        opts.Limit,
 		resolveImage: resolveImage,
 		resolved:     map[[2]string]string{},
+		shown:        opts.ShownName,
+	}
+	if lc.shown == nil {
+		lc.shown = func(name string) string { return name }
 	}
 	// The CLI's --latest is --last 1 unless --last is given.
 	if opts.Latest && lc.limit <= 0 {
@@ -378,7 +389,7 @@ func newListContext(all []hosts.Container, opts ContainerListOptions, resolveIma
 
 	for _, key := range []string{"before", "since"} {
 		for _, v := range f.Values(key) {
-			ref, err := containerRef(all, v)
+			ref, err := containerRef(all, v, lc.shown)
 			if err != nil {
 				return nil, err
 			}
@@ -432,7 +443,7 @@ func newListContext(all []hosts.Container, opts ContainerListOptions, resolveIma
 // engine: its full ID, else its name (with or without the leading slash) if
 // exactly one container has it. Clocker also takes a unique ID prefix, which
 // the engine does not.
-func containerRef(all []hosts.Container, ref string) (*hosts.Container, error) {
+func containerRef(all []hosts.Container, ref string, shown func(string) string) (*hosts.Container, error) {
 	for i := range all {
 		if all[i].Summary.ID == ref {
 			return &all[i], nil
@@ -443,7 +454,7 @@ func containerRef(all []hosts.Container, ref string) (*hosts.Container, error) {
 	search := strings.TrimPrefix(ref, "/")
 	for i := range all {
 		for _, n := range all[i].Summary.Names {
-			if strings.TrimPrefix(n, "/") != search {
+			if strings.TrimPrefix(shown(n), "/") != search {
 				continue
 			}
 			if found != nil && found.Summary.ID != all[i].Summary.ID {
@@ -647,8 +658,10 @@ func (lc *listContext) include(c *hosts.Container) bool {
 	return true
 }
 
-// matchName matches a name with and without its leading slash.
+// matchName matches a name, as the caller sees it, with and without its
+// leading slash.
 func (lc *listContext) matchName(name string) bool {
+	name = lc.shown(name)
 	return lc.names.match(name) || lc.names.match(strings.TrimPrefix(name, "/"))
 }
 

@@ -66,7 +66,16 @@ func (c *Config) Wrap(h http.Handler) http.Handler {
 	if c.Audit != nil {
 		h = c.Audit.Middleware(h)
 	}
-	return c.Identity.Middleware(h)
+	return dropTenantHeader(c.Identity.Middleware(h))
+}
+
+// dropTenantHeader takes tenant.Header off every outside request: only
+// Clocker's in-process client may name the tenant it acts for.
+func dropTenantHeader(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Del(tenant.Header)
+		next.ServeHTTP(w, r)
+	})
 }
 
 // tenantScope puts the tenant of a non-admin identity into the context.
@@ -84,10 +93,28 @@ func tenantScope(next http.Handler) http.Handler {
 // WrapInProcess guards the in-process client's handler (blueprints,
 // compose, rescheduling): it carries no identity, but the built-in rules
 // hold for what it makes too, so a blueprint cannot bind what `docker run`
-// may not.
+// may not. With --tenants, a request that names a tenant in tenant.Header
+// (the client of an application's owner, proxy.InProcess.As) acts for
+// that tenant, as if the tenant had sent it; without the header it acts
+// as an admin.
 func (c *Config) WrapInProcess(h http.Handler) http.Handler {
 	a := &authz.Authorizer{Rules: c.Authz.Rules, Log: c.Authz.Log, MaxBody: c.Body.Max}
-	return limits.Archive(a.Middleware(h))
+	h = a.Middleware(h)
+	if c.Tenants {
+		h = inProcessTenant(h)
+	}
+	return limits.Archive(h)
+}
+
+// inProcessTenant puts the tenant tenant.Header names into the context.
+func inProcessTenant(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if name := r.Header.Get(tenant.Header); name != "" {
+			r.Header.Del(tenant.Header)
+			r = r.WithContext(tenant.NewContext(r.Context(), tenant.New(name)))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // HTTPServer is the server of the outside listeners.

@@ -97,3 +97,53 @@ func TestTenantScope(t *testing.T) {
 		t.Fatalf("scopes %q", got)
 	}
 }
+
+// Only the in-process chain takes the tenant from tenant.Header (the
+// client of an application's owner); a network client that sends it
+// claims nothing: the header is gone and its own identity decides.
+func TestTenantHeaderTrustedInProcessOnly(t *testing.T) {
+	cfg := &Config{
+		Identity: identity.Config{Admins: map[string]bool{"ops": true}},
+		Tenants:  true,
+		Body:     limits.Body{Max: 1 << 10, MaxDepth: 10},
+		Authz:    &authz.Authorizer{Log: slog.New(slog.DiscardHandler)},
+	}
+	var got []string
+	seen := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, ok := tenant.FromContext(r.Context())
+		who := "-"
+		if ok {
+			who = s.Name
+		}
+		got = append(got, who+"|"+r.Header.Get(tenant.Header))
+	})
+	outside, inproc := cfg.Wrap(seen), cfg.WrapInProcess(seen)
+	off := (&Config{Body: cfg.Body, Authz: cfg.Authz}).WrapInProcess(seen)
+	tests := []struct {
+		name   string
+		h      http.Handler
+		id     *identity.Identity
+		header string
+	}{
+		{"anonymous network client claims alice", outside, nil, "alice"},
+		{"bob claims alice", outside, &identity.Identity{Name: "bob"}, "alice"},
+		{"admin claims alice", outside, &identity.Identity{Name: "ops", Admin: true}, "alice"},
+		{"in-process for alice", inproc, nil, "alice"},
+		{"in-process without a tenant", inproc, nil, ""},
+		{"in-process, tenants off", off, nil, "alice"},
+	}
+	for _, tc := range tests {
+		r := httptest.NewRequest(http.MethodGet, "/containers/json", nil)
+		if tc.id != nil {
+			r = r.WithContext(identity.NewContext(r.Context(), *tc.id))
+		}
+		if tc.header != "" {
+			r.Header.Set(tenant.Header, tc.header)
+		}
+		tc.h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	want := []string{"-|", "bob|", "-|", "alice|", "-|", "-|alice"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

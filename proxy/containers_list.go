@@ -46,6 +46,7 @@ func (s *Server) listContainersHandler(w http.ResponseWriter, r *http.Request) e
 	t, tenanted := tenant.FromContext(r.Context())
 	if tenanted {
 		all = tenantContainers(t, all, opts.Filters)
+		opts.ShownName = t.ShownPath
 	}
 	list, err := engineapi.ListContainers(all, opts, s.imageResolver(r.Context()))
 	if err != nil {

@@ -18,8 +18,9 @@ func (s *Server) createSteps() []admission.Step {
 		// names it).
 		placement.NewNameStep(s.Fleet),
 		// A tenant's create (--tenants): its owner label, and every name
-		// in it stored as the engines hold the tenant's names.
-		admission.TenantStep{},
+		// in it stored as the engines hold the tenant's names; its
+		// references to containers only to its own.
+		admission.TenantStep{Resolve: s.tenantRef},
 		// Where the container may go: resources, published ports,
 		// constraints and affinities (validate), pins to what it uses
 		// (prepare).

@@ -3,11 +3,13 @@ package proxy
 import (
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/client"
 
 	"github.com/clocker/clocker/internal/memconn"
+	"github.com/clocker/clocker/internal/tenant"
 )
 
 // InProcessHost is the name the in-process client sends to; it reaches
@@ -25,8 +27,13 @@ const InProcessHost = "clocker.inprocess"
 //	Client() ──memconn──► Listener() ──► http.Server ──► Server.Handler()
 type InProcess struct {
 	ln   *memconn.Listener
+	tr   *http.Transport
 	api  *client.Client
 	http *http.Client
+
+	mu sync.Mutex
+	// as are the clients of applications' owners (As), by tenant.
+	as map[string]*client.Client
 }
 
 // NewInProcess makes the in-memory listener and the moby client that
@@ -44,16 +51,42 @@ func NewInProcess() (*InProcess, error) {
 	// WithHost first: it sets up a transport for TCP, which
 	// WithHTTPClient then replaces (no proxy from the environment, the
 	// in-memory dialer, also used for hijacks).
-	api, err := client.New(
-		client.WithHost("tcp://"+InProcessHost),
-		client.WithHTTPClient(&http.Client{Transport: tr}),
-		client.WithAPIVersionNegotiation(),
-	)
+	api, err := newInProcessClient(tr)
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
-	return &InProcess{ln: ln, api: api, http: &http.Client{Transport: tr}}, nil
+	return &InProcess{ln: ln, tr: tr, api: api, http: &http.Client{Transport: tr}, as: map[string]*client.Client{}}, nil
+}
+
+func newInProcessClient(tr *http.Transport, opts ...client.Opt) (*client.Client, error) {
+	return client.New(append([]client.Opt{
+		client.WithHost("tcp://" + InProcessHost),
+		client.WithHTTPClient(&http.Client{Transport: tr}),
+		client.WithAPIVersionNegotiation(),
+	}, opts...)...)
+}
+
+// As is the client that acts for the tenant named owner (an
+// application's owner): every request, hijacked ones too, carries
+// tenant.Header, which the in-process listener's chain alone turns into
+// the tenant's scope (frontdoor.WrapInProcess). "" is Client().
+func (p *InProcess) As(owner string) *client.Client {
+	if owner == "" {
+		return p.api
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.as[owner]; ok {
+		return c
+	}
+	c, err := newInProcessClient(p.tr, client.WithHTTPHeaders(map[string]string{tenant.Header: owner}))
+	if err != nil {
+		// client.New fails only on bad options; these are fixed.
+		panic(err)
+	}
+	p.as[owner] = c
+	return c
 }
 
 // Listener is what the front door's http.Server serves, alongside its TCP
@@ -70,6 +103,11 @@ func (p *InProcess) HTTP() *http.Client { return p.http }
 
 // Close closes the client's idle connections and the listener.
 func (p *InProcess) Close() error {
+	p.mu.Lock()
+	for _, c := range p.as {
+		c.Close()
+	}
+	p.mu.Unlock()
 	err := p.api.Close()
 	p.ln.Close()
 	return err

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/clocker/clocker/internal/fakeengine"
+	"github.com/clocker/clocker/internal/tenant"
 	"github.com/clocker/clocker/proxy"
 )
 
@@ -170,5 +173,47 @@ func TestInProcessHijackHalfClose(t *testing.T) {
 				t.Fatalf("output after stdin's end %q, want %q then EOF", rest, want)
 			}
 		})
+	}
+}
+
+// As's client names its tenant on every request, the hijacked ones too;
+// Client() names none.
+func TestInProcessAsNamesTenant(t *testing.T) {
+	ip, err := proxy.NewInProcess()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ip.Close()
+	seen := make(chan string, 16)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_ping" {
+			w.Header().Set("Api-Version", "1.44")
+			return
+		}
+		seen <- r.URL.Path + " " + r.Header.Get(tenant.Header)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("[]"))
+	})}
+	go func() { _ = srv.Serve(ip.Listener()) }()
+	defer srv.Close()
+	ctx := testContext(t)
+	if ip.As("") != ip.Client() || ip.As("alice") != ip.As("alice") {
+		t.Fatal("As: want Client() for no tenant and one client per tenant")
+	}
+	for _, c := range []struct {
+		api  *client.Client
+		want string
+	}{{ip.As("alice"), "alice"}, {ip.Client(), ""}} {
+		if _, err := c.api.ContainerList(ctx, client.ContainerListOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-seen; !strings.HasSuffix(got, "/containers/json "+c.want) {
+			t.Errorf("list sent %q, want tenant %q", got, c.want)
+		}
+	}
+	// A hijack (attach) goes its own way; it carries the header too.
+	_, _ = ip.As("bob").ContainerAttach(ctx, "x", client.ContainerAttachOptions{Stream: true})
+	if got := <-seen; !strings.HasSuffix(got, "/attach bob") {
+		t.Errorf("attach sent %q, want tenant bob", got)
 	}
 }

@@ -9,6 +9,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/clocker/clocker/engineapi"
 	"github.com/clocker/clocker/hosts"
@@ -32,13 +34,36 @@ func (s *Server) resolveContainer(r *http.Request, ref string) (*hosts.Host, hos
 	if !ok {
 		return s.Fleet.Resolve(r.Context(), ref)
 	}
+	return s.resolveOwn(r.Context(), t, ref)
+}
+
+// tenantRef is the create pipeline's resolver of a tenant's container
+// references (admission.TenantStep.Resolve): the engine name of the
+// tenant's container ref names, by name, full ID or unique ID prefix.
+func (s *Server) tenantRef(t tenant.Scope, ref string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, c, err := s.resolveOwn(ctx, t, ref)
+	if err != nil {
+		return "", err
+	}
+	if len(c.Summary.Names) == 0 {
+		return c.Summary.ID, nil
+	}
+	return strings.TrimPrefix(c.Summary.Names[0], "/"), nil
+}
+
+// resolveOwn finds the tenant's own container ref names: its name as the
+// tenant gave it first (an ID-like ref: its ID first), then ref as it
+// is; another tenant's answers as absent.
+func (s *Server) resolveOwn(ctx context.Context, t tenant.Scope, ref string) (*hosts.Host, hosts.Container, error) {
 	name := strings.TrimPrefix(ref, "/")
 	try := []string{t.EngineName(name), ref}
 	if looksLikeID(name) {
 		try[0], try[1] = ref, t.EngineName(name)
 	}
 	for _, x := range try {
-		h, c, err := s.Fleet.Resolve(r.Context(), x)
+		h, c, err := s.Fleet.Resolve(ctx, x)
 		if err == nil && t.OwnsLabels(c.Summary.Labels) {
 			return h, c, nil
 		}
@@ -63,14 +88,10 @@ func looksLikeID(ref string) bool {
 }
 
 // tenantContainers keeps a tenant's own containers of a list and maps
-// its list filters' names (name=^/web, network=front) to the engines'.
+// its list filters' network names (network=front) to the engines'. Its
+// name filters match the names it sees (opts.ShownName, set by the
+// caller).
 func tenantContainers(t tenant.Scope, all []hosts.Container, f engineapi.Filters) []hosts.Container {
-	for _, v := range f.Values("name") {
-		if rest, ok := strings.CutPrefix(v, "^/"); ok && !t.HasPrefix(rest) {
-			delete(f["name"], v)
-			f.Add("name", "^/"+t.Prefix()+rest)
-		}
-	}
 	for _, v := range f.Values("network") {
 		if userNetworkName(v) && !t.HasPrefix(v) {
 			f.Add("network", t.EngineName(v))

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -204,5 +205,114 @@ func TestTenantsCreateOnNetwork(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("engine's create lacks %s: %s", want, body)
 		}
+	}
+}
+
+// A tenant's name filters (unanchored, regular expressions, as an engine
+// reads them) and before/since match the names it sees, never the key
+// its names carry on the engines.
+func TestTenantsNameFilters(t *testing.T) {
+	e, as := tenantEnv(t)
+	ids := map[string]string{}
+	for _, c := range []struct{ who, name string }{{"alice", "web"}, {"alice", "db"}, {"bob", "web"}, {"bob", "alicefan"}} {
+		r := as(c.who, "POST", "/v1.41/containers/create?name="+c.name, map[string]any{"Image": "busybox"})
+		if r.status != http.StatusCreated {
+			t.Fatalf("%s create %s: %s", c.who, c.name, r)
+		}
+		var out struct{ Id string }
+		_ = json.Unmarshal(r.body, &out)
+		ids[c.who+"/"+c.name] = out.Id
+		e.waitCached(out.Id)
+	}
+	tests := []struct {
+		name, who string
+		filters   map[string][]string
+		want      []string // names, sorted
+	}{
+		{"bob's unanchored alice: only his own alicefan", "bob", map[string][]string{"name": {"alice"}}, []string{"/alicefan"}},
+		{"bob's alice_: nothing", "bob", map[string][]string{"name": {"alice_"}}, nil},
+		{"bob's ^/alice_web$: nothing", "bob", map[string][]string{"name": {"^/alice_web$"}}, nil},
+		{"alice's ^/web$", "alice", map[string][]string{"name": {"^/web$"}}, []string{"/web"}},
+		{"alice's ^web$ (without the slash)", "alice", map[string][]string{"name": {"^web$"}}, []string{"/web"}},
+		{"alice's regex", "alice", map[string][]string{"name": {"^/(w|d)[a-z]+$"}}, []string{"/db", "/web"}},
+		{"alice's own key matches nothing", "alice", map[string][]string{"name": {"alice"}}, nil},
+		{"alice's before web", "alice", map[string][]string{"before": {"db"}}, []string{"/web"}},
+		{"alice's since web", "alice", map[string][]string{"since": {"web"}}, []string{"/db"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := as(tc.who, "GET", "/v1.41/containers/json?all=1&filters="+filtersQuery(tc.filters), nil)
+			var ls []listed
+			if err := json.Unmarshal(r.body, &ls); err != nil {
+				t.Fatalf("list: %s", r)
+			}
+			var got []string
+			for _, l := range ls {
+				got = append(got, l.Names[0])
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+	// before/since naming another's container: as absent.
+	r := as("bob", "GET", "/v1.41/containers/json?all=1&filters="+filtersQuery(map[string][]string{"before": {"db"}}), nil)
+	if r.status != http.StatusNotFound {
+		t.Errorf("bob's before=db (alice's): %s", r)
+	}
+}
+
+// A tenant's creates name its own containers by ID or ID prefix in
+// --volumes-from, --link and container: modes; another's ID is no such
+// container and nothing is made.
+func TestTenantsCreateByContainerID(t *testing.T) {
+	e, as := tenantEnv(t)
+	ids := map[string]string{}
+	for _, who := range []string{"alice", "bob"} {
+		r := as(who, "POST", "/v1.41/containers/create?name=db", map[string]any{"Image": "busybox"})
+		var out struct{ Id string }
+		if err := json.Unmarshal(r.body, &out); err != nil || out.Id == "" {
+			t.Fatalf("%s create db: %s", who, r)
+		}
+		ids[who] = out.Id
+		e.waitCached(out.Id)
+	}
+	creates := func() []string {
+		var out []string
+		for _, f := range e.fakes {
+			for _, c := range f.Calls("POST", "/containers/create") {
+				if c.Query.Get("name") != "alice_db" && c.Query.Get("name") != "bob_db" {
+					out = append(out, c.Body)
+				}
+			}
+		}
+		return out
+	}
+	r := as("alice", "POST", "/v1.41/containers/create?name=app", map[string]any{"Image": "busybox",
+		"HostConfig": map[string]any{"VolumesFrom": []string{ids["alice"][:12] + ":ro"}, "Links": []string{ids["alice"] + ":database"},
+			"PidMode": "container:" + ids["alice"][:6]}})
+	got := creates()
+	if r.status != http.StatusCreated || len(got) != 1 {
+		t.Fatalf("alice's create by IDs: %s (%d creates)", r, len(got))
+	}
+	for _, want := range []string{`"VolumesFrom":["alice_db:ro"]`, `"Links":["alice_db:database"]`, `"PidMode":"container:alice_db"`} {
+		if !strings.Contains(got[0], want) {
+			t.Errorf("create body %s: want %s", got[0], want)
+		}
+	}
+	for _, hc := range []map[string]any{
+		{"VolumesFrom": []string{ids["bob"][:12]}},
+		{"Links": []string{ids["bob"] + ":x"}},
+		{"NetworkMode": "container:" + ids["bob"]},
+		{"IpcMode": "container:" + ids["bob"][:10]},
+	} {
+		r := as("alice", "POST", "/v1.41/containers/create", map[string]any{"Image": "busybox", "HostConfig": hc})
+		if r.status != http.StatusNotFound || !strings.Contains(r.message(), "No such container") {
+			t.Errorf("alice names bob's db in %v: %s", hc, r)
+		}
+	}
+	if n := len(creates()); n != 1 {
+		t.Errorf("%d creates reached the engines, want 1", n)
 	}
 }

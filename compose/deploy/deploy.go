@@ -55,8 +55,11 @@ type Placer interface {
 // Options configure a Deployer.
 type Options struct {
 	Engine Engine
-	Placer Placer
-	Log    *slog.Logger
+	// EngineAs is the engine that acts for a tenant (a deploy's owner)
+	// as if it had sent each call; nil: Engine for every owner.
+	EngineAs func(owner string) Engine
+	Placer   Placer
+	Log      *slog.Logger
 	// WaitTimeout bounds each depends_on wait (default 5m).
 	WaitTimeout time.Duration
 	// PollInterval is how often a dependency's state is read (default
@@ -86,8 +89,14 @@ func (d *Deployer) IsCompose(body []byte) bool { return IsCompose(body) }
 
 // Prepare reads the request's compose file (query: name, workdir, file,
 // profile), plans and checks it: images on the fleet, names free, every
-// replica placeable. Nothing is made; on success run makes the project.
-func (d *Deployer) Prepare(ctx context.Context, body []byte, q url.Values) (string, func(context.Context) (any, error), error) {
+// replica placeable. Nothing is made; on success run makes the project,
+// acting for owner (a tenant; "": the admins').
+func (d *Deployer) Prepare(ctx context.Context, owner string, body []byte, q url.Values) (string, func(context.Context) (any, error), error) {
+	if owner != "" && d.o.EngineAs != nil {
+		as := *d
+		as.o.Engine = d.o.EngineAs(owner)
+		d = &as
+	}
 	src := Source{File: body, Name: q.Get("name"), WorkingDir: q.Get("workdir"), Path: q.Get("file"), Profiles: q["profile"]}
 	plan, err := d.Plan(ctx, src)
 	if err != nil {

@@ -34,6 +34,12 @@ type Scope struct {
 // New is the scope of the tenant with identity name.
 func New(name string) Scope { return Scope{Name: name, Key: KeyOf(name)} }
 
+// Header names the tenant a request of Clocker's own in-process client
+// acts for (a blueprint's or compose project's owner). Only the
+// in-process listener's chain reads it (frontdoor.WrapInProcess); the
+// outside chain drops it, so no network client can claim a tenant with it.
+const Header = "X-Clocker-Tenant"
+
 type ctxKey struct{}
 
 // NewContext returns ctx acting for the tenant s.

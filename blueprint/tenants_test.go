@@ -1,0 +1,223 @@
+package blueprint
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/clocker/clocker/internal/labels"
+	"github.com/clocker/clocker/internal/store"
+)
+
+// ownerKey carries the test's tenant in a request's context, as the
+// front door's tenant layer does in clocker serve.
+type ownerKey struct{}
+
+// asOwner is the engine of one tenant: its creates carry the owner label,
+// as the front door's tenant step adds it, and its networks are recorded
+// as the tenant's.
+type asOwner struct {
+	*fakeEngine
+	owner string
+	nets  *sync.Map
+}
+
+func (a asOwner) ContainerCreate(ctx context.Context, o client.ContainerCreateOptions) (client.ContainerCreateResult, error) {
+	l := map[string]string{labels.Owner: a.owner}
+	for k, v := range o.Config.Labels {
+		l[k] = v
+	}
+	o.Config.Labels = l
+	return a.fakeEngine.ContainerCreate(ctx, o)
+}
+
+func (a asOwner) NetworkCreate(ctx context.Context, name string, o client.NetworkCreateOptions) (client.NetworkCreateResult, error) {
+	a.nets.Store(name, a.owner)
+	return a.fakeEngine.NetworkCreate(ctx, name, o)
+}
+
+// newTenantEnv is newEnv with tenants: the header X-Test-Owner is the
+// request's tenant (none: an admin).
+func newTenantEnv(t *testing.T, st store.Store, eng *fakeEngine, nets *sync.Map) *env {
+	m := New(Options{Engine: eng, Store: st, Version: "test", WaitTimeout: time.Minute, Clock: &fakeClock{now: time.Unix(1e9, 0)}, PollInterval: -1,
+		Owner:    func(ctx context.Context) string { s, _ := ctx.Value(ownerKey{}).(string); return s },
+		EngineAs: func(owner string) Engine { return asOwner{fakeEngine: eng, owner: owner, nets: nets} },
+	})
+	h := m.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o := r.Header.Get("X-Test-Owner"); o != "" {
+			r = r.WithContext(context.WithValue(r.Context(), ownerKey{}, o))
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { srv.Close(); m.Close() })
+	return &env{t: t, eng: eng, m: m, srv: srv}
+}
+
+func (e *env) doAs(owner, method, path, body string) (int, string) {
+	e.t.Helper()
+	h := http.Header{"Content-Type": {"application/json"}}
+	if owner != "" {
+		h.Set("X-Test-Owner", owner)
+	}
+	return e.doHeader(h, method, path, body)
+}
+
+// An application is its submitter's: what it makes is made as that
+// tenant (owner label, its networks); another tenant neither lists nor
+// reaches it (404 as for an unknown application, its activities too);
+// admins see every one; the owner outlives a restart.
+func TestApplicationsOwnedByTenant(t *testing.T) {
+	st := tempStore(t)
+	eng := newFake()
+	nets := &sync.Map{}
+	e := newTenantEnv(t, st, eng, nets)
+	code, body := e.doAs("alice", "POST", "/v1/applications", twoTier)
+	if code != http.StatusCreated {
+		t.Fatalf("alice deploys: %d %s", code, body)
+	}
+	var task struct{ EntityID, ID string }
+	_ = json.Unmarshal([]byte(body), &task)
+	e.waitTask(task.ID)
+	app := task.EntityID
+
+	eng.mu.Lock()
+	for id, c := range eng.ctrs {
+		if c.opts.Config.Labels[labels.Owner] != "alice" {
+			t.Errorf("container %s labels %v: not alice's", id, c.opts.Config.Labels)
+		}
+	}
+	eng.mu.Unlock()
+	if o, _ := nets.Load("brooklyn-" + app); o != "alice" {
+		t.Errorf("application network made by %v, want alice", o)
+	}
+
+	visible := func(who string, want bool) {
+		t.Helper()
+		code, body := e.doAs(who, "GET", "/v1/applications", "")
+		if code != 200 || strings.Contains(body, app) != want {
+			t.Errorf("%s lists: %d %s (want it listed: %v)", who, code, body, want)
+		}
+		code, body = e.doAs(who, "GET", "/v1/applications/fetch", "")
+		if code != 200 || strings.Contains(body, app) != want {
+			t.Errorf("%s fetch: %d %s", who, code, body)
+		}
+		code, body = e.doAs(who, "GET", "/v1/applications/details?items="+app, "")
+		if code != 200 || strings.Contains(body, app) != want {
+			t.Errorf("%s details: %d %s", who, code, body)
+		}
+		wantCode := 200
+		if !want {
+			wantCode = 404
+		}
+		for _, p := range []string{"/v1/applications/" + app, "/v1/applications/" + app + "/entities",
+			"/v1/applications/" + app + "/entities/web/sensors/service.state", "/v1/activities/" + task.ID} {
+			if code, body := e.doAs(who, "GET", p, ""); code != wantCode {
+				t.Errorf("%s GET %s: %d %s, want %d", who, p, code, body, wantCode)
+			}
+		}
+	}
+	visible("alice", true)
+	visible("bob", false)
+	visible("", true) // an admin
+	if code, body := e.doAs("bob", "GET", "/v1/applications/Visitors", ""); code != 404 {
+		t.Errorf("bob finds alice's app by name: %d %s", code, body)
+	}
+
+	// Bob can neither invoke an effector on it nor delete it.
+	if code, body := e.doAs("bob", "POST", "/v1/applications/"+app+"/entities/web/effectors/stop", ""); code != 404 || !strings.Contains(body, "not found") {
+		t.Errorf("bob stops alice's web: %d %s", code, body)
+	}
+	if code, body := e.doAs("bob", "DELETE", "/v1/applications/"+app, ""); code != 404 {
+		t.Errorf("bob deletes alice's app: %d %s", code, body)
+	}
+	// Bob's application of the same name is his own; names resolve per tenant.
+	code, body = e.doAs("bob", "POST", "/v1/applications", twoTier)
+	if code != http.StatusCreated {
+		t.Fatalf("bob deploys: %d %s", code, body)
+	}
+	var bobTask struct{ EntityID, ID string }
+	_ = json.Unmarshal([]byte(body), &bobTask)
+	e.waitTask(bobTask.ID)
+	if code, body := e.doAs("bob", "GET", "/v1/applications/Visitors", ""); code != 200 || !strings.Contains(body, bobTask.EntityID) {
+		t.Errorf("bob's Visitors: %d %s", code, body)
+	}
+	if code, body := e.doAs("alice", "GET", "/v1/applications/Visitors", ""); code != 200 || !strings.Contains(body, app) {
+		t.Errorf("alice's Visitors: %d %s", code, body)
+	}
+
+	// A restart: the stored owner comes back.
+	e.srv.Close()
+	e.m.Close()
+	e2 := newTenantEnv(t, st, eng, nets)
+	if err := e2.m.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	e = e2
+	visible("alice", true)
+	visible("bob", false)
+	if code, body := e.doAs("alice", "POST", "/v1/applications/"+app+"/entities/web/effectors/stop", ""); code != 204 {
+		t.Errorf("alice stops her web after the restart: %d %s", code, body)
+	}
+	code, body = e.doAs("alice", "DELETE", "/v1/applications/"+app, "")
+	if code != http.StatusAccepted {
+		t.Fatalf("alice deletes: %d %s", code, body)
+	}
+}
+
+// Compose projects found on the fleet are their containers' owner's:
+// alice's and bob's project "web" are two applications, each seen by its
+// owner alone (and the admins), also after a restart.
+func TestProjectsOwnedByTenant(t *testing.T) {
+	st := tempStore(t)
+	eng := newFake()
+	nets := &sync.Map{}
+	e := newTenantEnv(t, st, eng, nets)
+	eng.composeUp("web", "app", 1, map[string]string{labels.Owner: "alice"})
+	eng.composeUp("web", "app", 2, map[string]string{labels.Owner: "bob"})
+	e.poll()
+	lists := func(e *env) map[string][]string {
+		t.Helper()
+		out := map[string][]string{}
+		for _, who := range []string{"alice", "bob", ""} {
+			code, body := e.doAs(who, "GET", "/v1/applications", "")
+			var list []struct{ ID string }
+			if code != 200 || json.Unmarshal([]byte(body), &list) != nil {
+				t.Fatalf("%q lists: %d %s", who, code, body)
+			}
+			for _, a := range list {
+				out[who] = append(out[who], a.ID)
+			}
+		}
+		return out
+	}
+	got := lists(e)
+	if len(got["alice"]) != 1 || len(got["bob"]) != 1 || got["alice"][0] == got["bob"][0] || len(got[""]) != 2 {
+		t.Fatalf("applications by who lists them: %v", got)
+	}
+	for who, n := range map[string]int{"alice": 1, "bob": 2} {
+		code, body := e.doAs(who, "GET", "/v1/applications/web/entities/app/children", "")
+		var kids []struct{ ID string }
+		if code != 200 || json.Unmarshal([]byte(body), &kids) != nil || len(kids) != n {
+			t.Errorf("%s's web/app replicas: %d %s, want %d", who, code, body, n)
+		}
+	}
+	e.srv.Close()
+	e.m.Close()
+	e2 := newTenantEnv(t, st, eng, nets)
+	if err := e2.m.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	e2.poll()
+	if after := lists(e2); !reflect.DeepEqual(after, got) {
+		t.Errorf("after a restart: %v, want %v", after, got)
+	}
+}
