@@ -337,7 +337,7 @@ func serveUntil(ctx context.Context, args []string) error {
 	srv := proxy.NewServer(fleet, strategy, log, cfg.maxBody, reg)
 	srv.Machines = machines
 	srv.Managers = managers
-	if srv.Nets, err = cfg.fleetnet.controller(st, fleet, log, reg); err != nil {
+	if srv.Nets, err = cfg.fleetnet.controller(ctx, st, etcdStore, fleet, log, reg); err != nil {
 		return err
 	}
 
@@ -368,6 +368,11 @@ func serveUntil(ctx context.Context, args []string) error {
 	if srv.Ingress, err = cfg.ingress.table(fleet, reg, log); err != nil {
 		closeListeners()
 		return err
+	}
+	if etcdStore != nil && srv.Ingress != nil {
+		// Published ports are claimed in etcd too: one container per
+		// port across the managers.
+		srv.Ingress.Share(etcdStore, managers.Self().ID, nameClaimTTL)
 	}
 	inproc, err := proxy.NewInProcess()
 	if err != nil {
