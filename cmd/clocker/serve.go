@@ -316,6 +316,15 @@ func serveUntil(ctx context.Context, args []string) error {
 	if err := joinHosts(ctx, fleet, cfg.engines, cfg.engineTLS, &cfg.provision, log); err != nil {
 		return err
 	}
+	if etcdStore != nil {
+		// Hosts another manager adds or removes through the fleet API are
+		// followed here too.
+		go etcdStore.Watch(ctx, store.BucketHosts, func() {
+			if err := fleet.SyncStored(ctx); err != nil {
+				log.Warn("hosts: re-reading the store", "err", err)
+			}
+		})
+	}
 	machines, err := cfg.provision.machines(ctx, fleet, st, cfg.dataDir, reg, log)
 	if err != nil {
 		return err
