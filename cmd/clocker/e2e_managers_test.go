@@ -65,18 +65,21 @@ func psThrough(t *testing.T, s *ownServer, prefix string) string {
 	return strings.Join(lines, "\n")
 }
 
-// Three managers on one etcd over the fleet: concurrent creates of the
-// same names through all three make each name once; kill -9 of the leader
-// and another leads within 5 s; docker ps is the same through both
-// survivors; with etcd stopped reads go on and changes answer 503, then
-// everything resumes.
+// Three managers on one etcd over the fleet, each with its own ingress
+// address: fleet networks and published ports created at once through all
+// three never share a subnet or a port; concurrent creates of the same
+// names through all three, with a kill -9 of the leader among them, make
+// each name at most once (once for every create answered 201) and fail
+// the others cleanly; another leads within 5 s; docker ps is the same
+// through both survivors; with etcd stopped reads go on and changes
+// answer 503, then everything resumes.
 func TestE2EManagersOnEtcd(t *testing.T) {
 	etcd := etcdtest.Start(t)
 	prefix := fmt.Sprintf("/%s-e2e/", fleet.Prefix)
-	args := append([]string{"--ingress=false", "--store", "etcd://" + etcd.Endpoint, "--store-prefix", prefix, "--store-timeout", "2s"}, fleetEngineArgs()...)
+	args := append([]string{"--ingress-mode", "userland", "--store", "etcd://" + etcd.Endpoint, "--store-prefix", prefix, "--store-timeout", "2s"}, fleetEngineArgs()...)
 	var mgrs []*ownServer
-	for range 3 {
-		mgrs = append(mgrs, startOwnServer(t, t.TempDir(), args...))
+	for i := range 3 {
+		mgrs = append(mgrs, startOwnServer(t, t.TempDir(), append([]string{"--ingress-address", fmt.Sprintf("127.0.0.%d", 2+i)}, args...)...))
 	}
 	for _, m := range mgrs {
 		m.waitHealthy()
@@ -112,7 +115,10 @@ func TestE2EManagersOnEtcd(t *testing.T) {
 		}
 	}
 
-	// 30 creates at once: ten names, each through all three managers.
+	sharedLeases(t, mgrs)
+
+	// 30 creates at once: ten names, each through all three managers; the
+	// leader is killed once a few have been answered.
 	names := "etmgr"
 	t.Cleanup(func() {
 		for i := range fleet.Engines {
@@ -125,13 +131,15 @@ func TestE2EManagersOnEtcd(t *testing.T) {
 		name   string
 		status int
 		body   string
+		dead   bool // sent to the manager killed among the creates
 	}
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		outcomes []outcome
 	)
-	start := make(chan struct{})
+	start, someAnswered := make(chan struct{}), make(chan struct{})
+	var answered sync.Once
 	for i := range 30 {
 		wg.Add(1)
 		go func() {
@@ -141,7 +149,7 @@ func TestE2EManagersOnEtcd(t *testing.T) {
 			m := mgrs[i%3]
 			body := `{"Image":"busybox","Cmd":["sleep","600"]}`
 			resp, err := http.Post(m.httpURL("/v1.41/containers/create?name="+name), "application/json", bytes.NewReader([]byte(body)))
-			o := outcome{name: name}
+			o := outcome{name: name, dead: m == first}
 			if err != nil {
 				o.body = err.Error()
 			} else {
@@ -151,66 +159,88 @@ func TestE2EManagersOnEtcd(t *testing.T) {
 			}
 			mu.Lock()
 			outcomes = append(outcomes, o)
+			if len(outcomes) == 5 {
+				answered.Do(func() { close(someAnswered) })
+			}
 			mu.Unlock()
 		}()
 	}
-	createStart := time.Now()
-	close(start)
-	wg.Wait()
-	t.Logf("30 concurrent creates through three managers in %s", time.Since(createStart).Round(time.Millisecond))
-	made := map[string]int{}
-	for _, o := range outcomes {
-		switch o.status {
-		case http.StatusCreated:
-			made[o.name]++
-		case http.StatusConflict:
-		default:
-			t.Errorf("create %s: %d %s", o.name, o.status, o.body)
-		}
-	}
-	for i := range 10 {
-		if n := made[fmt.Sprintf("%s-%d", names, i)]; n != 1 {
-			t.Errorf("%s-%d made %d times", names, i, n)
-		}
-	}
-	if t.Failed() {
-		t.FailNow()
-	}
-	// Every engine, asked directly, holds each name once.
-	seen := map[string]int{}
-	for i := range fleet.Engines {
-		for _, n := range strings.Fields(engineDocker(t, i, "ps", "-a", "--filter", "name="+names, "--format", "{{.Names}}")) {
-			seen[n]++
-		}
-	}
-	if len(seen) != 10 {
-		t.Fatalf("engines hold %v", seen)
-	}
-	for n, c := range seen {
-		if c != 1 {
-			t.Fatalf("%s on the engines %d times", n, c)
-		}
-	}
-
-	// kill -9 of the leader: another leads within 5 s.
 	var survivors []*ownServer
 	for _, m := range mgrs {
 		if m != first {
 			survivors = append(survivors, m)
 		}
 	}
+	createStart := time.Now()
+	close(start)
+	<-someAnswered
 	killed := time.Now()
-	first.kill()
+	first.kill() // kill -9 of the leader among the creates
+	// Another leads within 5 s of the kill, the creates still going.
 	var second *ownServer
-	waitUntil(t, 5*time.Second, "a new leader", func() bool {
+	waitUntil(t, time.Until(killed.Add(5*time.Second)), "a new leader within 5 s of the kill", func() bool {
 		second = leaderAmong(survivors[0], survivors)
 		return second != nil && leaderAmong(survivors[1], survivors) == second
 	})
 	t.Logf("new leader %s %s after the kill", second.url, time.Since(killed).Round(time.Millisecond))
-	a, b := psThrough(t, survivors[0], names), psThrough(t, survivors[1], names)
-	if a != b || strings.Count(a, "\n") != 9 {
-		t.Fatalf("docker ps differs or is not whole:\n%s\n---\n%s", a, b)
+	wg.Wait()
+	t.Logf("30 concurrent creates through three managers, the leader killed among them, in %s", time.Since(createStart).Round(time.Millisecond))
+	made, failed := map[string]int{}, 0
+	for _, o := range outcomes {
+		switch {
+		case o.status == http.StatusCreated:
+			made[o.name]++
+		case o.status == http.StatusConflict && strings.Contains(o.body, "is already in use"):
+		case o.dead && o.status == 0:
+			failed++ // the connection to the killed manager broke: the client sees it
+		default:
+			t.Errorf("create %s (through the killed manager: %v): %d %s", o.name, o.dead, o.status, o.body)
+		}
 	}
+	t.Logf("%d creates through the killed manager failed with a broken connection", failed)
+	for i := range 10 {
+		if n := made[fmt.Sprintf("%s-%d", names, i)]; n > 1 {
+			t.Errorf("%s-%d made %d times", names, i, n)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	// Every engine, asked directly, holds each name at most once, and
+	// every name answered 201.
+	seen := map[string]int{}
+	for i := range fleet.Engines {
+		for _, n := range strings.Fields(engineDocker(t, i, "ps", "-a", "--filter", "name="+names, "--format", "{{.Names}}")) {
+			seen[n]++
+		}
+	}
+	for n, c := range seen {
+		if c != 1 {
+			t.Fatalf("%s on the engines %d times", n, c)
+		}
+	}
+	for n := range made {
+		if seen[n] != 1 {
+			t.Fatalf("%s answered 201 but is on no engine (engines hold %v)", n, seen)
+		}
+	}
+	// The names no create made (all theirs went to the killed manager, or
+	// it died holding the claim) are made now, through a survivor: ten.
+	for i := range 10 {
+		name := fmt.Sprintf("%s-%d", names, i)
+		if seen[name] == 0 {
+			waitUntil(t, 30*time.Second, "create "+name+" through a survivor", func() bool {
+				out, err := exec.Command("docker", "-H", survivors[0].url, "create", "--name", name, "busybox", "sleep", "600").CombinedOutput()
+				return err == nil || strings.Contains(string(out), "is already in use")
+			})
+		}
+	}
+
+	var a, b string
+	waitUntil(t, 15*time.Second, "docker ps whole and the same through both survivors", func() bool {
+		a, b = psThrough(t, survivors[0], names), psThrough(t, survivors[1], names)
+		return a == b && strings.Count(a, "\n") == 9
+	})
 	// A create through the replica goes on.
 	if out, err := exec.Command("docker", "-H", survivors[0].url, "create", "--name", names+"-after", "busybox", "true").CombinedOutput(); err != nil {
 		t.Fatalf("create after the failover: %v\n%s", err, out)
@@ -239,6 +269,145 @@ func TestE2EManagersOnEtcd(t *testing.T) {
 		return err == nil
 	})
 	waitUntil(t, 15*time.Second, "one leader again", func() bool { return leaderAmong(survivors[0], survivors) != nil })
+}
+
+// sharedLeases creates fleet networks and containers publishing ports
+// through the three managers at once: no two networks get one subnet, one
+// fixed port is given to exactly one container, the random ports are all
+// different; every manager comes to list every network.
+func sharedLeases(t *testing.T, mgrs []*ownServer) {
+	t.Helper()
+	const nets, ports = "etmgn", "etmgp"
+	t.Cleanup(func() {
+		for i := range fleet.Engines {
+			if ids := strings.Fields(engineDocker(t, i, "ps", "-aq", "--filter", "name="+ports)); len(ids) > 0 {
+				engineDocker(t, i, append([]string{"rm", "-f"}, ids...)...)
+			}
+		}
+	})
+	post := func(m *ownServer, path, body string) (int, string) {
+		resp, err := http.Post(m.httpURL(path), "application/json", strings.NewReader(body))
+		if err != nil {
+			return 0, err.Error()
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	fixed, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg         sync.WaitGroup
+		mu         sync.Mutex
+		fixedWon   []string
+		randomMade []string
+	)
+	start := make(chan struct{})
+	for i := range 9 {
+		m := mgrs[i%3]
+		wg.Add(3)
+		go func() {
+			defer wg.Done()
+			<-start
+			if code, body := post(m, "/v1.41/networks/create", fmt.Sprintf(`{"Name":"%s-%d"}`, nets, i)); code != http.StatusCreated {
+				t.Errorf("network create %s-%d through %s: %d %s", nets, i, m.url, code, body)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			<-start
+			name := fmt.Sprintf("%s-fixed-%d", ports, i)
+			code, body := post(m, "/v1.41/containers/create?name="+name,
+				fmt.Sprintf(`{"Image":"busybox","Cmd":["sleep","600"],"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"%d"}]}}}`, fixed))
+			switch {
+			case code == http.StatusCreated:
+				mu.Lock()
+				fixedWon = append(fixedWon, name)
+				mu.Unlock()
+			case code != http.StatusConflict || !strings.Contains(body, "port is already allocated"):
+				t.Errorf("create %s through %s: %d %s", name, m.url, code, body)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			<-start
+			name := fmt.Sprintf("%s-random-%d", ports, i)
+			code, body := post(m, "/v1.41/containers/create?name="+name,
+				`{"Image":"busybox","Cmd":["sleep","600"],"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":""}]}}}`)
+			if code != http.StatusCreated {
+				t.Errorf("create %s through %s: %d %s", name, m.url, code, body)
+				return
+			}
+			mu.Lock()
+			randomMade = append(randomMade, name)
+			mu.Unlock()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if len(fixedWon) != 1 {
+		t.Errorf("port %d given to %v through three managers at once, want one container", fixed, fixedWon)
+	}
+	// The random ports, as the engines were asked for them.
+	taken := map[string]string{}
+	for _, name := range randomMade {
+		out, err := exec.Command("docker", "-H", mgrs[0].url, "inspect", "-f", `{{(index (index .HostConfig.PortBindings "80/tcp") 0).HostPort}}`, name).CombinedOutput()
+		if err != nil {
+			t.Fatalf("inspect %s: %v\n%s", name, err, out)
+		}
+		p := strings.TrimSpace(string(out))
+		if prev, dup := taken[p]; dup {
+			t.Errorf("random port %s given to %s and %s", p, prev, name)
+		}
+		taken[p] = name
+	}
+	// Every manager lists the nine networks, each with its own subnet.
+	for _, m := range mgrs {
+		var subnets map[string]string
+		waitUntil(t, 15*time.Second, "the nine networks through "+m.url, func() bool {
+			out, err := exec.Command("docker", "-H", m.url, "network", "inspect", "-f", "{{.Name}} {{(index .IPAM.Config 0).Subnet}}",
+				nets+"-0", nets+"-1", nets+"-2", nets+"-3", nets+"-4", nets+"-5", nets+"-6", nets+"-7", nets+"-8").CombinedOutput()
+			if err != nil {
+				return false
+			}
+			subnets = map[string]string{}
+			for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+				name, subnet, _ := strings.Cut(l, " ")
+				if prev, dup := subnets[subnet]; dup {
+					t.Fatalf("subnet %s leased to %s and %s", subnet, prev, name)
+				}
+				subnets[subnet] = name
+			}
+			return len(subnets) == 9
+		})
+	}
+	for i := range 9 {
+		if code, body := httpDelete(mgrs[i%3], fmt.Sprintf("/v1.41/networks/%s-%d", nets, i)); code != http.StatusNoContent {
+			t.Errorf("network rm %s-%d: %d %s", nets, i, code, body)
+		}
+	}
+	for _, name := range append(fixedWon, randomMade...) {
+		if code, body := httpDelete(mgrs[0], "/v1.41/containers/"+name+"?force=1"); code != http.StatusNoContent {
+			t.Errorf("rm %s: %d %s", name, code, body)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+// httpDelete sends DELETE path to m.
+func httpDelete(m *ownServer, path string) (int, string) {
+	req, _ := http.NewRequest(http.MethodDelete, m.httpURL(path), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(b)
 }
 
 // benchSeq numbers BenchmarkManagersCreate's containers.
