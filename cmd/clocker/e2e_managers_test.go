@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -74,12 +75,19 @@ func psThrough(t *testing.T, s *ownServer, prefix string) string {
 // through both survivors; with etcd stopped reads go on and changes
 // answer 503, then everything resumes.
 func TestE2EManagersOnEtcd(t *testing.T) {
-	etcd := etcdtest.Start(t)
+	// Each manager reaches etcd at an address of its own, so that one can
+	// be cut off by a firewall rule.
+	etcdAt := []string{"127.0.0.10", "127.0.0.11", "127.0.0.12"}
+	etcd := etcdtest.StartAlso(t, etcdAt...)
 	prefix := fmt.Sprintf("/%s-e2e/", fleet.Prefix)
-	args := append([]string{"--ingress-mode", "userland", "--store", "etcd://" + etcd.Endpoint, "--store-prefix", prefix, "--store-timeout", "2s"}, fleetEngineArgs()...)
+	args := append([]string{"--ingress-mode", "userland", "--store-prefix", prefix, "--store-timeout", "2s", "--reschedule-after", "3s"}, fleetEngineArgs()...)
 	var mgrs []*ownServer
+	storeOf := map[*ownServer]string{}
 	for i := range 3 {
-		mgrs = append(mgrs, startOwnServer(t, t.TempDir(), append([]string{"--ingress-address", fmt.Sprintf("127.0.0.%d", 2+i)}, args...)...))
+		ep := etcd.EndpointAt(etcdAt[i])
+		m := startOwnServer(t, t.TempDir(), append([]string{"--ingress-address", fmt.Sprintf("127.0.0.%d", 2+i), "--store", "etcd://" + ep}, args...)...)
+		mgrs = append(mgrs, m)
+		storeOf[m] = ep
 	}
 	for _, m := range mgrs {
 		m.waitHealthy()
@@ -245,6 +253,8 @@ func TestE2EManagersOnEtcd(t *testing.T) {
 	if out, err := exec.Command("docker", "-H", survivors[0].url, "create", "--name", names+"-after", "busybox", "true").CombinedOutput(); err != nil {
 		t.Fatalf("create after the failover: %v\n%s", err, out)
 	}
+	rescheduledOnce(t, survivors)
+	partitioned(t, survivors, storeOf)
 
 	// etcd stopped: reads work, changes 503 naming the store; back: resume.
 	etcd.Stop()
@@ -255,7 +265,7 @@ func TestE2EManagersOnEtcd(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		return resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(body), etcd.Endpoint)
+		return resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(body), storeOf[survivors[1]])
 	})
 	if got := psThrough(t, survivors[0], names); strings.Count(got, "\n") != 10 {
 		t.Fatalf("docker ps with etcd down:\n%s", got)
@@ -269,6 +279,155 @@ func TestE2EManagersOnEtcd(t *testing.T) {
 		return err == nil
 	})
 	waitUntil(t, 15*time.Second, "one leader again", func() bool { return leaderAmong(survivors[0], survivors) != nil })
+}
+
+// rescheduledOnce kills the host of a reschedulable container after the
+// failover: the new leader moves it to another host, once, as both
+// survivors show; the host comes back and its stale copy goes.
+func rescheduledOnce(t *testing.T, survivors []*ownServer) {
+	t.Helper()
+	const name = "etmrs"
+	victim := fleet.Engines[1]
+	t.Cleanup(func() {
+		for i := range fleet.Engines {
+			if ids := strings.Fields(engineDocker(t, i, "ps", "-aq", "--filter", "name="+name)); len(ids) > 0 {
+				engineDocker(t, i, append([]string{"rm", "-f"}, ids...)...)
+			}
+		}
+	})
+	if out, err := dockerAtURL(survivors[0].url, "run", "-d", "--name", name, "-e", "reschedule:on-node-failure",
+		"-e", "constraint:node=="+victim.Name, "busybox", "sleep", "600"); err != nil {
+		t.Fatalf("run %s: %v\n%s", name, err, out)
+	}
+	oldID, err := dockerAtURL(survivors[1].url, "inspect", "-f", "{{.Id}}", name)
+	if err != nil {
+		t.Fatalf("inspect %s through the other survivor: %v\n%s", name, err, oldID)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := fleet.KillEngine(ctx, victim.Name); err != nil {
+		t.Fatal(err)
+	}
+	restarted := false
+	defer func() {
+		if !restarted {
+			_ = fleet.StartEngine(context.Background(), victim.Name)
+		}
+	}()
+	for _, s := range survivors {
+		waitUntil(t, 30*time.Second, name+" running on another host through "+s.url, func() bool {
+			out, err := dockerAtURL(s.url, "ps", "--filter", "name="+name, "--filter", "label=io.clocker.host", "--format", `{{.ID}} {{.Label "io.clocker.host"}} {{.State}}`)
+			f := strings.Fields(out)
+			return err == nil && len(f) == 3 && !strings.HasPrefix(oldID, f[0]) && f[1] != victim.Name && f[2] == "running"
+		})
+	}
+	// Moved once: one copy on the living engines.
+	copies := 0
+	for i, e := range fleet.Engines {
+		if e.Name != victim.Name {
+			copies += len(strings.Fields(engineDocker(t, i, "ps", "-aq", "--filter", "name="+name)))
+		}
+	}
+	if copies != 1 {
+		t.Fatalf("%s: %d copies on the living engines after its host died, want 1", name, copies)
+	}
+	if err := fleet.StartEngine(ctx, victim.Name); err != nil {
+		t.Fatal(err)
+	}
+	restarted = true
+	waitUntil(t, 30*time.Second, "the stale "+name+" removed from "+victim.Name, func() bool {
+		return !strings.Contains(engineDocker(t, 1, "ps", "-a", "--format", "{{.Names}}"), name)
+	})
+	for _, s := range survivors {
+		if out, _ := dockerAtURL(s.url, "ps", "-a", "--filter", "name="+name, "--format", "{{.Names}}"); out != name {
+			t.Fatalf("through %s after the host came back: %q, want one %s", s.url, out, name)
+		}
+	}
+	for _, s := range survivors {
+		s.waitHealthy()
+	}
+}
+
+// partitioned cuts the leader among the survivors off from etcd (its
+// etcd address's traffic dropped with iptables): it stops leading and
+// answers changes with 503 naming the store while the other leads and
+// creates; healed, it creates again.
+func partitioned(t *testing.T, survivors []*ownServer, storeOf map[*ownServer]string) {
+	t.Helper()
+	cut := leaderAmong(survivors[0], survivors)
+	if cut == nil {
+		t.Fatal("no leader among the survivors")
+	}
+	other := survivors[0]
+	if other == cut {
+		other = survivors[1]
+	}
+	ip, port, _ := strings.Cut(storeOf[cut], ":")
+	rules := [][]string{
+		{"OUTPUT", "-d", ip, "-p", "tcp", "--dport", port, "-j", "DROP"},
+		{"OUTPUT", "-s", ip, "-p", "tcp", "--sport", port, "-j", "DROP"},
+	}
+	iptables := func(op string, rule []string) error {
+		out, err := exec.Command("iptables", append([]string{"-w", op}, rule...)...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("iptables %s %v: %v: %s", op, rule, err, out)
+		}
+		return nil
+	}
+	healed := false
+	heal := func() {
+		if !healed {
+			healed = true
+			for _, r := range rules {
+				if err := iptables("-D", r); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+	}
+	defer heal()
+	for _, r := range rules {
+		if err := iptables("-I", r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const names = "etmpt"
+	t.Cleanup(func() {
+		for i := range fleet.Engines {
+			if ids := strings.Fields(engineDocker(t, i, "ps", "-aq", "--filter", "name="+names)); len(ids) > 0 {
+				engineDocker(t, i, append([]string{"rm", "-f"}, ids...)...)
+			}
+		}
+	})
+	waitUntil(t, 30*time.Second, "the cut-off manager answers changes with 503 naming its store", func() bool {
+		resp, err := http.Post(cut.httpURL("/v1.41/containers/create?name="+names+"-cut"), "application/json", strings.NewReader(`{"Image":"busybox"}`))
+		if err != nil {
+			return false
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(body), storeOf[cut])
+	})
+	// Reads go on at the cut-off manager, from its caches.
+	if out, err := dockerAtURL(cut.url, "ps", "-a", "--format", "{{.Names}}"); err != nil {
+		t.Fatalf("docker ps at the cut-off manager: %v\n%s", err, out)
+	}
+	// The other leads, and changes go on through it.
+	waitUntil(t, 30*time.Second, "the other survivor leads", func() bool { return leaderAmong(other, survivors) == other })
+	if out, err := dockerAtURL(other.url, "create", "--name", names+"-other", "busybox", "true"); err != nil {
+		t.Fatalf("create through the manager still on etcd: %v\n%s", err, out)
+	}
+	if l := cut.log.String(); !strings.Contains(l, "no longer leads the fleet") && !strings.Contains(l, "fenced") {
+		t.Error("the cut-off manager never said it stopped leading")
+	}
+	if out, _ := dockerAtURL(other.url, "ps", "-a", "--filter", "name="+names+"-cut", "--format", "{{.Names}}"); out != "" {
+		t.Errorf("a create refused at the cut-off manager was made: %q", out)
+	}
+	heal()
+	waitUntil(t, 30*time.Second, "creates again at the healed manager", func() bool {
+		_, err := dockerAtURL(cut.url, "create", "--name", names+"-healed", "busybox", "true")
+		return err == nil
+	})
 }
 
 // sharedLeases creates fleet networks and containers publishing ports

@@ -409,6 +409,14 @@ func serveUntil(ctx context.Context, args []string) error {
 		closeListeners()
 		return err
 	}
+	if etcdStore != nil {
+		// The leader's moves hide their stale copies at every manager.
+		go etcdStore.Watch(ctx, store.BucketReschedules, func() {
+			if err := rescheduler.HideStored(); err != nil {
+				log.Warn("rescheduling: reading stored moves", "err", err)
+			}
+		})
+	}
 	autoscaler, err := cfg.provision.autoscaler(machines, cfg.maxPerHost, log)
 	if err != nil {
 		srv.Ingress.Close()
