@@ -4,7 +4,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -303,17 +302,7 @@ func rescheduledOnce(t *testing.T, survivors []*ownServer) {
 	if err != nil {
 		t.Fatalf("inspect %s through the other survivor: %v\n%s", name, err, oldID)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := fleet.KillEngine(ctx, victim.Name); err != nil {
-		t.Fatal(err)
-	}
-	restarted := false
-	defer func() {
-		if !restarted {
-			_ = fleet.StartEngine(context.Background(), victim.Name)
-		}
-	}()
+	restart := killEngine(t, victim.Name)
 	for _, s := range survivors {
 		waitUntil(t, 30*time.Second, name+" running on another host through "+s.url, func() bool {
 			out, err := dockerAtURL(s.url, "ps", "--filter", "name="+name, "--filter", "label=io.clocker.host", "--format", `{{.ID}} {{.Label "io.clocker.host"}} {{.State}}`)
@@ -331,10 +320,7 @@ func rescheduledOnce(t *testing.T, survivors []*ownServer) {
 	if copies != 1 {
 		t.Fatalf("%s: %d copies on the living engines after its host died, want 1", name, copies)
 	}
-	if err := fleet.StartEngine(ctx, victim.Name); err != nil {
-		t.Fatal(err)
-	}
-	restarted = true
+	restart()
 	waitUntil(t, 30*time.Second, "the stale "+name+" removed from "+victim.Name, func() bool {
 		return !strings.Contains(engineDocker(t, 1, "ps", "-a", "--format", "{{.Names}}"), name)
 	})

@@ -31,10 +31,10 @@ type Server struct {
 	// (StartAlso), so that one client's traffic can be told apart (and
 	// dropped by a firewall rule) by the address it uses.
 	Also []string
-	dir      string
-	peer     string
-	cmd      *exec.Cmd
-	done     chan struct{}
+	dir  string
+	peer string
+	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 // Missing says why etcd cannot run here ("" when it can): a reason to
