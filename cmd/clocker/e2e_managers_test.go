@@ -662,8 +662,8 @@ func BenchmarkManagersFailover(b *testing.B) {
 	}
 	var lat latencies
 	seq := 0
+	// ns/op counts the untimed replacement too: the figure is p50-ms.
 	for b.Loop() {
-		b.StopTimer()
 		var lead *ownServer
 		deadline := time.Now().Add(30 * time.Second)
 		for lead == nil && time.Now().Before(deadline) {
@@ -680,7 +680,6 @@ func BenchmarkManagersFailover(b *testing.B) {
 				survivors = append(survivors, m)
 			}
 		}
-		b.StartTimer()
 		killed := time.Now()
 		lead.kill()
 		for i := 0; ; i++ {
@@ -694,7 +693,6 @@ func BenchmarkManagersFailover(b *testing.B) {
 			}
 		}
 		lat = append(lat, time.Since(killed))
-		b.StopTimer()
 		m := startOwnServer(b, b.TempDir(), args...)
 		m.waitHealthy()
 		mgrs = append(survivors, m)
