@@ -2,6 +2,7 @@ package hosts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -36,6 +37,13 @@ func (f *Fleet) Remove(name string, users func(*Container) bool) error {
 			return fmt.Errorf("forget host %s: %w", name, err)
 		}
 	}
+	f.dropLocked(h)
+	return nil
+}
+
+// dropLocked stops following h; f.mu is held.
+func (f *Fleet) dropLocked(h *Host) {
+	name := h.Name
 	i := slices.Index(f.hosts, h)
 	f.hosts = slices.Delete(f.hosts, i, i+1)
 	f.names = slices.Delete(f.names, i, i+1)
@@ -48,6 +56,48 @@ func (f *Fleet) Remove(name string, users func(*Container) bool) error {
 	f.metrics.forgetHost(name)
 	f.emit("remove", h)
 	f.log.Info("host removed", "host", name)
+}
+
+// SyncStored brings the fleet in step with the stored hosts after another
+// manager sharing the store changed them (store.Etcd.Watch of the hosts
+// bucket): a host stored there is followed here too, one whose record is
+// gone is dropped (its containers stay on its engine, as with Remove), and
+// draining and labels follow the records.
+func (f *Fleet) SyncStored(ctx context.Context) error {
+	recs, err := f.StoredRecords()
+	if err != nil {
+		return err
+	}
+	stored := make(map[string]bool, len(recs))
+	for _, rec := range recs {
+		stored[rec.Name] = true
+		h, ok := f.Host(rec.Name)
+		if !ok {
+			if _, err := f.add(ctx, rec, false, true); err != nil {
+				f.log.Warn("following a host another manager added", "host", rec.Name, "err", err)
+			}
+			continue
+		}
+		h.mu.Lock()
+		if h.Record.Draining != rec.Draining || !maps.Equal(h.Record.Labels, rec.Labels) {
+			h.Record.Draining, h.Record.Labels = rec.Draining, rec.Labels
+			h.changedLocked()
+		}
+		h.mu.Unlock()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, h := range slices.Clone(f.hosts) {
+		if !h.persisted || stored[h.Name] {
+			continue
+		}
+		// Joined here since the records were read?
+		var rec Record
+		if err := f.store.Get(store.BucketHosts, h.Name, &rec); !errors.Is(err, errdefs.ErrNotFound) {
+			continue
+		}
+		f.dropLocked(h)
+	}
 	return nil
 }
 

@@ -87,6 +87,12 @@ func (f *Fleet) StoredRecords() ([]Record, error) {
 // from the engine's own name (GET /info), which needs the engine to answer.
 // persist stores the record so the host is back after a restart.
 func (f *Fleet) Add(ctx context.Context, rec Record, persist bool) (*Host, error) {
+	return f.add(ctx, rec, persist, persist && f.store != nil)
+}
+
+// add is Add; put stores the record, stored marks it as in the store
+// (put, or another manager stored it).
+func (f *Fleet) add(ctx context.Context, rec Record, put, stored bool) (*Host, error) {
 	ep, err := ParseEndpoint(rec.URL)
 	if err != nil {
 		return nil, err
@@ -134,12 +140,14 @@ func (f *Fleet) Add(ctx context.Context, rec Record, persist bool) (*Host, error
 	f.names = append(f.names, &nameIndex{})
 	f.byName[probe.Name] = probe
 	f.mu.Unlock()
-	if persist && f.store != nil {
+	if put && f.store != nil {
 		if err := f.store.Put(store.BucketHosts, rec.Name, rec); err != nil {
 			return nil, fmt.Errorf("store host %s: %w", rec.Name, err)
 		}
 	}
-	probe.persisted = persist && f.store != nil
+	f.mu.Lock() // SyncStored reads it under f.mu
+	probe.persisted = stored
+	f.mu.Unlock()
 	probe.onHealth = func(up bool) {
 		if up {
 			f.emit("connect", probe)

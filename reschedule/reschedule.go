@@ -99,6 +99,26 @@ func (rs *Rescheduler) load() error {
 	return nil
 }
 
+// HideStored hides the stale copies of the stored moves, as another
+// manager sharing the store (the leader) records them, so that every
+// manager's docker ps shows one copy of a moved container. It leaves this
+// manager's own moves in progress alone.
+func (rs *Rescheduler) HideStored() error {
+	if rs.store == nil {
+		return nil
+	}
+	return rs.store.ForEach(store.BucketReschedules, func(_ string, v []byte) error {
+		var r record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		if h, ok := rs.fleet.Host(r.OldHost); ok {
+			h.Hide(r.OldID)
+		}
+		return nil
+	})
+}
+
 // Run checks the fleet every tick until ctx ends. It starts from the
 // stored moves, so that a manager that comes to lead carries on with what
 // the one before it moved.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -50,18 +51,8 @@ func TestE2ERescheduleOnNodeFailure(t *testing.T) {
 	oldID := must("inspect", "-f", "{{.Id}}", "rs-web")
 
 	// The host dies (SIGKILL of its engine and everything in it).
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	died := time.Now()
-	if err := fleet.KillEngine(ctx, victim.Name); err != nil {
-		t.Fatal(err)
-	}
-	restarted := false
-	defer func() {
-		if !restarted {
-			_ = fleet.StartEngine(context.Background(), victim.Name)
-		}
-	}()
+	restart := killEngine(t, victim.Name)
 	var last string
 	defer func() {
 		if t.Failed() {
@@ -79,16 +70,41 @@ func TestE2ERescheduleOnNodeFailure(t *testing.T) {
 		t.Errorf("rs-plain listed on %q, want it left on %s", out, victim.Name)
 	}
 
-	if err := fleet.StartEngine(ctx, victim.Name); err != nil {
-		t.Fatal(err)
-	}
-	restarted = true
+	restart()
 	waitFor(t, 30*time.Second, "the stale rs-web removed from "+victim.Name, func() bool {
 		out := engineDocker(t, 1, "ps", "-a", "--format", "{{.Names}}")
 		return !strings.Contains(out, "rs-web") && strings.Contains(out, "rs-plain")
 	})
 	if out := must("ps", "-a", "--filter", "name=rs-web", "--format", "{{.Names}}"); out != "rs-web" {
 		t.Errorf("after the host came back: %q, want one rs-web", out)
+	}
+}
+
+// killEngine kills the host name (SIGKILL of its engine and everything in
+// it); restart starts it again, as the test's end does if it has not.
+func killEngine(t *testing.T, name string) (restart func()) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := fleet.KillEngine(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	start := func() error {
+		var err error
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			err = fleet.StartEngine(ctx, name)
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = start() })
+	return func() {
+		t.Helper()
+		if err := start(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -316,6 +316,15 @@ func serveUntil(ctx context.Context, args []string) error {
 	if err := joinHosts(ctx, fleet, cfg.engines, cfg.engineTLS, &cfg.provision, log); err != nil {
 		return err
 	}
+	if etcdStore != nil {
+		// Hosts another manager adds or removes through the fleet API are
+		// followed here too.
+		go etcdStore.Watch(ctx, store.BucketHosts, func() {
+			if err := fleet.SyncStored(ctx); err != nil {
+				log.Warn("hosts: re-reading the store", "err", err)
+			}
+		})
+	}
 	machines, err := cfg.provision.machines(ctx, fleet, st, cfg.dataDir, reg, log)
 	if err != nil {
 		return err
@@ -337,7 +346,7 @@ func serveUntil(ctx context.Context, args []string) error {
 	srv := proxy.NewServer(fleet, strategy, log, cfg.maxBody, reg)
 	srv.Machines = machines
 	srv.Managers = managers
-	if srv.Nets, err = cfg.fleetnet.controller(st, fleet, log, reg); err != nil {
+	if srv.Nets, err = cfg.fleetnet.controller(ctx, st, etcdStore, fleet, log, reg); err != nil {
 		return err
 	}
 
@@ -369,6 +378,11 @@ func serveUntil(ctx context.Context, args []string) error {
 		closeListeners()
 		return err
 	}
+	if etcdStore != nil && srv.Ingress != nil {
+		// Published ports are claimed in etcd too: one container per
+		// port across the managers.
+		srv.Ingress.Share(etcdStore, managers.Self().ID, nameClaimTTL)
+	}
 	inproc, err := proxy.NewInProcess()
 	if err != nil {
 		srv.Ingress.Close()
@@ -394,6 +408,14 @@ func serveUntil(ctx context.Context, args []string) error {
 		srv.Ingress.Close()
 		closeListeners()
 		return err
+	}
+	if etcdStore != nil {
+		// The leader's moves hide their stale copies at every manager.
+		go etcdStore.Watch(ctx, store.BucketReschedules, func() {
+			if err := rescheduler.HideStored(); err != nil {
+				log.Warn("rescheduling: reading stored moves", "err", err)
+			}
+		})
 	}
 	autoscaler, err := cfg.provision.autoscaler(machines, cfg.maxPerHost, log)
 	if err != nil {

@@ -38,7 +38,7 @@ func (f *fleetNetFlags) config() (ipam.Config, error) {
 
 // controller makes the fleet networks' controller over the networks kept
 // in st; its metrics go to reg. It starts nothing (see startAgents and leaderLoops).
-func (f *fleetNetFlags) controller(st store.Store, fleet *hosts.Fleet, log *slog.Logger, reg prometheus.Registerer) (*fleetnet.Controller, error) {
+func (f *fleetNetFlags) controller(ctx context.Context, st store.Store, et *store.Etcd, fleet *hosts.Fleet, log *slog.Logger, reg prometheus.Registerer) (*fleetnet.Controller, error) {
 	cfg, err := f.config()
 	if err != nil {
 		return nil, err
@@ -46,6 +46,16 @@ func (f *fleetNetFlags) controller(st store.Store, fleet *hosts.Fleet, log *slog
 	alloc, err := ipam.New(cfg, st)
 	if err != nil {
 		return nil, fmt.Errorf("fleet networks: %w", err)
+	}
+	if et != nil {
+		// Several managers: subnets, VNIs and host slices are leased in
+		// etcd transactions, and every manager's view follows the others'.
+		alloc.Share(et)
+		go et.Watch(ctx, store.BucketNetworks, func() {
+			if err := alloc.Reload(); err != nil {
+				log.Warn("fleet networks: re-reading the store", "err", err)
+			}
+		})
 	}
 	return fleetnet.New(fleet, alloc, log, reg)
 }

@@ -231,3 +231,105 @@ func (s *Etcd) ForEach(bucket []byte, fn func(key string, value []byte) error) e
 		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
 }
+
+// Snapshot is a bucket as one etcd revision holds it, for a change made
+// only if nothing in the bucket has changed since (Swap): a fleet-wide
+// allocation (subnets, VNIs, host slices) decided on the whole of it.
+type Snapshot struct {
+	// Rev is the etcd revision read.
+	Rev int64
+	// Values are the bucket's raw JSON values by key.
+	Values map[string][]byte
+	mods   map[string]int64
+}
+
+// Snapshot reads the whole of bucket at one revision. It is for small
+// buckets (fleet networks), read at once, not a page at a time.
+func (s *Etcd) Snapshot(bucket []byte) (Snapshot, error) {
+	base := s.prefix + string(bucket) + "/"
+	ctx, cancel := s.ctx()
+	defer cancel()
+	resp, err := s.cli.Get(ctx, base, clientv3.WithPrefix())
+	if err != nil {
+		return Snapshot{}, s.fail(err)
+	}
+	snap := Snapshot{Rev: resp.Header.Revision, Values: map[string][]byte{}, mods: map[string]int64{}}
+	for _, kv := range resp.Kvs {
+		k := strings.TrimPrefix(string(kv.Key), base)
+		snap.Values[k] = kv.Value
+		snap.mods[k] = kv.ModRevision
+	}
+	return snap, nil
+}
+
+// Swap stores v as JSON under key in bucket (v nil: deletes key) in one
+// transaction that succeeds only if no key of bucket was created or
+// changed since snap was read, and key is as snap saw it (so a record
+// another manager removed is not brought back). Otherwise
+// errdefs.ErrConflict and nothing changes: read a new snapshot, decide
+// again.
+func (s *Etcd) Swap(bucket []byte, snap Snapshot, key string, v any) error {
+	k := s.key(bucket, key)
+	var op clientv3.Op
+	if v == nil {
+		op = clientv3.OpDelete(k)
+	} else {
+		data, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		op = clientv3.OpPut(k, string(data))
+	}
+	base := s.prefix + string(bucket) + "/"
+	cmps := []clientv3.Cmp{
+		// Every key of the bucket (none: true) last changed at or before snap.
+		clientv3.Compare(clientv3.ModRevision(base).WithPrefix(), "<", snap.Rev+1),
+		// The key itself as snap saw it: there with that revision, or absent.
+		clientv3.Compare(clientv3.ModRevision(k), "=", snap.mods[key]),
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	resp, err := s.cli.Txn(ctx).If(cmps...).Then(op).Commit()
+	if err != nil {
+		return s.fail(err)
+	}
+	if !resp.Succeeded {
+		return errdefs.New(errdefs.ErrConflict, fmt.Sprintf("%s %q: changed by another manager since it was read", bucket, key))
+	}
+	return nil
+}
+
+// Watch calls changed (from one goroutine) once the watch is in place and
+// after every batch of changes to bucket, by any manager, until ctx ends.
+// A broken watch (etcd unreachable) resumes from the last revision seen;
+// past a compaction it starts afresh and calls changed again, so the
+// caller re-reads what it missed.
+func (s *Etcd) Watch(ctx context.Context, bucket []byte, changed func()) {
+	base := s.prefix + string(bucket) + "/"
+	var rev int64 // the last revision seen; 0: from now on
+	for ctx.Err() == nil {
+		opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithCreatedNotify()}
+		if rev > 0 {
+			opts = append(opts, clientv3.WithRev(rev+1))
+		}
+		for resp := range s.cli.Watch(clientv3.WithRequireLeader(ctx), base, opts...) {
+			if resp.Err() != nil {
+				if resp.CompactRevision > 0 {
+					rev = 0 // what was missed is gone: start afresh, re-read all
+				}
+				break
+			}
+			fresh := resp.Created && rev == 0
+			rev = resp.Header.Revision
+			if fresh || len(resp.Events) > 0 {
+				// Watching from now on: what changed before is re-read.
+				changed()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}

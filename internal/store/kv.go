@@ -105,5 +105,5 @@ func isConflict(err error) bool { return errors.Is(err, errdefs.ErrConflict) }
 // Buckets are every bucket of Clocker's state, for copying it whole.
 var Buckets = [][]byte{
 	BucketHosts, BucketNetworks, BucketReschedules, BucketMachines,
-	BucketApplications, BucketCatalog, BucketTasks, BucketNames,
+	BucketApplications, BucketCatalog, BucketTasks, BucketNames, BucketPorts,
 }

@@ -20,6 +20,8 @@
 //	 └ <task ID> → JSON ended blueprint task, the latest few hundred (package blueprint)
 //	names
 //	 └ <container name> → JSON reservation while a create is under way (package proxy)
+//	ports
+//	 └ <proto>-<port> → JSON claim of a published port while a create is under way (package sdn/ingress)
 //
 // Values are JSON so that a record can grow fields without a migration;
 // migrations are for changes of shape.
@@ -63,6 +65,10 @@ var (
 	// BucketNames holds the container names reserved fleet-wide, so that
 	// managers sharing the store never give one name twice.
 	BucketNames = []byte("names")
+	// BucketPorts holds the published ports claimed fleet-wide by creates
+	// under way (package sdn/ingress), so that managers sharing the store
+	// never give one port twice.
+	BucketPorts = []byte("ports")
 )
 
 // FileName is the database file inside the data directory.
@@ -109,6 +115,11 @@ var migrations = []migration{
 	// 6 → 7: the names bucket.
 	func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(BucketNames)
+		return err
+	},
+	// 7 → 8: the ports bucket.
+	func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(BucketPorts)
 		return err
 	},
 }

@@ -101,6 +101,7 @@ func (c *claim) undo() {
 
 func (c *claim) undoLocked() {
 	t := c.t
+	t.dropShared(c.keys)
 	for _, k := range c.keys {
 		if t.claims[k] == c.who {
 			delete(t.claims, k)
@@ -226,7 +227,13 @@ func (t *Table) claim(ctx context.Context, h *hosts.Host, name string, spec *con
 				if holder, ok := taken(k); ok {
 					return fail(errdefs.New(errdefs.ErrConflict, fmt.Sprintf("Bind for %s:%d failed: port is already allocated (by %s)", shownIP(b.HostIP), lo, holder)))
 				}
+				if err := t.claimShared(k, name); errors.Is(err, errdefs.ErrConflict) {
+					return fail(errdefs.New(errdefs.ErrConflict, fmt.Sprintf("Bind for %s:%d failed: port is already allocated (by %s)", shownIP(b.HostIP), lo, err.Error())))
+				} else if err != nil {
+					return fail(err)
+				}
 				if err := bind(k); err != nil {
+					t.dropShared([]Key{k})
 					return fail(cannotListen(k, t.shown, err))
 				}
 				picked = k
@@ -246,7 +253,13 @@ func (t *Table) claim(ctx context.Context, h *hosts.Host, name string, spec *con
 					if _, ok := taken(k); ok {
 						continue
 					}
+					if err := t.claimShared(k, name); errors.Is(err, errdefs.ErrConflict) {
+						continue // another manager's create has it
+					} else if err != nil {
+						return fail(err)
+					}
 					if err := bind(k); err != nil {
+						t.dropShared([]Key{k})
 						lastErr = err
 						continue // another process has it: try the next
 					}

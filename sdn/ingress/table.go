@@ -68,6 +68,12 @@ type Table struct {
 	failed map[Key]string             // listeners that could not be bound, by the error last logged
 	locals map[*hosts.Host]bool       // t.local's answers
 	done   chan struct{}              // closed once Close has closed every forward
+
+	// Claims in the store the fleet's managers share (Share); nil: this
+	// manager alone hands out ports.
+	shared      hosts.NameStore
+	sharedOwner string
+	sharedTTL   time.Duration
 }
 
 // portHolder is the container that holds a published port.

@@ -1,8 +1,10 @@
 // Package ipam allocates fleet networks: a subnet from the fleet pool (or
 // the user's, validated), a VNI, and per member host a slice of addresses
-// with its own gateway. Allocations are kept in bbolt (bucket "networks" of
-// internal/store, one JSON record per network keyed by ID) and loaded again
-// when the manager starts.
+// with its own gateway. Allocations are kept in the state store (bucket
+// "networks" of internal/store, one JSON record per network keyed by ID)
+// and loaded again when the manager starts. Several managers sharing etcd
+// (Share) decide every change on a snapshot of all networks and make it
+// in a transaction that fails if another manager changed any meanwhile.
 //
 //	pool 10.200.0.0/16 ──carved into /24s──▶ 10.200.0.0/24, 10.200.1.0/24, …
 //	                                          (clear of Exclude and of each other)
@@ -19,6 +21,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math/bits"
@@ -148,12 +151,25 @@ type Store interface {
 	ForEach(bucket []byte, fn func(key string, value []byte) error) error
 }
 
+// Shared is a store several managers allocate from (store.Etcd): every
+// change is decided on a snapshot of all the fleet's networks and made
+// only if no manager changed any since.
+type Shared interface {
+	Snapshot(bucket []byte) (store.Snapshot, error)
+	Swap(bucket []byte, snap store.Snapshot, key string, v any) error
+}
+
+// maxSwaps bounds how often one change is decided again because another
+// manager changed the networks in between.
+const maxSwaps = 50
+
 // Allocator hands out fleet networks. It is safe for concurrent use; every
 // change is written to the store before it is visible.
 type Allocator struct {
-	cfg   Config
-	store Store // nil: memory only
-	now   func() time.Time
+	cfg    Config
+	store  Store  // nil: memory only
+	shared Shared // nil: this manager alone allocates
+	now    func() time.Time
 
 	mu   sync.Mutex
 	nets map[string]*sdn.Network // by ID
@@ -170,18 +186,106 @@ func New(cfg Config, st Store) (*Allocator, error) {
 	if st == nil {
 		return a, nil
 	}
-	err = st.ForEach(store.BucketNetworks, func(key string, value []byte) error {
-		var n sdn.Network
-		if err := json.Unmarshal(value, &n); err != nil {
-			return fmt.Errorf("network record %s: %w", key, err)
-		}
-		a.nets[n.ID] = &n
-		return nil
-	})
-	if err != nil {
+	if err := a.Reload(); err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// Share makes every change of the allocator a transaction in sh, which
+// the other managers of the fleet share: two managers never hand out one
+// subnet, VNI or host slice. Call Reload when sh says the networks
+// changed (store.Etcd.Watch), so reads follow the other managers.
+func (a *Allocator) Share(sh Shared) {
+	a.mu.Lock()
+	a.shared = sh
+	a.mu.Unlock()
+}
+
+// Reload reads the networks from the store again: the other managers'
+// changes become this one's view.
+func (a *Allocator) Reload() error {
+	if a.store == nil {
+		return nil
+	}
+	nets := map[string]*sdn.Network{}
+	err := a.store.ForEach(store.BucketNetworks, func(key string, value []byte) error {
+		return decodeInto(nets, key, value)
+	})
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.nets = nets
+	a.mu.Unlock()
+	return nil
+}
+
+func decodeInto(nets map[string]*sdn.Network, key string, value []byte) error {
+	var n sdn.Network
+	if err := json.Unmarshal(value, &n); err != nil {
+		return fmt.Errorf("network record %s: %w", key, err)
+	}
+	nets[n.ID] = &n
+	return nil
+}
+
+// change decides a change with decide and records it: the network next
+// under its ID, or the removal of id (next nil); id "" changes nothing.
+// Shared, it decides on a fresh snapshot of every manager's networks and
+// decides again when another manager changed them before the record was
+// made. The caller holds a.mu.
+func (a *Allocator) change(decide func() (id string, next *sdn.Network, err error)) error {
+	for try := 1; ; try++ {
+		var snap store.Snapshot
+		if a.shared != nil {
+			var err error
+			if snap, err = a.shared.Snapshot(store.BucketNetworks); err != nil {
+				return fmt.Errorf("fleet networks: %w", err)
+			}
+			nets := make(map[string]*sdn.Network, len(snap.Values))
+			for k, v := range snap.Values {
+				if err := decodeInto(nets, k, v); err != nil {
+					return err
+				}
+			}
+			a.nets = nets
+		}
+		id, next, err := decide()
+		if err != nil || id == "" {
+			return err
+		}
+		var v any
+		if next != nil {
+			v = next
+		}
+		switch {
+		case a.shared != nil:
+			err = a.shared.Swap(store.BucketNetworks, snap, id, v)
+			if errors.Is(err, errdefs.ErrConflict) && try < maxSwaps {
+				continue
+			}
+		case a.store != nil && next == nil:
+			err = a.store.Delete(store.BucketNetworks, id)
+		case a.store != nil:
+			err = a.store.Put(store.BucketNetworks, id, next)
+		}
+		if err != nil {
+			name := id
+			if n, ok := a.nets[id]; ok {
+				name = n.Name
+			} else if next != nil {
+				name = next.Name
+			}
+			return fmt.Errorf("network %s: %w", name, err)
+		}
+		if next == nil {
+			delete(a.nets, id)
+		} else {
+			a.nets[id] = next
+		}
+		return nil
+	}
 }
 
 // Config is the allocator's plan with defaults filled in.
@@ -214,9 +318,26 @@ func (a *Allocator) Create(spec Spec) (sdn.Network, error) {
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	var made *sdn.Network
+	err = a.change(func() (string, *sdn.Network, error) {
+		n, err := a.decideCreate(spec, user, user6)
+		made = n
+		if err != nil {
+			return "", nil, err
+		}
+		return n.ID, n, nil
+	})
+	if err != nil {
+		return sdn.Network{}, err
+	}
+	return clone(made), nil
+}
+
+// decideCreate is the network spec asks for among a.nets; a.mu is held.
+func (a *Allocator) decideCreate(spec Spec, user, user6 userAddrs) (*sdn.Network, error) {
 	for _, n := range a.nets {
 		if n.Name == spec.Name {
-			return sdn.Network{}, errdefs.New(errdefs.ErrConflict, fmt.Sprintf("network with name %s already exists", spec.Name))
+			return nil, errdefs.New(errdefs.ErrConflict, fmt.Sprintf("network with name %s already exists", spec.Name))
 		}
 	}
 	taken := slices.Clone(spec.Exclude)
@@ -250,19 +371,19 @@ func (a *Allocator) Create(spec Spec) (sdn.Network, error) {
 	}
 	if user.subnet.IsValid() {
 		if overlaps(user.subnet, taken) {
-			return sdn.Network{}, errdefs.New(errdefs.ErrConflict, "invalid pool request: Pool overlaps with other one on this address space")
+			return nil, errdefs.New(errdefs.ErrConflict, "invalid pool request: Pool overlaps with other one on this address space")
 		}
 		n.Subnet, n.UserSubnet = user.subnet, true
 	} else {
 		s, ok := a.freeSubnet(taken)
 		if !ok {
-			return sdn.Network{}, errdefs.New(errdefs.ErrConflict,
+			return nil, errdefs.New(errdefs.ErrConflict,
 				"could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")
 		}
 		n.Subnet = s
 	}
 	if user6.subnet.IsValid() && overlaps(user6.subnet, taken) {
-		return sdn.Network{}, errdefs.New(errdefs.ErrConflict, "invalid pool request: Pool overlaps with other one on this address space")
+		return nil, errdefs.New(errdefs.ErrConflict, "invalid pool request: Pool overlaps with other one on this address space")
 	}
 	n.SliceBits = a.cfg.sliceBits(n.Range().Bits())
 	if r6 := n.Range6(); r6.IsValid() {
@@ -272,14 +393,10 @@ func (a *Allocator) Create(spec Spec) (sdn.Network, error) {
 	}
 	vni, ok := a.freeVNI()
 	if !ok {
-		return sdn.Network{}, errdefs.New(errdefs.ErrConflict, fmt.Sprintf("no free VNI left in %d…%d", a.cfg.VNIFirst, a.cfg.VNILast))
+		return nil, errdefs.New(errdefs.ErrConflict, fmt.Sprintf("no free VNI left in %d…%d", a.cfg.VNIFirst, a.cfg.VNILast))
 	}
 	n.VNI = vni
-	if err := a.put(n); err != nil {
-		return sdn.Network{}, err
-	}
-	a.nets[n.ID] = n
-	return clone(n), nil
+	return n, nil
 }
 
 // Get finds a network by full ID, name, or unambiguous ID prefix, as
@@ -311,17 +428,19 @@ func (a *Allocator) List() []sdn.Network {
 func (a *Allocator) Remove(ref string) (sdn.Network, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	n, err := a.find(ref)
+	var gone sdn.Network
+	err := a.change(func() (string, *sdn.Network, error) {
+		n, err := a.find(ref)
+		if err != nil {
+			return "", nil, err
+		}
+		gone = clone(n)
+		return n.ID, nil, nil
+	})
 	if err != nil {
 		return sdn.Network{}, err
 	}
-	if a.store != nil {
-		if err := a.store.Delete(store.BucketNetworks, n.ID); err != nil {
-			return sdn.Network{}, fmt.Errorf("network %s: %w", n.Name, err)
-		}
-	}
-	delete(a.nets, n.ID)
-	return clone(n), nil
+	return gone, nil
 }
 
 // Join makes host a member of the network and returns its slice: the one
@@ -333,26 +452,30 @@ func (a *Allocator) Join(ref, host string) (sdn.HostSlice, error) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	n, err := a.find(ref)
+	var sl sdn.HostSlice
+	err := a.change(func() (string, *sdn.Network, error) {
+		n, err := a.find(ref)
+		if err != nil {
+			return "", nil, err
+		}
+		var ok bool
+		if sl, ok = n.Hosts[host]; ok {
+			return "", nil, nil
+		}
+		idx, ok := freeSlot(n)
+		if !ok {
+			return "", nil, errdefs.New(errdefs.ErrConflict, fmt.Sprintf(
+				"network %s spans %d hosts already, as many as its %s range allows: host %s cannot join",
+				n.Name, len(n.Hosts), n.Range(), host))
+		}
+		sl = slice(n, idx)
+		next := clone(n)
+		next.Hosts[host] = sl
+		return n.ID, &next, nil
+	})
 	if err != nil {
 		return sdn.HostSlice{}, err
 	}
-	if sl, ok := n.Hosts[host]; ok {
-		return sl, nil
-	}
-	idx, ok := freeSlot(n)
-	if !ok {
-		return sdn.HostSlice{}, errdefs.New(errdefs.ErrConflict, fmt.Sprintf(
-			"network %s spans %d hosts already, as many as its %s range allows: host %s cannot join",
-			n.Name, len(n.Hosts), n.Range(), host))
-	}
-	sl := slice(n, idx)
-	next := clone(n)
-	next.Hosts[host] = sl
-	if err := a.put(&next); err != nil {
-		return sdn.HostSlice{}, err
-	}
-	a.nets[n.ID] = &next
 	return sl, nil
 }
 
@@ -391,20 +514,18 @@ func freeSlot(n *sdn.Network) (int, bool) {
 func (a *Allocator) Leave(ref, host string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	n, err := a.find(ref)
-	if err != nil {
-		return err
-	}
-	if _, ok := n.Hosts[host]; !ok {
-		return nil
-	}
-	next := clone(n)
-	delete(next.Hosts, host)
-	if err := a.put(&next); err != nil {
-		return err
-	}
-	a.nets[n.ID] = &next
-	return nil
+	return a.change(func() (string, *sdn.Network, error) {
+		n, err := a.find(ref)
+		if err != nil {
+			return "", nil, err
+		}
+		if _, ok := n.Hosts[host]; !ok {
+			return "", nil, nil
+		}
+		next := clone(n)
+		delete(next.Hosts, host)
+		return n.ID, &next, nil
+	})
 }
 
 // slice is the idx-th host slice of n, with its gateway.
@@ -487,16 +608,6 @@ func (a *Allocator) find(ref string) (*sdn.Network, error) {
 		return nil, errdefs.New(errdefs.ErrNotFound, fmt.Sprintf("network %s not found", ref))
 	}
 	return nil, errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("network %s is ambiguous (%d matches found based on ID prefix)", ref, len(hits)))
-}
-
-func (a *Allocator) put(n *sdn.Network) error {
-	if a.store == nil {
-		return nil
-	}
-	if err := a.store.Put(store.BucketNetworks, n.ID, n); err != nil {
-		return fmt.Errorf("network %s: %w", n.Name, err)
-	}
-	return nil
 }
 
 // freeSubnet is the first SubnetBits subnet of the pool clear of taken.

@@ -27,10 +27,14 @@ const Binary = "/usr/bin/etcd"
 type Server struct {
 	// Endpoint is HOST:PORT of its clients' URL.
 	Endpoint string
-	dir      string
-	peer     string
-	cmd      *exec.Cmd
-	done     chan struct{}
+	// Also are more loopback addresses it listens on, at Endpoint's port
+	// (StartAlso), so that one client's traffic can be told apart (and
+	// dropped by a firewall rule) by the address it uses.
+	Also []string
+	dir  string
+	peer string
+	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 // Missing says why etcd cannot run here ("" when it can): a reason to
@@ -65,6 +69,31 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// StartAlso is Start, listening on the loopback addresses also too.
+func StartAlso(t testing.TB, also ...string) *Server {
+	t.Helper()
+	Require(t)
+	s := &Server{dir: t.TempDir(), Also: also}
+	var err error
+	if s.Endpoint, err = freeAddr(); err != nil {
+		t.Fatal(err)
+	}
+	if s.peer, err = freeAddr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Kill)
+	return s
+}
+
+// EndpointAt is the endpoint at one of Also's addresses.
+func (s *Server) EndpointAt(ip string) string {
+	_, port, _ := net.SplitHostPort(s.Endpoint)
+	return net.JoinHostPort(ip, port)
+}
+
 // Run starts etcd on dir (its data and log) and free ports; the caller
 // kills it. For a TestMain; tests use Start.
 func Run(dir string) (*Server, error) {
@@ -94,10 +123,14 @@ func (s *Server) Start() error {
 	if err != nil {
 		return err
 	}
+	listen := "http://" + s.Endpoint
+	for _, ip := range s.Also {
+		listen += ",http://" + s.EndpointAt(ip)
+	}
 	cmd := exec.Command(Binary,
 		"--name", "test",
 		"--data-dir", filepath.Join(s.dir, "data"),
-		"--listen-client-urls", "http://"+s.Endpoint,
+		"--listen-client-urls", listen,
 		"--advertise-client-urls", "http://"+s.Endpoint,
 		"--listen-peer-urls", "http://"+s.peer,
 		"--initial-advertise-peer-urls", "http://"+s.peer,
