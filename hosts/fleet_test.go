@@ -585,13 +585,14 @@ func TestMetricsGauges(t *testing.T) {
 
 // A refresh that read the engine before a container was removed must not
 // put it back into the cache after the removal's event was applied.
-// holdNextRefresh makes the engine's next id-filtered list compute its
-// answer, close held, and wait for hold to close before answering (to
-// order a refresh against other changes).
-func holdNextRefresh(f *fakeEngine, hold, held chan struct{}) {
+// holdNextRefresh makes the engine's next list filtered on container id
+// compute its answer, close held, and wait for hold to close before
+// answering (to order a refresh against other changes). Only id's: the
+// re-reads that other containers' events start go on.
+func holdNextRefresh(f *fakeEngine, id string, hold, held chan struct{}) {
 	var once sync.Once
 	f.Intercept(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
-		if !strings.HasSuffix(r.URL.Path, "/containers/json") || !strings.Contains(r.URL.Query().Get("filters"), `"id"`) {
+		if !strings.HasSuffix(r.URL.Path, "/containers/json") || !strings.Contains(r.URL.Query().Get("filters"), id) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -635,7 +636,7 @@ func TestRefreshDoesNotResurrect(t *testing.T) {
 				waitFor(t, "cache to know victim", func() bool { _, ok := cached(fleet, id); return ok })
 			}
 			hold, held := make(chan struct{}), make(chan struct{})
-			holdNextRefresh(f, hold, held)
+			holdNextRefresh(f, id, hold, held)
 			done := make(chan error, 1)
 			go func() { done <- h1.Refresh(testCtx(t), id) }() // e.g. the proxy after a start
 			select {

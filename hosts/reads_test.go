@@ -65,7 +65,7 @@ func TestRefreshesOfContainersAtOnce(t *testing.T) {
 	ca := f.add("", "ca", "running", "", false)
 	cb := f.add("", "cb", "running", "", false)
 	hold, held := make(chan struct{}), make(chan struct{})
-	holdNextRefresh(f, hold, held)
+	holdNextRefresh(f, ca, hold, held)
 	slow := make(chan error, 1)
 	go func() { slow <- h1.Refresh(testCtx(t), ca) }()
 	select {
