@@ -225,6 +225,9 @@ func (m *Manager) dispatch(src *Entity, kv map[string]any) {
 			m.quorum(p)
 		}
 	}
+	if m.quiet.Load() {
+		return // another manager leads: it acts
+	}
 	m.webChanged(src, kv)
 	var list []*Adjunct
 	m.mu.Lock()

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -152,6 +153,10 @@ type Manager struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// quiet is set while this manager does not lead the fleet: its
+	// policies and enrichers hear nothing and their timers are stopped,
+	// so that applications are acted on by one manager at a time.
+	quiet atomic.Bool
 }
 
 // App is a deployed application.
@@ -239,6 +244,39 @@ func New(o Options) *Manager {
 	m.wg.Add(1)
 	go m.watchStops()
 	return m
+}
+
+// SetActing makes the applications' policies and enrichers act (true,
+// the default) or stay quiet (false: the manager lost the fleet's
+// leadership; pending timers stopped, no sensor reaches them until it
+// leads again, when each entity's state is dispatched anew).
+func (m *Manager) SetActing(on bool) {
+	m.quiet.Store(!on)
+	if on {
+		// What happened while quiet is news to the policies: each entity's
+		// state and up-ness, as they stand, as if just published.
+		for _, a := range m.Apps() {
+			for _, e := range a.all() {
+				kv := map[string]any{}
+				for _, k := range []string{SensorState, SensorUp} {
+					if v, ok := m.Sensor(e, k); ok {
+						kv[k] = v
+					}
+				}
+				if len(kv) > 0 {
+					m.dispatch(e, kv)
+				}
+			}
+		}
+		return
+	}
+	for _, a := range m.Apps() {
+		for _, e := range a.all() {
+			for _, x := range m.Adjuncts(e, "") {
+				x.impl.stop()
+			}
+		}
+	}
 }
 
 // Close stops running tasks and policies and waits for them.

@@ -118,7 +118,17 @@ func newFailureDetector(m *Manager, a *Adjunct) (behaviour, error) {
 	return d, nil
 }
 
-func (d *failureDetector) stop() { d.timers.stopAll() }
+// stop drops the pending reports; a failure not yet reported is
+// forgotten, to be seen anew (a manager that leads again re-dispatches
+// each entity's state).
+func (d *failureDetector) stop() {
+	d.timers.stopAll()
+	d.mu.Lock()
+	if d.failed && !d.reported {
+		d.failed = false
+	}
+	d.mu.Unlock()
+}
 
 func (d *failureDetector) sensor(src *Entity, kv map[string]any) {
 	e := d.a.Entity

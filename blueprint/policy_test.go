@@ -359,3 +359,39 @@ func TestClusterEffectorsAndPolicies(t *testing.T) {
 		t.Errorf("%d containers after delete", ctrs)
 	}
 }
+
+// TestQuietManagerDoesNotAct: a manager that lost the fleet's leadership
+// (SetActing(false)) leaves a failed entity to the leader: its restarter
+// neither restarts it nor keeps a timer that would; leading again, it
+// heals what is still failed.
+func TestQuietManagerDoesNotAct(t *testing.T) {
+	clk := &fakeClock{now: time.Unix(1e9, 0)}
+	eng := newFake()
+	e := newEnvClock(t, nil, eng, clk)
+	app := e.deploy(healed)
+	id := strings.Trim(e.sensor(app, "db", "docker.container.id"), `"`)
+
+	// A failure seen while leading, then leadership lost before the
+	// restarter's delay: the pending restart is dropped.
+	eng.kill(id)
+	if err := e.m.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.m.SetActing(false)
+	clk.Advance(time.Minute)
+	e.settle(app)
+	if got := e.sensor(app, "db", "service.state"); got != `"on-fire"` {
+		t.Fatalf("a quiet manager restarted db: %s", got)
+	}
+	if code, _ := e.do("GET", "/v1/applications/"+app+"/entities/db/sensors/ha.entityFailed", "", ""); code != http.StatusNoContent {
+		t.Errorf("a quiet manager's restarter acted: ha.entityFailed %d", code)
+	}
+
+	// Leading again, it heals what is still on fire.
+	e.m.SetActing(true)
+	clk.Advance(5 * time.Second)
+	e.settle(app)
+	if got := e.sensor(app, "db", "service.state"); got != `"running"` {
+		t.Fatalf("leading again, db not restarted: %s", got)
+	}
+}

@@ -75,7 +75,12 @@ func (l *leaderLoops) run(ctx context.Context) {
 		goLoop(l.nets.Run)
 	}
 	l.resumeApps()
+	// The applications' policies act while this manager leads: resumed
+	// the first time, quiet when it loses the lead, acting again (on
+	// what happened meanwhile) when it leads again.
+	l.apps.SetActing(true)
 	wg.Wait()
+	l.apps.SetActing(false)
 }
 
 // deployAgents builds and deploys the fleet-network agents once; a later
