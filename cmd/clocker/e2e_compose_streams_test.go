@@ -95,7 +95,7 @@ func lastTick(s string) int {
 // The compose commands that stream or hold a terminal, with both clients
 // through Clocker: logs -f, events, attached up (ended by Ctrl-C, and by
 // --abort-on-container-exit with the exit code of a service), push
-// (no registry: a clear error), down --rmi local.
+// (no registry: a clear error), watch (v2), down --rmi local.
 func TestE2EComposeStreams(t *testing.T) {
 	for _, cli := range composeCLIs(t) {
 		t.Run("compose "+cli.name, func(t *testing.T) {
@@ -148,6 +148,28 @@ func TestE2EComposeStreams(t *testing.T) {
 			}
 			if !seen() {
 				t.Errorf("compose events shows no start of talker after ten restarts:\n%s", events.String())
+			}
+
+			// watch (v2; v1 has none): a file changed here is synced into
+			// the running container.
+			if cli.name == "v2" {
+				if err := os.MkdirAll(filepath.Join(dir, "built", "www"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				watchFile := "services:\n  built:\n    develop:\n      watch:\n        - action: sync\n          path: ./built/www\n          target: /www\n"
+				if err := os.WriteFile(filepath.Join(dir, "watch.yml"), []byte(watchFile), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				watch := p.start(t, "-f", "docker-compose.yml", "-f", "watch.yml", "watch", "built")
+				waitFor(t, 2*time.Minute, "compose watch to watch", func() bool { return strings.Contains(watch.out.String(), "Watch enabled") })
+				if err := os.WriteFile(filepath.Join(dir, "built", "www", "page.txt"), []byte("synced\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, time.Minute, "the changed file in the container", func() bool {
+					out, err := p.run("exec", "-T", "built", "cat", "/www/page.txt")
+					return err == nil && strings.TrimSpace(out) == "synced"
+				})
+				_ = watch.cmd.Process.Kill()
 			}
 
 			// push of a built image: no registry here, a clear error.
