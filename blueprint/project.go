@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -388,7 +390,7 @@ func (m *Manager) reconcileProject(ctx context.Context, a *App, services service
 	for _, s := range a.Root.Children() {
 		byName[s.Node.Name] = s
 	}
-	for _, name := range sortedKeys(services) {
+	for _, name := range slices.Sorted(maps.Keys(services)) {
 		ctrs := services[name]
 		sort.SliceStable(ctrs, func(i, j int) bool { return number(ctrs[i].Labels) < number(ctrs[j].Labels) })
 		svc, fresh := byName[name], false
@@ -563,7 +565,7 @@ func projectAddress(e *Entity, nets map[string]*network.EndpointSettings) string
 	if e.App.Project == "" {
 		return ""
 	}
-	names := sortedKeys(nets)
+	names := slices.Sorted(maps.Keys(nets))
 	def := e.App.Project + "_default"
 	sort.SliceStable(names, func(i, j int) bool { return names[i] == def && names[j] != def })
 	for _, n := range names {
@@ -590,7 +592,7 @@ var metricAliases = map[string]string{"cpu": SensorCPUPercent, "memory": SensorM
 func labelPolicies(l map[string]string) (kinds []string, cfgs map[string]map[string]any, problems []string) {
 	on := map[string]bool{}
 	cfgs = map[string]map[string]any{}
-	for _, k := range sortedKeys(l) {
+	for _, k := range slices.Sorted(maps.Keys(l)) {
 		rest, ok := strings.CutPrefix(k, labels.PolicyPrefix)
 		if !ok {
 			continue
@@ -624,7 +626,7 @@ func labelPolicies(l map[string]string) (kinds []string, cfgs map[string]map[str
 			on[kind] = true
 		}
 	}
-	for _, kind := range sortedKeys(on) {
+	for _, kind := range slices.Sorted(maps.Keys(on)) {
 		if on[kind] {
 			kinds = append(kinds, kind)
 		}

@@ -6,10 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -359,22 +360,13 @@ func (m *Manager) configList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := []any{}
-	for _, k := range sortedKeys(e.Node.Config) {
+	for _, k := range slices.Sorted(maps.Keys(e.Node.Config)) {
 		if k == catalogItemKey {
 			continue
 		}
 		out = append(out, map[string]any{"name": k, "type": "java.lang.Object", "description": "", "reconfigurable": false, "links": map[string]string{}})
 	}
 	return writeJSON(w, http.StatusOK, out)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func (m *Manager) configState(w http.ResponseWriter, r *http.Request) error {
@@ -466,7 +458,7 @@ func (m *Manager) sensorList(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := []any{}
 	self := "/v1/applications/" + e.App.ID + "/entities/" + e.ID + "/sensors/"
-	for _, k := range sortedKeys(m.knownSensors(e)) {
+	for _, k := range slices.Sorted(maps.Keys(m.knownSensors(e))) {
 		out = append(out, map[string]any{"name": k, "description": sensorDocs[k], "type": "java.lang.Object", "links": map[string]string{"self": self + k}})
 	}
 	return writeJSON(w, http.StatusOK, out)

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/clocker/clocker/blueprint/camp"
@@ -111,7 +113,7 @@ func adjunctConfig(a *Adjunct) (keys []configKey, values map[string]any) {
 			values[k.Name] = k.Default
 		}
 	}
-	for _, k := range sortedKeys(a.Config) {
+	for _, k := range slices.Sorted(maps.Keys(a.Config)) {
 		values[k] = plain(a.Config[k])
 		if !seen[k] {
 			keys = append(keys, configKey{Name: k, Type: "java.lang.Object"})

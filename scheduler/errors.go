@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -62,7 +64,7 @@ func (e *NoHostFitsError) Error() string {
 			by[r.Filter]++
 		}
 		parts := make([]string, 0, len(by))
-		for _, f := range sortedKeys(by) {
+		for _, f := range slices.Sorted(maps.Keys(by)) {
 			parts = append(parts, fmt.Sprintf("%d by %s", by[f], f))
 		}
 		fmt.Fprintf(&b, "; and %d more hosts (%s)", len(rest), strings.Join(parts, ", "))

@@ -26,7 +26,6 @@ package scheduler
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"sync/atomic"
 )
 
@@ -508,14 +507,4 @@ func checkPins(pins []Pin) error {
 		}
 	}
 	return nil
-}
-
-// sortedKeys returns a map's keys in order (for stable messages).
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

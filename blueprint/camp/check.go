@@ -2,6 +2,8 @@ package camp
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -40,7 +42,7 @@ var LinkKeys = []string{"links", "docker.container.links"}
 // refuses cycles and orders start-up.
 func (p *Plan) check() error {
 	for _, n := range p.Nodes {
-		for _, k := range sortedKeys(n.Config) {
+		for _, k := range slices.Sorted(maps.Keys(n.Config)) {
 			if err := p.walk(n, n.Config[k], func(c *Call) error { return p.checkCall(n, c, &n.Waits) }); err != nil {
 				return fmt.Errorf("%s: config %s: %v", n.Label(), k, err)
 			}
@@ -48,7 +50,7 @@ func (p *Plan) check() error {
 		// A member's config resolves from its place under the cluster;
 		// its waits hold back that member only.
 		if spec := n.MemberSpec; spec != nil {
-			for _, k := range sortedKeys(spec.Config) {
+			for _, k := range slices.Sorted(maps.Keys(spec.Config)) {
 				if err := p.walk(spec, spec.Config[k], func(c *Call) error { return p.checkCall(spec, c, nil) }); err != nil {
 					return fmt.Errorf("%s: memberSpec config %s: %v", n.Label(), k, err)
 				}
@@ -114,7 +116,7 @@ func (p *Plan) walk(n *Node, v any, fn func(*Call) error) error {
 			return p.walk(n, t.Recv, fn)
 		}
 	case map[string]any:
-		for _, k := range sortedKeys(t) {
+		for _, k := range slices.Sorted(maps.Keys(t)) {
 			if err := p.walk(n, t[k], fn); err != nil {
 				return err
 			}

@@ -2,7 +2,8 @@ package camp
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -52,7 +53,7 @@ func renderArg(a any) string {
 	case nil:
 		return "null"
 	case map[string]any:
-		keys := sortedKeys(v)
+		keys := slices.Sorted(maps.Keys(v))
 		parts := make([]string, len(keys))
 		for i, k := range keys {
 			parts[i] = strconv.Quote(k) + ": " + renderArg(v[k])
@@ -67,15 +68,6 @@ func renderArg(a any) string {
 	default:
 		return fmt.Sprint(v)
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // ParseValue turns a decoded YAML value into the plan's value tree: a

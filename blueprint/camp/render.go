@@ -2,6 +2,8 @@ package camp
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -25,7 +27,7 @@ func (p *Plan) Render() string {
 		for _, prm := range n.Parameters {
 			fmt.Fprintf(&b, "%s  parameter %s (%s) default=%s\n", indent, prm.Name, prm.Type, renderArg(prm.Default))
 		}
-		for _, k := range sortedKeys(n.Config) {
+		for _, k := range slices.Sorted(maps.Keys(n.Config)) {
 			fmt.Fprintf(&b, "%s  config %s = %s\n", indent, k, renderValue(n.Config[k]))
 		}
 		for _, s := range n.Initializers {

@@ -12,7 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -446,7 +448,7 @@ func (d *Deployer) startService(ctx context.Context, s *Service, m *made) ([]str
 			}
 			m.add(&m.containers, res.ID)
 			ids[i] = res.ID
-			for _, name := range sortedKeys(extra) {
+			for _, name := range slices.Sorted(maps.Keys(extra)) {
 				if _, err := d.o.Engine.NetworkConnect(ctx, name, client.NetworkConnectOptions{Container: res.ID, EndpointConfig: extra[name]}); err != nil {
 					errs[i] = fmt.Errorf("service %s: connect %s to %s: %w", s.Name, c.Create.Name, name, err)
 					return

@@ -2,8 +2,9 @@ package deploy
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -91,7 +92,7 @@ type Container struct {
 // deploy.placement mapped onto Clocker's constraints over fleet.
 func Build(p *types.Project, fleet []Host) (*Plan, error) {
 	plan := &Plan{Project: p.Name, WorkingDir: p.WorkingDir}
-	for _, k := range sortedKeys(p.Networks) {
+	for _, k := range slices.Sorted(maps.Keys(p.Networks)) {
 		n := p.Networks[k]
 		nw := Network{Key: k, Name: n.Name, External: bool(n.External)}
 		if !nw.External {
@@ -114,7 +115,7 @@ func Build(p *types.Project, fleet []Host) (*Plan, error) {
 		}
 		plan.Networks = append(plan.Networks, nw)
 	}
-	for _, k := range sortedKeys(p.Volumes) {
+	for _, k := range slices.Sorted(maps.Keys(p.Volumes)) {
 		v := p.Volumes[k]
 		vol := Volume{Key: k, Name: v.Name, External: bool(v.External)}
 		if !vol.External {
@@ -159,7 +160,7 @@ func dependencyOrder(p *types.Project) ([]string, error) {
 			return nil
 		}
 		state[n] = 1
-		for _, d := range sortedKeys(p.Services[n].DependsOn) {
+		for _, d := range slices.Sorted(maps.Keys(p.Services[n].DependsOn)) {
 			if _, ok := p.Services[d]; !ok {
 				return invalid("service %s depends on unknown service %s", n, d)
 			}
@@ -182,7 +183,7 @@ func dependencyOrder(p *types.Project) ([]string, error) {
 func buildService(p *types.Project, s types.ServiceConfig, fleet []Host) (*Service, error) {
 	svc := &Service{Name: s.Name}
 	var depLabel []string
-	for _, d := range sortedKeys(s.DependsOn) {
+	for _, d := range slices.Sorted(maps.Keys(s.DependsOn)) {
 		dep := s.DependsOn[d]
 		cond := dep.Condition
 		if cond == "" {
@@ -255,7 +256,7 @@ func containerCreate(p *types.Project, s types.ServiceConfig, name string, lbl m
 		return client.ContainerCreateOptions{}, invalid("service %s: "+format, append([]any{s.Name}, a...)...)
 	}
 	var env []string
-	for _, k := range sortedKeys(s.Environment) {
+	for _, k := range slices.Sorted(maps.Keys(s.Environment)) {
 		if v := s.Environment[k]; v != nil {
 			env = append(env, k+"="+*v)
 		} else {
@@ -496,14 +497,5 @@ func merge(base map[string]string, over map[string]string) map[string]string {
 	for k, v := range over {
 		out[k] = v
 	}
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }

@@ -2,6 +2,8 @@ package deploy
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -55,7 +57,7 @@ func (p *Plan) String() string {
 			}
 			w(2, "network mode %s", hc.NetworkMode)
 			if nc := c.Create.NetworkingConfig; nc != nil {
-				for _, name := range sortedKeys(nc.EndpointsConfig) {
+				for _, name := range slices.Sorted(maps.Keys(nc.EndpointsConfig)) {
 					ep := nc.EndpointsConfig[name]
 					w(2, "network %s aliases %q", name, ep.Aliases)
 				}
@@ -96,7 +98,7 @@ func hostPort(b network.PortBinding) string {
 
 func kv(m map[string]string) string {
 	parts := make([]string, 0, len(m))
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, k+"="+m[k])
 	}
 	return "{" + strings.Join(parts, ", ") + "}"
