@@ -270,6 +270,12 @@ func (m *Manager) SetActing(on bool) {
 		}
 		return
 	}
+	m.stopBehaviours()
+}
+
+// stopBehaviours stops the pending timers of every adjunct of every
+// application.
+func (m *Manager) stopBehaviours() {
 	for _, a := range m.Apps() {
 		for _, e := range a.all() {
 			for _, x := range m.Adjuncts(e, "") {
@@ -282,13 +288,7 @@ func (m *Manager) SetActing(on bool) {
 // Close stops running tasks and policies and waits for them.
 func (m *Manager) Close() {
 	m.cancel()
-	for _, a := range m.Apps() {
-		for _, e := range a.all() {
-			for _, x := range m.Adjuncts(e, "") {
-				x.impl.stop()
-			}
-		}
-	}
+	m.stopBehaviours()
 	m.wg.Wait()
 }
 
