@@ -241,12 +241,18 @@ func (p *composeProject) run(args ...string) (string, error) {
 func (p *composeProject) runEnv(env []string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 	defer cancel()
+	out, err := p.command(ctx, env, args...).CombinedOutput()
+	return string(out), err
+}
+
+// command is compose with args (after -p PROJECT) in the project's
+// directory, against its DOCKER_HOST, with more environment.
+func (p *composeProject) command(ctx context.Context, env []string, args ...string) *exec.Cmd {
 	all := append(append(append([]string{}, p.cli.cmd[1:]...), "-p", p.project), args...)
 	cmd := exec.CommandContext(ctx, p.cli.cmd[0], all...)
 	cmd.Dir = p.dir
 	cmd.Env = append(append(os.Environ(), "DOCKER_HOST="+p.host, "DOCKER_CLI_HINTS=false", "COMPOSE_STATUS_STDOUT=1"), append(p.env, env...)...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return cmd
 }
 
 // must is run, failing the test unless compose exits 0.

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,10 +50,7 @@ type started struct {
 // start runs compose with args in the background.
 func (p *composeProject) start(t *testing.T, args ...string) *started {
 	t.Helper()
-	all := append(append(append([]string{}, p.cli.cmd[1:]...), "-p", p.project), args...)
-	cmd := exec.Command(p.cli.cmd[0], all...)
-	cmd.Dir = p.dir
-	cmd.Env = append(append(os.Environ(), "DOCKER_HOST="+p.host, "DOCKER_CLI_HINTS=false"), p.env...)
+	cmd := p.command(context.Background(), nil, args...)
 	s := &started{cmd: cmd, out: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	if err := cmd.Start(); err != nil {
