@@ -90,7 +90,7 @@ func (s *Server) fleetListEntries(rawFilters string) ([]json.RawMessage, error) 
 // isFleetCopy tells whether a network an engine listed is its copy of a
 // fleet network (listed once, as the fleet network).
 func (s *Server) isFleetCopy(h engineapi.ObjectHead) bool {
-	return s.Nets != nil && fleetnet.IsCopy(h.Labels)
+	return s.Nets != nil && s.Nets.IsCopy(h.Labels)
 }
 
 func (s *Server) inspectNetworkRouted(w http.ResponseWriter, r *http.Request) error {

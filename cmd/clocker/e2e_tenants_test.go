@@ -38,9 +38,12 @@ func TestE2ETenants(t *testing.T) {
 	since := time.Now().Add(-time.Second).Format(time.RFC3339Nano)
 	ids := map[string]string{}
 	for _, who := range []string{alice, bob} {
-		defer as(who, "rm", "-f", "web")
-		defer as(who, "network", "rm", "front")
+		// Deferred calls run last first: the container goes before its
+		// network and volume (a network in use stays, and its copies
+		// would outlive this server on the shared engines).
 		defer as(who, "volume", "rm", "data")
+		defer as(who, "network", "rm", "front")
+		defer as(who, "rm", "-f", "web")
 		must(who, "network", "create", "front")
 		must(who, "volume", "create", "data")
 		ids[who] = must(who, "run", "-d", "--name", "web", "--network", "front", "-v", "data:/data", "busybox", "sleep", "300")

@@ -11,6 +11,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -27,6 +28,7 @@ type netw struct {
 	labels           map[string]string
 	members          map[string]bool // container IDs
 	builtin          bool
+	subnets          []netip.Prefix // from the create's IPAM configs
 }
 
 // Volume is what a test may read of a volume.
@@ -88,6 +90,16 @@ func (e *Engine) AddNetwork(name string, labels map[string]string) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.addNetworkLocked(name, "bridge", labels).id
+}
+
+// AddNetworkSubnet makes a bridge network with subnet, as a create with
+// that IPAM config would.
+func (e *Engine) AddNetworkSubnet(name, subnet string, labels map[string]string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := e.addNetworkLocked(name, "bridge", labels)
+	n.subnets = []netip.Prefix{netip.MustParsePrefix(subnet)}
+	return n.id
 }
 
 func (e *Engine) addNetworkLocked(name, driver string, labels map[string]string) *netw {
@@ -235,9 +247,14 @@ func (e *Engine) networkJSON(n *netw, members bool) map[string]any {
 			cs[id] = map[string]string{"Name": name}
 		}
 	}
+	cfgs := []map[string]string{}
+	for _, p := range n.subnets {
+		cfgs = append(cfgs, map[string]string{"Subnet": p.String()})
+	}
 	scope := "local"
 	return map[string]any{"Name": n.name, "Id": n.id, "Created": "2025-01-02T03:04:05Z", "Scope": scope,
-		"Driver": n.driver, "Containers": cs, "Options": map[string]string{}, "Labels": n.labels}
+		"Driver": n.driver, "Containers": cs, "Options": map[string]string{}, "Labels": n.labels,
+		"IPAM": map[string]any{"Driver": "default", "Options": nil, "Config": cfgs}}
 }
 
 // findNetworkLocked resolves a network reference as dockerd does: full
@@ -467,6 +484,7 @@ func (e *Engine) createNetwork(w http.ResponseWriter, r *http.Request) error {
 		Name, Driver   string
 		CheckDuplicate bool
 		Labels         map[string]string
+		IPAM           struct{ Config []struct{ Subnet string } }
 	}
 	if err := decodeJSONBody(r, &req); err != nil {
 		return err
@@ -484,10 +502,27 @@ func (e *Engine) createNetwork(w http.ResponseWriter, r *http.Request) error {
 			return errf(409, "network with name %s already exists", req.Name)
 		}
 	}
+	var subnets []netip.Prefix
+	for _, cfg := range req.IPAM.Config {
+		p, err := netip.ParsePrefix(cfg.Subnet)
+		if err != nil {
+			return errf(400, "invalid subnet %s: %v", cfg.Subnet, err)
+		}
+		for _, n := range e.networks {
+			for _, q := range n.subnets {
+				if q.Overlaps(p) {
+					// libnetwork's ipamapi.ErrPoolOverlap, a forbidden error.
+					return errf(403, "invalid pool request: Pool overlaps with other one on this address space")
+				}
+			}
+		}
+		subnets = append(subnets, p.Masked())
+	}
 	if req.Driver == "" {
 		req.Driver = "bridge"
 	}
 	n := e.addNetworkLocked(req.Name, req.Driver, req.Labels)
+	n.subnets = subnets
 	writeJSON(w, http.StatusCreated, map[string]string{"Id": n.id, "Warning": ""})
 	return nil
 }

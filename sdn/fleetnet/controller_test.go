@@ -198,6 +198,33 @@ func TestJoinForeignNetwork(t *testing.T) {
 	}
 }
 
+// A copy of a network the fleet does not know (an orphan: another
+// manager's store, a removal that failed) is the host's own network: new
+// fleet networks stay clear of its subnet, so joining that host works,
+// and it is not hidden as a copy.
+func TestOrphanCopy(t *testing.T) {
+	e := newEnv(t, "10.200.0.0/16", nil, "h1", "h2")
+	e.fakes["h2"].AddNetworkSubnet("gone", "10.200.0.0/24", map[string]string{sdn.LabelNetworkID: strings.Repeat("ab", 32)})
+	n := e.create(NetworkRequest{Name: "fo"})
+	if n.Subnet.Overlaps(netip.MustParsePrefix("10.200.0.0/24")) {
+		t.Fatalf("fo got %s, the orphan's subnet", n.Subnet)
+	}
+	e.connect("h1", "fo", "c1")
+	e.connect("h2", "fo", "c2")
+	if got := e.members("fo"); !slices.Equal(got, []string{"h1", "h2"}) {
+		t.Fatalf("members %v", got)
+	}
+	var copies []string
+	for _, nw := range e.fakes["h2"].Networks() {
+		if e.ctl.IsCopy(nw.Labels) {
+			copies = append(copies, nw.Name)
+		}
+	}
+	if !slices.Equal(copies, []string{"fo"}) {
+		t.Errorf("h2's copies: %v, want fo alone (gone is an orphan)", copies)
+	}
+}
+
 func TestLeaveIdle(t *testing.T) {
 	e := newEnv(t, "10.200.0.0/16", nil, "h1", "h2", "h3")
 	ctx := context.Background()

@@ -147,5 +147,12 @@ func engineNetworks(ctx context.Context, h *hosts.Host) ([]network.Summary, erro
 }
 
 // IsCopy tells whether an engine's network with these labels is its copy
-// of a fleet network (listed once, as the fleet network).
-func IsCopy(labels map[string]string) bool { return labels[sdn.LabelNetworkID] != "" }
+// of one of the fleet's networks (listed once, as the fleet network). A
+// copy of a network the fleet does not know (an orphan: left by another
+// manager's store, or by a copy whose removal failed) is not: it shows as
+// the host's own network, which a user can see and remove, and its subnet
+// is one that new fleet networks stay clear of.
+func (c *Controller) IsCopy(labels map[string]string) bool {
+	id := labels[sdn.LabelNetworkID]
+	return id != "" && c.alloc.Has(id)
+}

@@ -104,7 +104,8 @@ func (c *Controller) Create(ctx context.Context, req NetworkRequest) (sdn.Networ
 		return sdn.Network{}, err
 	}
 	// A fleet network stays clear of the hosts' underlay addresses and of
-	// the engines' own networks (not their copies of fleet networks).
+	// the engines' own networks (not their copies of fleet networks, which
+	// the allocator keeps apart itself).
 	for _, h := range c.fleet.Hosts() {
 		if a, ok := underlayAddr(h); ok {
 			spec.Exclude = append(spec.Exclude, netip.PrefixFrom(a, 32))
@@ -115,7 +116,7 @@ func (c *Controller) Create(ctx context.Context, req NetworkRequest) (sdn.Networ
 			if n.Name == req.Name && !builtinNetworks[n.Name] {
 				return sdn.Network{}, errdefs.New(errdefs.ErrConflict, fmt.Sprintf("network with name %s already exists", req.Name))
 			}
-			if IsCopy(n.Labels) {
+			if c.IsCopy(n.Labels) {
 				continue
 			}
 			for _, cfg := range n.IPAM.Config {

@@ -411,6 +411,14 @@ func (a *Allocator) Get(ref string) (sdn.Network, error) {
 	return clone(n), nil
 }
 
+// Has tells whether id is the full ID of one of the fleet's networks.
+func (a *Allocator) Has(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.nets[id]
+	return ok
+}
+
 // List returns every network, in name order.
 func (a *Allocator) List() []sdn.Network {
 	a.mu.Lock()
