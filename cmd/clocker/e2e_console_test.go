@@ -201,9 +201,20 @@ func TestE2EConsole(t *testing.T) {
 	mustDocker(t, "network", "create", "-o", "clocker.scope=local", "wc-local")
 	netHost := mustDocker(t, "network", "inspect", "-f", "{{.Node.Name}}", "wc-local")
 	mustDocker(t, "run", "-d", "--name", "wc-net", "--network", "wc-local", "busybox", "sleep", "300")
+	// And a fleet network as a graph: its two member hosts (a container
+	// on each) linked, each with its slice.
+	t.Cleanup(func() { docker(t, nil, "network", "rm", "wc-fleet") })
+	cleanup(t, "wc-fleet-a", "wc-fleet-b")
+	mustDocker(t, "network", "create", "wc-fleet")
+	for i, name := range []string{"wc-fleet-a", "wc-fleet-b"} {
+		mustDocker(t, "run", "-d", "--name", name, "--network", "wc-fleet", "-e", "constraint:node=="+fleet.Engines[i].Name, "busybox", "sleep", "300")
+	}
 	navigate(t, ctx, "networks")
 	waitPage(t, ctx, 5*time.Second, "wc-local on "+netHost+" with wc-net",
 		fmt.Sprintf(`[...document.querySelectorAll('#networks tr[data-local-network="wc-local"][data-host=%q] td')].some(td => td.textContent === 'wc-net')`, netHost))
+	waitPage(t, ctx, 5*time.Second, "wc-fleet's graph: two member hosts, one link",
+		fmt.Sprintf(`(g => g && g.querySelector('circle[data-host=%q]') && g.querySelector('circle[data-host=%q]') && g.querySelectorAll('line').length === 1)(document.querySelector('.net[data-network="wc-fleet"] svg'))`,
+			fleet.Engines[0].Name, fleet.Engines[1].Name))
 	screenshot(t, ctx, "networks")
 
 	// Trends render.

@@ -381,7 +381,7 @@ async function showNetworks() {
 // netGraph draws the member hosts on a circle, every pair linked (the
 // VXLAN overlay is a full mesh), each with its count of members.
 function netGraph(n, cs) {
-  const NS = "http://www.w3.org/2000/svg", W = 360, H = 220, R = 80, cx = W / 2, cy = H / 2;
+  const NS = "http://www.w3.org/2000/svg", W = 360, H = 230, R = 70, cx = W / 2, cy = H / 2 - 8; // room for the labels under the circles
   const svg = document.createElementNS(NS, "svg");
   svg.setAttribute("width", W); svg.setAttribute("height", H);
   const pos = n.Slices.map((s, i) => {
