@@ -7,6 +7,7 @@
 package blueprint
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -138,6 +139,11 @@ type Manager struct {
 	mu       sync.Mutex
 	apps     map[string]*App
 	entities map[string]*Entity
+	// stored is each application's record as this manager last wrote or
+	// read it: Resume re-reads those another manager changed since.
+	stored map[string][]byte
+	// resuming serialises Resume with itself.
+	resuming sync.Mutex
 	// changed is closed (and replaced) whenever a sensor changes, waking
 	// every attributeWhenReady.
 	changed chan struct{}
@@ -229,7 +235,7 @@ func New(o Options) *Manager {
 	m := &Manager{
 		eng: o.Engine, st: o.Store, log: o.Log, version: o.Version, wait: o.WaitTimeout, clock: o.Clock, compose: o.Compose,
 		ownerOf: o.Owner, engAs: o.EngineAs,
-		apps: map[string]*App{}, entities: map[string]*Entity{}, changed: make(chan struct{}),
+		apps: map[string]*App{}, entities: map[string]*Entity{}, stored: map[string][]byte{}, changed: make(chan struct{}),
 		tasks: newTaskLog(500), ctx: ctx, cancel: cancel, external: o.External,
 	}
 	if m.external == nil {
@@ -472,6 +478,7 @@ func (m *Manager) register(app *App) {
 
 func (m *Manager) unregister(app *App) {
 	delete(m.apps, app.ID)
+	delete(m.stored, app.ID)
 	for _, e := range app.all() {
 		delete(m.entities, e.ID)
 	}
@@ -672,65 +679,144 @@ func (m *Manager) save(a *App) error {
 	if err != nil {
 		return err
 	}
-	var raw json.RawMessage = data
-	return m.st.Put(store.BucketApplications, a.ID, raw)
+	return m.put(a, data)
 }
 
-// Resume brings back the stored applications and carries on what they
-// were doing: a start is run again (containers already made are adopted,
-// never made twice), a delete is finished.
+// put writes application a's record, and remembers it as the one stored.
+func (m *Manager) put(a *App, data []byte) error {
+	if err := m.st.Put(store.BucketApplications, a.ID, json.RawMessage(data)); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	if m.apps[a.ID] == a {
+		m.stored[a.ID] = data
+	}
+	m.mu.Unlock()
+	return nil
+}
+
+// Resume brings the manager's applications in step with the store and
+// carries on what they were doing. One it does not have is resumed: a
+// start is run again (containers already made are adopted, never made
+// twice), a delete is finished. One whose record another manager changed
+// since this one last wrote or read it is read again, its policies
+// restarted from the record; one no longer stored (another manager
+// deleted it) is dropped, its containers left to that manager. An
+// application with a task under way here is left as it is. The first
+// call (a manager's first term as leader) finds none in memory; a later
+// one (leading again) catches up with what the other leader did.
 func (m *Manager) Resume() error {
 	if m.st == nil {
 		return nil
 	}
-	var recs []appRecord
+	m.resuming.Lock()
+	defer m.resuming.Unlock()
+	type stored struct {
+		rec appRecord
+		raw []byte
+	}
+	var recs []stored
 	err := m.st.ForEach(store.BucketApplications, func(key string, value []byte) error {
 		var r appRecord
 		if err := json.Unmarshal(value, &r); err != nil {
 			m.log.Warn("blueprint: unreadable stored application", "id", key, "err", err)
 			return nil
 		}
-		recs = append(recs, r)
+		var raw bytes.Buffer
+		if json.Compact(&raw, value) != nil {
+			raw.Write(value)
+		}
+		recs = append(recs, stored{r, raw.Bytes()})
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for _, r := range recs {
-		var app *App
-		if r.Project != nil {
-			// A compose project's: the watch brings it in step.
-			app = m.projectFromRecord(r)
-		} else {
-			ids := r.IDs
-			plan, err := camp.Parse([]byte(r.Plan), func() string {
-				if len(ids) == 0 {
-					return NewID()
-				}
-				id := ids[0]
-				ids = ids[1:]
-				return id
-			})
-			if err != nil {
-				m.log.Warn("blueprint: stored plan no longer parses", "id", r.ID, "err", err)
+	inStore := map[string]bool{}
+	for _, s := range recs {
+		inStore[s.rec.ID] = true
+		m.mu.Lock()
+		old, same := m.apps[s.rec.ID], bytes.Equal(m.stored[s.rec.ID], s.raw)
+		m.mu.Unlock()
+		if old != nil {
+			if same {
 				continue
 			}
-			app = m.newApp(plan, r.Plan, &r)
+			if !m.drop(old) {
+				continue
+			}
+			m.log.Info("blueprint: application changed by another manager: read again", "id", old.ID, "name", old.Name)
 		}
-		app.Created, app.Deleting, app.Owner = r.Created, r.Deleting, r.Owner
+		m.resumeRecord(s.rec, s.raw)
+	}
+	for _, a := range m.Apps() {
 		m.mu.Lock()
-		m.register(app)
+		_, wasStored := m.stored[a.ID]
 		m.mu.Unlock()
-		m.log.Info("blueprint: resuming application", "id", app.ID, "name", app.Name, "deleting", app.Deleting)
-		if app.Deleting {
-			m.deleteApp(app)
-			continue
-		}
-		if app.Project == "" && m.State(app.Root) != StateStopped {
-			m.startApp(app)
+		// Never stored: deployed here a moment ago, its record not yet
+		// written.
+		if !inStore[a.ID] && wasStored && m.drop(a) {
+			m.log.Info("blueprint: application deleted by another manager: dropped", "id", a.ID, "name", a.Name)
 		}
 	}
 	return nil
+}
+
+// drop takes application a out of this manager (its policies stopped,
+// nothing done to its containers), unless a task of it is under way
+// here; it tells which.
+func (m *Manager) drop(a *App) bool {
+	if !a.run.TryLock() {
+		m.log.Info("blueprint: application busy here: not read again", "id", a.ID)
+		return false
+	}
+	defer a.run.Unlock()
+	for _, e := range a.all() {
+		m.stopAdjuncts(e)
+	}
+	m.mu.Lock()
+	if m.apps[a.ID] == a {
+		m.unregister(a)
+	}
+	m.mu.Unlock()
+	return true
+}
+
+// resumeRecord brings back the application stored as r (raw).
+func (m *Manager) resumeRecord(r appRecord, raw []byte) {
+	var app *App
+	if r.Project != nil {
+		// A compose project's: the watch brings it in step.
+		app = m.projectFromRecord(r)
+	} else {
+		ids := r.IDs
+		plan, err := camp.Parse([]byte(r.Plan), func() string {
+			if len(ids) == 0 {
+				return NewID()
+			}
+			id := ids[0]
+			ids = ids[1:]
+			return id
+		})
+		if err != nil {
+			m.log.Warn("blueprint: stored plan no longer parses", "id", r.ID, "err", err)
+			return
+		}
+		app = m.newApp(plan, r.Plan, &r)
+	}
+	app.Created, app.Deleting, app.Owner = r.Created, r.Deleting, r.Owner
+	m.mu.Lock()
+	m.register(app)
+	m.stored[app.ID] = raw
+	m.mu.Unlock()
+	m.log.Info("blueprint: resuming application", "id", app.ID, "name", app.Name, "deleting", app.Deleting)
+	if app.Deleting {
+		m.deleteApp(app)
+		return
+	}
+	if app.Project == "" && m.State(app.Root) != StateStopped {
+		m.startApp(app)
+	}
 }
 
 // errOnFire is a wait's target that failed.

@@ -706,7 +706,7 @@ func (m *Manager) saveProject(a *App) error {
 	if err != nil {
 		return err
 	}
-	return m.st.Put(store.BucketApplications, a.ID, json.RawMessage(data))
+	return m.put(a, data)
 }
 
 // projectFromRecord rebuilds a stored project application with its

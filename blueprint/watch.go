@@ -23,7 +23,8 @@ const (
 
 // watch polls the fleet for the containers of every application until
 // Close: a container that died puts its entity on fire; one running
-// again brings it back.
+// again brings it back. A quiet manager (not the fleet's leader) does
+// not poll: its applications are the leader's to watch.
 func (m *Manager) watch(every time.Duration) {
 	defer m.wg.Done()
 	t := time.NewTicker(every)
@@ -33,6 +34,9 @@ func (m *Manager) watch(every time.Duration) {
 		case <-m.ctx.Done():
 			return
 		case <-t.C:
+			if m.quiet.Load() {
+				continue
+			}
 			ctx, cancel := context.WithTimeout(m.ctx, every*5)
 			if err := m.Poll(ctx); err != nil && m.ctx.Err() == nil {
 				m.log.Debug("blueprint: poll", "err", err)

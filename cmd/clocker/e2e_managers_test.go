@@ -71,7 +71,9 @@ func psThrough(t *testing.T, s *ownServer, prefix string) string {
 // names through all three, with a kill -9 of the leader among them, make
 // each name at most once (once for every create answered 201) and fail
 // the others cleanly; another leads within 5 s; docker ps is the same
-// through both survivors; with etcd stopped reads go on and changes
+// through both survivors; a blueprint deployed through a replica (sent to
+// the leader) survives the leader's death, listed through both survivors,
+// its container made once; with etcd stopped reads go on and changes
 // answer 503, then everything resumes.
 func TestE2EManagersOnEtcd(t *testing.T) {
 	// Each manager reaches etcd at an address of its own, so that one can
@@ -123,6 +125,7 @@ func TestE2EManagersOnEtcd(t *testing.T) {
 	}
 
 	sharedLeases(t, mgrs)
+	app := appThroughReplica(t, mgrs, first)
 
 	// 30 creates at once: ten names, each through all three managers; the
 	// leader is killed once a few have been answered.
@@ -252,6 +255,7 @@ func TestE2EManagersOnEtcd(t *testing.T) {
 	if out, err := exec.Command("docker", "-H", survivors[0].url, "create", "--name", names+"-after", "busybox", "true").CombinedOutput(); err != nil {
 		t.Fatalf("create after the failover: %v\n%s", err, out)
 	}
+	appSurvivesFailover(t, survivors, app)
 	rescheduledOnce(t, survivors)
 	partitioned(t, survivors, storeOf)
 

@@ -392,6 +392,9 @@ func serveUntil(ctx context.Context, args []string) error {
 	defer inproc.Close()
 	// Blueprints: Brooklyn's API, a client of the front door.
 	apps := mountBlueprints(srv, inproc, st, log)
+	if managers.Replicated() {
+		apps.SetActing(false) // until this manager leads (leaderLoops)
+	}
 	defer apps.Close()
 	// The web console at /ui/, a reader of the same.
 	mountConsole(ctx, srv, inproc.Client(), reg, cfg.maxPerHost, log)
@@ -399,9 +402,10 @@ func serveUntil(ctx context.Context, args []string) error {
 	// door's chain (identities, limits, authorization), and the in-memory
 	// one through which Clocker's own callers (rescheduling, blueprints)
 	// use the API behind the built-in rules only. A manager fenced from
-	// etcd refuses changes on both.
+	// etcd refuses changes on both. A replica sends the clients of the
+	// application layer and the console to the leader.
 	handler := fenceChanges(managers, srv.Handler())
-	httpSrv := front.cfg.HTTPServer(front.cfg.Wrap(handler))
+	httpSrv := front.cfg.HTTPServer(front.cfg.Wrap(fenceChanges(managers, toLeader(managers, srv.Handler()))))
 	inprocSrv := &http.Server{Handler: front.cfg.WrapInProcess(handler), ReadHeaderTimeout: 30 * time.Second}
 	rescheduler, err := reschedule.New(fleet, inproc.Client(), st, cfg.rescheduleAfter, log)
 	if err != nil {
@@ -464,9 +468,6 @@ func serveUntil(ctx context.Context, args []string) error {
 	// With the front door served, the control loops start when this
 	// manager leads (at once with bbolt): the stored applications carry on.
 	go managers.Run(ctx, leading.run)
-	if !managers.Replicated() {
-		leading.resumeApps()
-	}
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")

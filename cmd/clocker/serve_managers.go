@@ -5,9 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -55,11 +58,15 @@ type leaderLoops struct {
 	heal        func(context.Context)
 	log         *slog.Logger
 
-	agentsOnce, appsOnce sync.Once
+	agentsOnce sync.Once
 }
 
 // run runs the loops until ctx (leadership) ends, and waits for them.
 func (l *leaderLoops) run(ctx context.Context) {
+	// The applications carry on at once (their tasks run by themselves):
+	// resumed when this manager starts to lead, the first time or again
+	// after another manager led and changed them.
+	l.resumeApps()
 	var wg sync.WaitGroup
 	goLoop := func(f func(context.Context)) {
 		wg.Add(1)
@@ -74,10 +81,8 @@ func (l *leaderLoops) run(ctx context.Context) {
 		l.deployAgents(ctx)
 		goLoop(l.nets.Run)
 	}
-	l.resumeApps()
-	// The applications' policies act while this manager leads: resumed
-	// the first time, quiet when it loses the lead, acting again (on
-	// what happened meanwhile) when it leads again.
+	// The applications' policies act while this manager leads, quiet
+	// when it loses the lead.
 	l.apps.SetActing(true)
 	wg.Wait()
 	l.apps.SetActing(false)
@@ -91,14 +96,12 @@ func (l *leaderLoops) deployAgents(ctx context.Context) {
 	}
 }
 
-// resumeApps resumes the stored blueprint applications (their policies
-// started) the first time this manager leads.
+// resumeApps brings the applications in step with the store (their
+// policies started) as this manager starts to lead.
 func (l *leaderLoops) resumeApps() {
-	l.appsOnce.Do(func() {
-		if err := l.apps.Resume(); err != nil {
-			l.log.Warn("blueprints: resuming stored applications", "err", err)
-		}
-	})
+	if err := l.apps.Resume(); err != nil {
+		l.log.Warn("blueprints: resuming stored applications", "err", err)
+	}
 }
 
 // fenceChanges answers requests that would change the fleet with 503,
@@ -124,6 +127,71 @@ func fenceChanges(g *leader.Group, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// leaderRoutes are the routes only the leader serves: the application
+// layer (Brooklyn's REST API: applications, entities, policies, the
+// catalog, activities) and the console. Their state is the leader's
+// entity tree and the policies acting on it, in its memory; a replica's
+// would be a stale copy. The fleet API (/v1/fleet) is every manager's.
+func leaderRoutes(path string) bool {
+	if strings.HasPrefix(path, "/v1/fleet/") || path == "/v1/fleet" {
+		return false
+	}
+	return strings.HasPrefix(path, "/v1/") || path == "/ui" || strings.HasPrefix(path, "/ui/")
+}
+
+// toLeader sends the leader's routes on a replica to the leader: a 307
+// to the same path at the leader's address, which a client follows with
+// its method, body and its own credentials (a TLS client connects to the
+// leader with its certificate; no manager speaks for another). 503 while
+// no manager leads, or when the leader's address is not one a client can
+// be sent to (a unix socket: give the managers --advertise).
+func toLeader(g *leader.Group, next http.Handler) http.Handler {
+	if !g.Replicated() {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !leaderRoutes(r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		m, ok := g.Leader()
+		if ok && m.Address == "" {
+			_, _ = g.Managers(r.Context()) // learns the leader's address
+			m, ok = g.Leader()
+		}
+		if ok && m.ID == g.Self().ID {
+			next.ServeHTTP(w, r)
+			return
+		}
+		loc, err := leaderURL(m, ok, r)
+		if err != nil {
+			code := errdefs.Status(err)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(code)
+			_ = json.NewEncoder(w).Encode(map[string]any{"error": code, "message": err.Error()}) // Brooklyn's ApiError
+			return
+		}
+		http.Redirect(w, r, loc, http.StatusTemporaryRedirect)
+	})
+}
+
+// leaderURL is r's URL at the leader m (ok: a manager leads).
+func leaderURL(m leader.Manager, ok bool, r *http.Request) (string, error) {
+	if !ok {
+		return "", errdefs.New(errdefs.ErrUnavailable, "no manager leads the fleet yet: the application layer runs on the leader; try again")
+	}
+	u, err := url.Parse(m.Address)
+	if err != nil || u.Host == "" || !slices.Contains([]string{"tcp", "http", "https"}, u.Scheme) {
+		return "", errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf(
+			"the application layer runs on the leader, %s, whose address %q a client cannot be sent to (start it with --advertise tcp://HOST:PORT)", m.ID, m.Address))
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return (&url.URL{Scheme: scheme, Host: u.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}).String(), nil
 }
 
 // changes reports whether r may change the fleet: every method but GET,

@@ -120,6 +120,8 @@ func TestServeTwoManagersOnEtcd(t *testing.T) {
 			strings.Contains(ra["Primary"], lead) && strings.Contains(rb["Primary"], lead)
 	})
 
+	leaderRoutesOnReplica(t, a, b, lead)
+
 	srv.Stop()
 	waitUntil(t, 15*time.Second, "a create refused with 503 naming the store", func() bool {
 		resp, err := http.Post(a+"/v1.41/containers/create?name=xx", "application/json", bytes.NewReader([]byte(`{"Image":"busybox"}`)))
@@ -146,4 +148,78 @@ func TestServeTwoManagersOnEtcd(t *testing.T) {
 		t.Log(last)
 		return resp.StatusCode == http.StatusCreated
 	})
+}
+
+// leaderRoutesOnReplica: the replica sends the application layer and the
+// console to the leader (lead: its host:port) with a 307, keeps the fleet
+// API and Docker's own; a blueprint deployed through the replica (the
+// client following, as br does) is the leader's, listed through both.
+func leaderRoutesOnReplica(t *testing.T, a, b, lead string) {
+	t.Helper()
+	replica := a
+	if strings.HasSuffix(a, lead) {
+		replica = b
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for path, want := range map[string]string{
+		"/v1/applications?x=1":         "http://" + lead + "/v1/applications?x=1",
+		"/v1/catalog/applications":     "http://" + lead + "/v1/catalog/applications",
+		"/ui/":                         "http://" + lead + "/ui/",
+		"/v1/fleet/managers":           "",
+		"/v1.41/containers/json?all=1": "",
+	} {
+		resp, err := noFollow.Get(replica + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Location"); want == "" && resp.StatusCode != http.StatusOK ||
+			want != "" && (resp.StatusCode != http.StatusTemporaryRedirect || got != want) {
+			t.Errorf("GET %s through the replica: %d Location %q, want %q", path, resp.StatusCode, got, want)
+		}
+	}
+	resp, err := http.Post(replica+"/v1/applications", "application/x-yaml", strings.NewReader("name: through-replica\nservices:\n- type: docker:busybox\n  id: one\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("deploy through the replica: %d %s", resp.StatusCode, body)
+	}
+	for _, m := range []string{a, b} {
+		var apps []struct{ Spec struct{ Name string } }
+		if code := decodeGet(t, m+"/v1/applications", &apps); code != http.StatusOK || len(apps) != 1 || apps[0].Spec.Name != "through-replica" {
+			t.Errorf("applications through %s: %d %+v", m, code, apps)
+		}
+	}
+}
+
+func TestLeaderRoutes(t *testing.T) {
+	for path, want := range map[string]bool{
+		"/v1/applications": true, "/v1/catalog": true, "/v1/activities/x": true, "/ui": true, "/ui/api/hosts": true,
+		"/v1/fleet/hosts": false, "/v1/fleet": false, "/v1.41/containers/json": false, "/_ping": false, "/uix": false,
+	} {
+		if got := leaderRoutes(path); got != want {
+			t.Errorf("leaderRoutes(%s) = %v", path, got)
+		}
+	}
+	r, _ := http.NewRequest("GET", "http://replica/v1/applications/a%2Fb?x=1", nil)
+	for _, tt := range []struct {
+		m       leader.Manager
+		ok      bool
+		want    string
+		wantErr string
+	}{
+		{leader.Manager{ID: "m1", Address: "tcp://10.0.0.1:2375"}, true, "http://10.0.0.1:2375/v1/applications/a%2Fb?x=1", ""},
+		{leader.Manager{ID: "m1", Address: "https://m1.example:2376"}, true, "http://m1.example:2376/v1/applications/a%2Fb?x=1", ""},
+		{leader.Manager{ID: "m1", Address: "unix:///run/clocker.sock"}, true, "", "--advertise"},
+		{leader.Manager{ID: "m1"}, true, "", "--advertise"},
+		{leader.Manager{}, false, "", "no manager leads"},
+	} {
+		got, err := leaderURL(tt.m, tt.ok, r)
+		if got != tt.want || (err == nil) != (tt.wantErr == "") || err != nil && !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("leaderURL(%+v, %v) = %q, %v; want %q, %q", tt.m, tt.ok, got, err, tt.want, tt.wantErr)
+		}
+	}
 }
