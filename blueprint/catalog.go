@@ -72,45 +72,26 @@ func (it *CatalogItem) isAdjunct() bool {
 	return it.ItemType == ItemPolicy || it.ItemType == ItemEnricher
 }
 
-// catalog holds the items, persisted in the store's catalog bucket.
+// catalog holds the items, persisted in the store's catalog bucket under
+// prefix+ID: the fleet's catalog with no prefix, a tenant's under its
+// tenantPrefix (catalog_tenants.go). A catalog without a store is a view.
 type catalog struct {
-	st  store.Store
-	log *slog.Logger
+	st     store.Store
+	log    *slog.Logger
+	prefix string
 
 	mu    sync.RWMutex
 	items map[string]*CatalogItem // by ID()
 }
 
-// loadCatalog reads the stored items and loads the built-in BOM when
-// the store has not had this one yet.
-func loadCatalog(st store.Store, log *slog.Logger, check func(*CatalogItem, *catalog) error) *catalog {
-	c := &catalog{st: st, log: log, items: map[string]*CatalogItem{}}
-	seen := ""
-	if st != nil {
-		err := st.ForEach(store.BucketCatalog, func(key string, value []byte) error {
-			if key == builtinKey {
-				_ = json.Unmarshal(value, &seen)
-				return nil
-			}
-			var it CatalogItem
-			if err := json.Unmarshal(value, &it); err != nil {
-				log.Warn("blueprint: unreadable catalog item", "id", key, "err", err)
-				return nil
-			}
-			if err := yaml.Unmarshal([]byte(it.PlanYAML), &it.plan); err != nil {
-				log.Warn("blueprint: unreadable catalog item plan", "id", key, "err", err)
-				return nil
-			}
-			c.items[it.ID()] = &it
-			return nil
-		})
-		if err != nil {
-			log.Warn("blueprint: reading the catalog", "err", err)
-		}
-	}
+// loadCatalog reads the stored items — the fleet's, and each tenant's
+// own — and loads the built-in BOM into the fleet's when the store has
+// not had this one yet.
+func loadCatalog(st store.Store, log *slog.Logger, check func(*CatalogItem, *catalog) error) (*catalog, map[string]*catalog) {
+	c, tenants, seen := readCatalogs(st, log)
 	sum := fmt.Sprintf("%x", len(builtinBOM)) + ":" + strconv.FormatUint(uint64(hashBytes(builtinBOM)), 16)
 	if seen == sum {
-		return c
+		return c, tenants
 	}
 	items, err := parseBOM(builtinBOM)
 	if err == nil {
@@ -119,14 +100,51 @@ func loadCatalog(st store.Store, log *slog.Logger, check func(*CatalogItem, *cat
 	if err != nil {
 		// A fault of Clocker's own BOM: the unit tests catch it.
 		log.Error("blueprint: built-in catalog refused", "err", err)
-		return c
+		return c, tenants
 	}
 	if st != nil {
 		if err := st.Put(store.BucketCatalog, builtinKey, sum); err != nil {
 			log.Warn("blueprint: storing the catalog", "err", err)
 		}
 	}
-	return c
+	return c, tenants
+}
+
+// readCatalogs reads the stored items: the fleet's catalog, each
+// tenant's by owner, and which built-in BOM was last loaded.
+func readCatalogs(st store.Store, log *slog.Logger) (fleet *catalog, tenants map[string]*catalog, seen string) {
+	fleet, tenants = &catalog{st: st, log: log, items: map[string]*CatalogItem{}}, map[string]*catalog{}
+	if st == nil {
+		return fleet, tenants, ""
+	}
+	err := st.ForEach(store.BucketCatalog, func(key string, value []byte) error {
+		if key == builtinKey {
+			_ = json.Unmarshal(value, &seen)
+			return nil
+		}
+		var it CatalogItem
+		if err := json.Unmarshal(value, &it); err != nil {
+			log.Warn("blueprint: unreadable catalog item", "id", key, "err", err)
+			return nil
+		}
+		if err := yaml.Unmarshal([]byte(it.PlanYAML), &it.plan); err != nil {
+			log.Warn("blueprint: unreadable catalog item plan", "id", key, "err", err)
+			return nil
+		}
+		c := fleet
+		if owner, ok := tenantOfKey(key); ok {
+			if c = tenants[owner]; c == nil {
+				c = &catalog{st: st, log: log, prefix: tenantPrefix(owner), items: map[string]*CatalogItem{}}
+				tenants[owner] = c
+			}
+		}
+		c.items[it.ID()] = &it
+		return nil
+	})
+	if err != nil {
+		log.Warn("blueprint: reading the catalog", "err", err)
+	}
+	return fleet, tenants, seen
 }
 
 func hashBytes(b []byte) uint32 {
@@ -420,7 +438,7 @@ func (c *catalog) add(items []*CatalogItem, check func(*CatalogItem, *catalog) e
 	}
 	for _, it := range added {
 		if c.st != nil {
-			if err := c.st.Put(store.BucketCatalog, it.ID(), it); err != nil {
+			if err := c.st.Put(store.BucketCatalog, c.prefix+it.ID(), it); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -440,7 +458,7 @@ func (c *catalog) remove(it *CatalogItem) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.st != nil {
-		if err := c.st.Delete(store.BucketCatalog, it.ID()); err != nil {
+		if err := c.st.Delete(store.BucketCatalog, c.prefix+it.ID()); err != nil {
 			return err
 		}
 	}

@@ -90,7 +90,9 @@ func (m *Manager) catalogAdd(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	added, unchanged, err := m.catalog.add(items, m.checkItem)
+	owner := m.owner(r.Context())
+	own, _ := m.catalogFor(owner)
+	added, unchanged, err := own.add(items, m.checkItemOver(owner))
 	if err != nil {
 		return err
 	}
@@ -127,7 +129,8 @@ func (m *Manager) catalogList(ok func(*CatalogItem) bool) func(http.ResponseWrit
 		frag := strings.ToLower(q.Get("fragment"))
 		out := []any{}
 		last := ""
-		for _, it := range m.catalog.list() {
+		_, view := m.catalogFor(m.owner(r.Context()))
+		for _, it := range view.list() {
 			if !ok(it) {
 				continue
 			}
@@ -160,7 +163,8 @@ func (m *Manager) itemOf(r *http.Request, ok func(*CatalogItem) bool) (*CatalogI
 	if version == "latest" {
 		version = ""
 	}
-	if it := m.catalog.find(name, version, ok); it != nil {
+	_, view := m.catalogFor(m.owner(r.Context()))
+	if it := view.find(name, version, ok); it != nil {
 		return it, nil
 	}
 	what := name
@@ -190,7 +194,8 @@ func (m *Manager) catalogDelete(ok func(*CatalogItem) bool) func(http.ResponseWr
 		}
 		if r.PathValue("version") == "" && !strings.Contains(r.PathValue("name"), ":") {
 			n := 0
-			for _, x := range m.catalog.list() {
+			_, view := m.catalogFor(m.owner(r.Context()))
+			for _, x := range view.list() {
 				if x.SymbolicName == it.SymbolicName && ok(x) {
 					n++
 				}
@@ -199,7 +204,7 @@ func (m *Manager) catalogDelete(ok func(*CatalogItem) bool) func(http.ResponseWr
 				return errdefs.New(errdefs.ErrInvalid, fmt.Sprintf("Catalog item '%s' has %d versions: name the one to delete", it.SymbolicName, n))
 			}
 		}
-		if err := m.catalog.remove(it); err != nil {
+		if err := m.removeItem(m.owner(r.Context()), it); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)

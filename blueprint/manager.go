@@ -127,14 +127,17 @@ type Manager struct {
 	eng Engine
 	st  store.Store
 	// catalog holds the types blueprints may name (catalog.go).
-	catalog *catalog
-	log     *slog.Logger
-	version string
-	wait    time.Duration
-	clock   Clock
-	compose ComposeDeployer
-	ownerOf func(ctx context.Context) string
-	engAs   func(owner string) Engine
+	// catalog is the fleet's catalog; tenantCat the tenants' own
+	// (catalog_tenants.go).
+	catalog   *catalog
+	tenantCat tenantCatalogs
+	log       *slog.Logger
+	version   string
+	wait      time.Duration
+	clock     Clock
+	compose   ComposeDeployer
+	ownerOf   func(ctx context.Context) string
+	engAs     func(owner string) Engine
 
 	mu       sync.Mutex
 	apps     map[string]*App
@@ -246,7 +249,7 @@ func New(o Options) *Manager {
 		go m.watch(o.PollInterval)
 	}
 	m.tasks.attach(o.Store, o.Log)
-	m.catalog = loadCatalog(o.Store, o.Log, m.checkItem)
+	m.catalog, m.tenantCat.byOwner = loadCatalog(o.Store, o.Log, m.checkItem)
 	m.wg.Add(1)
 	go m.watchStops()
 	return m
@@ -342,7 +345,8 @@ func (m *Manager) visible(ctx context.Context, a *App) bool {
 // deployPlan is Deploy and DeployAs (deploy.go).
 func (m *Manager) deployPlan(ctx context.Context, id string, yaml []byte) (*App, *Task, error) {
 	owner := m.owner(ctx)
-	yaml, err := m.catalog.expandPlan(yaml)
+	_, view := m.catalogFor(owner)
+	yaml, err := view.expandPlan(yaml)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -704,13 +708,15 @@ func (m *Manager) put(a *App, data []byte) error {
 // deleted it) is dropped, its containers left to that manager. An
 // application with a task under way here is left as it is. The first
 // call (a manager's first term as leader) finds none in memory; a later
-// one (leading again) catches up with what the other leader did.
+// one (leading again) catches up with what the other leader did, the
+// catalogs too.
 func (m *Manager) Resume() error {
 	if m.st == nil {
 		return nil
 	}
 	m.resuming.Lock()
 	defer m.resuming.Unlock()
+	m.reloadCatalogs()
 	type stored struct {
 		rec appRecord
 		raw []byte
@@ -805,16 +811,22 @@ func (m *Manager) resumeRecord(r appRecord, raw []byte) {
 		app = m.newApp(plan, r.Plan, &r)
 	}
 	app.Created, app.Deleting, app.Owner = r.Created, r.Deleting, r.Owner
+	restart := !app.Deleting && app.Project == "" && app.Root.sensors[SensorState] != StateStopped
 	m.mu.Lock()
+	if restart {
+		// Starting from the moment it is listed, until its start (which
+		// adopts the containers already made) has run: never shown
+		// running from the record and then starting.
+		app.Root.sensors[SensorState] = StateStarting
+	}
 	m.register(app)
 	m.stored[app.ID] = raw
 	m.mu.Unlock()
 	m.log.Info("blueprint: resuming application", "id", app.ID, "name", app.Name, "deleting", app.Deleting)
-	if app.Deleting {
+	switch {
+	case app.Deleting:
 		m.deleteApp(app)
-		return
-	}
-	if app.Project == "" && m.State(app.Root) != StateStopped {
+	case restart:
 		m.startApp(app)
 	}
 }

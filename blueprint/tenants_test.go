@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -219,5 +220,76 @@ func TestProjectsOwnedByTenant(t *testing.T) {
 	e2.poll()
 	if after := lists(e2); !reflect.DeepEqual(after, got) {
 		t.Errorf("after a restart: %v, want %v", after, got)
+	}
+}
+
+// A tenant's catalog items are its own: another tenant neither lists,
+// shows, deploys from nor deletes them (its own item of the same id is
+// another item); the fleet's items are everyone's to use and only an
+// admin's to delete; a tenant's items outlive a restart.
+func TestCatalogOfTenant(t *testing.T) {
+	st := tempStore(t)
+	eng := newFake()
+	e := newTenantEnv(t, st, eng, &sync.Map{})
+	bom := func(env string) string {
+		return "brooklyn.catalog:\n  id: tweb\n  version: 1.0\n  itemType: entity\n  item:\n    type: docker:busybox\n    env: {WHO: " + env + "}\n"
+	}
+	if code, body := e.doAs("alice", "POST", "/v1/catalog", bom("alice")); code != http.StatusCreated {
+		t.Fatalf("alice adds tweb: %d %s", code, body)
+	}
+	listed := func(who string) bool {
+		_, body := e.doAs(who, "GET", "/v1/catalog/entities?fragment=tweb", "")
+		return strings.Contains(body, `"tweb:1.0"`)
+	}
+	if !listed("alice") || listed("bob") || listed("") {
+		t.Fatalf("tweb listed: alice %v, bob %v, admin %v; want alice alone", listed("alice"), listed("bob"), listed(""))
+	}
+	if code, _ := e.doAs("bob", "GET", "/v1/catalog/entities/tweb/1.0", ""); code != http.StatusNotFound {
+		t.Errorf("bob shows alice's tweb: %d", code)
+	}
+	if code, body := e.doAs("bob", "POST", "/v1/applications", "services:\n- type: tweb\n"); code != http.StatusBadRequest || !strings.Contains(body, "tweb") {
+		t.Errorf("bob deploys alice's tweb: %d %s", code, body)
+	}
+	if code, _ := e.doAs("bob", "DELETE", "/v1/catalog/entities/tweb/1.0", ""); code != http.StatusNotFound {
+		t.Errorf("bob deletes alice's tweb: %d", code)
+	}
+	// bob's own tweb:1.0 is another item: no conflict, each deploys its own.
+	if code, body := e.doAs("bob", "POST", "/v1/catalog", bom("bob")); code != http.StatusCreated {
+		t.Fatalf("bob adds his tweb: %d %s", code, body)
+	}
+	for _, who := range []string{"alice", "bob"} {
+		code, body := e.doAs(who, "POST", "/v1/applications", "name: tw-"+who+"\nservices:\n- type: tweb\n  id: w\n")
+		if code != http.StatusCreated {
+			t.Fatalf("%s deploys tweb: %d %s", who, code, body)
+		}
+		var task struct{ ID, EntityID string }
+		_ = json.Unmarshal([]byte(body), &task)
+		e.waitTask(task.ID)
+		_, c := e.ctrOf(task.EntityID, "w")
+		if !slices.Contains(c.opts.Config.Env, "WHO="+who) {
+			t.Errorf("%s's tweb deployed with env %v", who, c.opts.Config.Env)
+		}
+	}
+	// The fleet's items: a tenant uses them, cannot delete them.
+	if code, body := e.doAs("alice", "DELETE", "/v1/catalog/entities/org.apache.brooklyn.entity.database.mysql.MySqlNode", ""); code != http.StatusForbidden || !strings.Contains(body, "only an administrator") {
+		t.Errorf("alice deletes a fleet item: %d %s", code, body)
+	}
+	if code, _ := e.doAs("", "GET", "/v1/catalog/entities/org.apache.brooklyn.entity.database.mysql.MySqlNode", ""); code != http.StatusOK {
+		t.Errorf("the fleet's MySqlNode after alice's attempt: %d", code)
+	}
+	// After a restart: alice's tweb is still hers alone.
+	e.m.Close()
+	e2 := newTenantEnv(t, st, eng, &sync.Map{})
+	if _, body := e2.doAs("alice", "GET", "/v1/catalog/entities/tweb/1.0", ""); !strings.Contains(body, "WHO: alice") {
+		t.Errorf("alice's tweb after a restart: %s", body)
+	}
+	if code, _ := e2.doAs("", "GET", "/v1/catalog/entities/tweb/1.0", ""); code != http.StatusNotFound {
+		t.Errorf("admin sees a tenant's tweb after a restart: %d", code)
+	}
+	if code, _ := e2.doAs("alice", "DELETE", "/v1/catalog/entities/tweb/1.0", ""); code != http.StatusNoContent {
+		t.Errorf("alice deletes her tweb: %d", code)
+	}
+	if _, body := e2.doAs("bob", "GET", "/v1/catalog/entities/tweb/1.0", ""); !strings.Contains(body, "WHO: bob") {
+		t.Errorf("bob's tweb after alice deleted hers: %s", body)
 	}
 }

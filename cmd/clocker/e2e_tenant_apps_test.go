@@ -332,3 +332,46 @@ func TestE2ETenantCompose(t *testing.T) {
 		t.Errorf("bob's project after alice's delete: %q", out)
 	}
 }
+
+// TestE2ETenantCatalog: with --tenants, the catalog items alice adds
+// (POST /v1/catalog with her certificate) are hers: bob neither lists nor
+// deploys nor deletes them, the admin's catalog does not show them, and
+// alice deploys from hers; the fleet's items are everyone's to use and
+// not a tenant's to delete.
+func TestE2ETenantCatalog(t *testing.T) {
+	ts := startTenantsServer(t)
+	call := ts.call
+	bom := "brooklyn.catalog:\n  id: tcweb\n  version: 1.0\n  itemType: entity\n  item:\n    type: docker:busybox\n    commands: \"exec sleep 300\"\n"
+	if code, body := call("alice", "POST", "/v1/catalog", bom, nil); code != 201 {
+		t.Fatalf("alice adds tcweb: %d %s", code, body)
+	}
+	defer call("alice", "DELETE", "/v1/catalog/entities/tcweb/1.0", "", nil)
+	for who, want := range map[string]bool{"alice": true, "bob": false, "ops": false} {
+		_, body := call(who, "GET", "/v1/catalog/entities?fragment=tcweb", "", nil)
+		if got := strings.Contains(body, `"tcweb:1.0"`); got != want {
+			t.Errorf("%s lists tcweb: %v, want %v (%s)", who, got, want, body)
+		}
+	}
+	if code, body := call("bob", "POST", "/v1/applications", "services:\n- type: tcweb\n", nil); code != 400 {
+		t.Errorf("bob deploys alice's tcweb: %d %s", code, body)
+	}
+	if code, body := call("bob", "DELETE", "/v1/catalog/entities/tcweb/1.0", "", nil); code != 404 {
+		t.Errorf("bob deletes alice's tcweb: %d %s", code, body)
+	}
+	if code, body := call("alice", "DELETE", "/v1/catalog/entities/org.apache.brooklyn.entity.database.mysql.MySqlNode", "", nil); code != 403 {
+		t.Errorf("alice deletes the fleet's MySqlNode: %d %s", code, body)
+	}
+	code, body := call("alice", "POST", "/v1/applications", "name: tcshop\nservices:\n- type: tcweb\n  id: web\n", nil)
+	if code != 201 {
+		t.Fatalf("alice deploys tcweb: %d %s", code, body)
+	}
+	var task struct{ ID, EntityID string }
+	_ = json.Unmarshal([]byte(body), &task)
+	defer ts.deleteApp("alice", task.EntityID)
+	if tk := ts.waitTask("alice", task.ID); tk["isError"] != false {
+		t.Fatalf("alice's tcshop start: %v", tk)
+	}
+	if out := ts.must("alice", "ps", "--filter", "label=io.clocker.blueprint.application="+task.EntityID, "--format", "{{.State}}"); out != "running" {
+		t.Errorf("alice's tcshop container: %q", out)
+	}
+}
