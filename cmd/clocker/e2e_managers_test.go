@@ -628,6 +628,32 @@ func BenchmarkManagersCreate(b *testing.B) {
 			b.ReportMetric(float64(p50)/1e6, "ps-p50-ms")
 			p50, _ = inspect.percentiles()
 			b.ReportMetric(float64(p50)/1e6, "inspect-p50-ms")
+			// The application layer: the leader's; a replica answers with a
+			// 307 there, which the client follows.
+			lead := mgrs[0]
+			if setup.etcd {
+				lead = leaderAmong(mgrs[0], mgrs)
+			}
+			var atLeader, viaReplica latencies
+			for i := range 30 {
+				m := mgrs[i%len(mgrs)]
+				start := time.Now()
+				code, body := httpGet(m, "/v1/applications")
+				if code != http.StatusOK {
+					b.Fatalf("GET /v1/applications through %s: %d %s", m.url, code, body)
+				}
+				if m == lead {
+					atLeader = append(atLeader, time.Since(start))
+				} else {
+					viaReplica = append(viaReplica, time.Since(start))
+				}
+			}
+			p50, _ = atLeader.percentiles()
+			b.ReportMetric(float64(p50)/1e6, "apps-leader-p50-ms")
+			if len(viaReplica) > 0 {
+				p50, _ = viaReplica.percentiles()
+				b.ReportMetric(float64(p50)/1e6, "apps-via-replica-p50-ms")
+			}
 		})
 	}
 }
