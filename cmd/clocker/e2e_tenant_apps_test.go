@@ -337,7 +337,7 @@ func TestE2ETenantCompose(t *testing.T) {
 // (POST /v1/catalog with her certificate) are hers: bob neither lists nor
 // deploys nor deletes them, the admin's catalog does not show them, and
 // alice deploys from hers; the fleet's items are everyone's to use and
-// not a tenant's to delete.
+// not a tenant's to delete. The console is the admins'.
 func TestE2ETenantCatalog(t *testing.T) {
 	ts := startTenantsServer(t)
 	call := ts.call
@@ -360,6 +360,14 @@ func TestE2ETenantCatalog(t *testing.T) {
 	}
 	if code, body := call("alice", "DELETE", "/v1/catalog/entities/org.apache.brooklyn.entity.database.mysql.MySqlNode", "", nil); code != 403 {
 		t.Errorf("alice deletes the fleet's MySqlNode: %d %s", code, body)
+	}
+	// The console shows the whole fleet: the admins' alone.
+	for who, want := range map[string]int{"alice": 403, "ops": 200} {
+		for _, p := range []string{"/ui/", "/ui/api/containers"} {
+			if code, body := call(who, "GET", p, "", nil); code != want {
+				t.Errorf("%s: GET %s: %d, want %d (%.200s)", who, p, code, want, body)
+			}
+		}
 	}
 	code, body := call("alice", "POST", "/v1/applications", "name: tcshop\nservices:\n- type: tcweb\n  id: web\n", nil)
 	if code != 201 {

@@ -137,12 +137,18 @@ func (f *frontDoorFlags) build(ctx context.Context, maxBody int64, log *slog.Log
 		}
 		az.Plugins = append(az.Plugins, p)
 	}
+	adminPaths := []string{"/v1/fleet"}
+	if f.tenants {
+		// The console shows the whole fleet (every tenant's containers,
+		// their logs, the placement of each): with tenants, the admins'.
+		adminPaths = append(adminPaths, "/ui")
+	}
 	fd.cfg = &frontdoor.Config{
 		Identity: identity.Config{
 			Required:   f.tlsVerify || fd.users != nil,
 			Users:      fd.users,
 			Admins:     admins,
-			AdminPaths: []string{"/v1/fleet"},
+			AdminPaths: adminPaths,
 		},
 		Tenants:  f.tenants,
 		Body:     limits.Body{Max: maxBody, MaxDepth: f.maxDepth},
