@@ -544,10 +544,18 @@ func (l *Local) enginePID(name string) int {
 	if err != nil || pid <= 0 {
 		return 0
 	}
-	if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) != "dockerd" {
+	if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) != "dockerd" || zombie(pid) {
+		// A dead engine not yet reaped by its parent (this process, which
+		// started it) keeps its name: it runs no more all the same.
 		return 0
 	}
 	return pid
+}
+
+// zombie tells whether process pid has exited and awaits its reaping.
+func zombie(pid int) bool {
+	st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return strings.Contains(string(st), ") Z ")
 }
 
 // clearLeftovers kills what is left of an engine's last life: processes in
@@ -597,7 +605,7 @@ func waitGone(pid int, d time.Duration) bool {
 			return true
 		}
 		// A zombie child of ours counts as gone.
-		if st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); strings.Contains(string(st), ") Z ") {
+		if zombie(pid) {
 			return true
 		}
 		time.Sleep(50 * time.Millisecond)

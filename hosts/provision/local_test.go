@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
@@ -175,4 +176,52 @@ func TestLocalSubnetTaken(t *testing.T) {
 		return
 	}
 	t.Skip(fmt.Sprintf("no route to test with: %v", routes))
+}
+
+// An engine that died but is not reaped yet (a zombie child of this
+// process) runs no more: Adopt must start it again. Its /proc name is
+// still dockerd, which enginePID took for a running engine.
+func TestEnginePIDOfZombie(t *testing.T) {
+	dir := t.TempDir()
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep")
+	}
+	bin := filepath.Join(dir, "dockerd")
+	raw, err := os.ReadFile(sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, raw, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	l := &Local{runDir: dir}
+	if err := os.MkdirAll(filepath.Join(dir, "z1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "z1", "docker.pid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.enginePID("z1"); got != cmd.Process.Pid {
+		t.Fatalf("running: enginePID %d, want %d", got, cmd.Process.Pid)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// Not reaped (no Wait yet): a zombie.
+	deadline := time.Now().Add(5 * time.Second)
+	for !zombie(cmd.Process.Pid) {
+		if time.Now().After(deadline) {
+			t.Fatal("the killed process never became a zombie")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := l.enginePID("z1"); got != 0 {
+		t.Errorf("a zombie engine: enginePID %d, want 0", got)
+	}
 }
