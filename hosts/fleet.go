@@ -83,6 +83,41 @@ func (f *Fleet) StoredRecords() ([]Record, error) {
 	return out, err
 }
 
+// storeNew stores the record of a host joining the fleet. It is created,
+// not overwritten: two managers sharing the store that add one name at
+// once (on etcd, a transaction decides) do not both win. The name stored
+// already for the same engine is that engine joining through another
+// manager too (the managers' --engine flags at their first start): fine.
+func (f *Fleet) storeNew(rec Record) error {
+	err := f.store.Create(store.BucketHosts, rec.Name, rec)
+	if !errors.Is(err, errdefs.ErrConflict) {
+		if err != nil {
+			return fmt.Errorf("store host %s: %w", rec.Name, err)
+		}
+		return nil
+	}
+	var other Record
+	if err := f.store.Get(store.BucketHosts, rec.Name, &other); err != nil {
+		return fmt.Errorf("store host %s: %w", rec.Name, err)
+	}
+	if other.URL == rec.URL {
+		return nil
+	}
+	return errdefs.New(errdefs.ErrConflict, fmt.Sprintf("host name %q is already taken by %s (joined through another manager); name the engine with NAME=URL", rec.Name, other.URL))
+}
+
+// forgetLocked takes back a host add registered but never announced;
+// f.mu is held.
+func (f *Fleet) forgetLocked(h *Host) {
+	if i := slices.Index(f.hosts, h); i >= 0 {
+		f.hosts = slices.Delete(f.hosts, i, i+1)
+		f.names = slices.Delete(f.names, i, i+1)
+	}
+	if f.byName[h.Name] == h {
+		delete(f.byName, h.Name)
+	}
+}
+
 // Add connects a host and starts following it. An empty rec.Name is taken
 // from the engine's own name (GET /info), which needs the engine to answer.
 // persist stores the record so the host is back after a restart.
@@ -141,8 +176,19 @@ func (f *Fleet) add(ctx context.Context, rec Record, put, stored bool) (*Host, e
 	f.byName[probe.Name] = probe
 	f.mu.Unlock()
 	if put && f.store != nil {
-		if err := f.store.Put(store.BucketHosts, rec.Name, rec); err != nil {
-			return nil, fmt.Errorf("store host %s: %w", rec.Name, err)
+		if err := f.storeNew(rec); err != nil {
+			f.mu.Lock()
+			f.forgetLocked(probe)
+			f.mu.Unlock()
+			probe.CloseIdleConnections()
+			if errors.Is(err, errdefs.ErrConflict) {
+				// Another manager's host of that name: the store's watch may
+				// have told while this add held the name here.
+				if serr := f.SyncStored(ctx); serr != nil {
+					f.log.Warn("following the hosts another manager stored", "err", serr)
+				}
+			}
+			return nil, err
 		}
 	}
 	f.mu.Lock() // SyncStored reads it under f.mu
