@@ -20,6 +20,9 @@ import (
 	"sync"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+
 	"github.com/clocker/clocker/internal/errdefs"
 	"github.com/clocker/clocker/internal/store"
 )
@@ -435,6 +438,9 @@ type NameStore interface {
 	CreateTTL(bucket []byte, key string, v any, ttl time.Duration) error
 	Delete(bucket []byte, key string) error
 	Get(bucket []byte, key string, v any) error
+	// Replace and DeleteIf act only while the key holds old.
+	Replace(bucket []byte, key string, old, v any) error
+	DeleteIf(bucket []byte, key string, old any) error
 }
 
 // ShareNames makes ReserveName claim each name in st too, so that
@@ -448,6 +454,11 @@ func (f *Fleet) ShareNames(st NameStore, owner string, ttl time.Duration) {
 type nameClaim struct {
 	Manager string
 	At      time.Time
+	// ID and Host are the container's once its create succeeded: the
+	// claim of a container removed within the claim's life is stale, and
+	// the next create of the name drops it (ClaimStale).
+	ID   string `json:",omitempty"`
+	Host string `json:",omitempty"`
 }
 
 // reserveShared claims name in the shared store. Held by another manager,
@@ -457,11 +468,20 @@ func (f *Fleet) reserveShared(ctx context.Context, name string) (release func(),
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		err := f.shared.CreateTTL(store.BucketNames, name, nameClaim{Manager: f.sharedOwner, At: time.Now().UTC()}, f.sharedTTL)
+		claim := nameClaim{Manager: f.sharedOwner, At: time.Now().UTC()}
+		err := f.shared.CreateTTL(store.BucketNames, name, claim, f.sharedTTL)
 		if err == nil {
 			return func() {
-				if _, _, err := f.resolveName(name); err == nil {
-					return // made: the claim expires once every cache knows it
+				if h, c, err := f.resolveName(name); err == nil {
+					// Made: the claim expires once every cache knows it;
+					// it names the container, so that a create after its
+					// removal need not wait for that.
+					made := claim
+					made.ID, made.Host = c.Summary.ID, h.Name
+					if err := f.shared.Replace(store.BucketNames, name, claim, made); err != nil {
+						f.log.Debug("naming the container in its name claim", "name", name, "err", err)
+					}
+					return
 				}
 				if err := f.shared.Delete(store.BucketNames, name); err != nil {
 					f.log.Warn("dropping a name claim", "name", name, "err", err)
@@ -470,6 +490,12 @@ func (f *Fleet) reserveShared(ctx context.Context, name string) (release func(),
 		}
 		if !errors.Is(err, errdefs.ErrConflict) {
 			return nil, err
+		}
+		var held nameClaim
+		if f.shared.Get(store.BucketNames, name, &held) == nil && f.ClaimStale(ctx, held.Host, held.ID) {
+			if err := f.shared.DeleteIf(store.BucketNames, name, held); err == nil {
+				continue
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -480,6 +506,26 @@ func (f *Fleet) reserveShared(ctx context.Context, name string) (release func(),
 			return nil, NameInUse(name, c.Summary.ID)
 		}
 	}
+}
+
+// ClaimStale tells whether a fleet-wide claim (of a name, a port) made
+// for container id on host hostName is stale: the container was made and
+// is gone, as its host's engine says. A claim naming no container (its
+// create under way), a host unknown or down, or an engine that does not
+// answer: not stale, the claim runs out by itself.
+func (f *Fleet) ClaimStale(ctx context.Context, hostName, id string) bool {
+	if id == "" {
+		return false
+	}
+	h, ok := f.Host(hostName)
+	if !ok || !h.Healthy() {
+		return false
+	}
+	if _, known := h.Container(id); known {
+		return false
+	}
+	_, err := h.Client().ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	return cerrdefs.IsNotFound(err)
 }
 
 func (f *Fleet) resolveName(name string) (*Host, Container, error) {

@@ -48,6 +48,32 @@ func TestReserveNameSharedAcrossManagers(t *testing.T) {
 		t.Fatalf("made at the other manager: %v, want a conflict", err)
 	}
 
+	// web removed within its claim's life: a create of the name, through
+	// either manager, need not wait for the claim to run out (30 s here).
+	fakes["h1"].remove(id, false)
+	waitFor(t, "both caches to forget web", func() bool {
+		_, okA := cached(a, id)
+		_, okB := cached(b, id)
+		return !okA && !okB
+	})
+	for _, f := range []*hosts.Fleet{b, a} {
+		ctx, cancel := context.WithTimeout(testCtx(t), 5*time.Second)
+		release, err := f.ReserveName(ctx, "web")
+		cancel()
+		if err != nil {
+			t.Fatalf("web again after its removal: %v", err)
+		}
+		id = fakes["h1"].add("", "web", "running", "", false)
+		waitFor(t, "the cache to know the new web", func() bool { _, ok := cached(f, id); return ok })
+		release()
+		fakes["h1"].remove(id, false)
+		waitFor(t, "both caches to forget the new web", func() bool {
+			_, okA := cached(a, id)
+			_, okB := cached(b, id)
+			return !okA && !okB
+		})
+	}
+
 	release, err = a.ReserveName(testCtx(t), "api")
 	if err != nil {
 		t.Fatal(err)

@@ -121,6 +121,7 @@ func TestServeTwoManagersOnEtcd(t *testing.T) {
 	})
 
 	leaderRoutesOnReplica(t, a, b, lead)
+	recreateThroughTheOther(t, a, b)
 
 	srv.Stop()
 	waitUntil(t, 15*time.Second, "a create refused with 503 naming the store", func() bool {
@@ -220,6 +221,34 @@ func TestLeaderRoutes(t *testing.T) {
 		got, err := leaderURL(tt.m, tt.ok, r)
 		if got != tt.want || (err == nil) != (tt.wantErr == "") || err != nil && !strings.Contains(err.Error(), tt.wantErr) {
 			t.Errorf("leaderURL(%+v, %v) = %q, %v; want %q, %q", tt.m, tt.ok, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+// recreateThroughTheOther: a container removed right after its create
+// gives its name and published port back at once, through either
+// manager: the next create does not wait for the claims (15 s) to run
+// out, as the claims name a container its engine no longer has.
+func recreateThroughTheOther(t *testing.T, a, b string) {
+	t.Helper()
+	quick := &http.Client{Timeout: 5 * time.Second} // well under the claims' 15 s
+	body := `{"Image":"busybox","HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"18080"}]}}}`
+	for _, pair := range [][2]string{{a, a}, {a, b}, {b, a}} {
+		for i, m := range pair {
+			resp, err := quick.Post(m+"/v1.41/containers/create?name=again", "application/json", strings.NewReader(body))
+			if err != nil {
+				t.Fatalf("create %d through %s: %v", i, m, err)
+			}
+			msg, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated {
+				t.Fatalf("create %d through %s: %d %s", i, m, resp.StatusCode, msg)
+			}
+			req, _ := http.NewRequest(http.MethodDelete, m+"/v1.41/containers/again?force=1", nil)
+			if resp, err = quick.Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
+				t.Fatalf("rm through %s: %v %v", m, err, resp)
+			}
+			resp.Body.Close()
 		}
 	}
 }

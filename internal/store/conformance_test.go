@@ -322,3 +322,53 @@ func TestCopyBoltToEtcd(t *testing.T) {
 		t.Fatalf("overwrite: %v", err)
 	}
 }
+
+// Replace and DeleteIf act only on the value read: a claim another
+// manager took since is left alone, and Replace keeps the key's lease.
+func TestEtcdReplaceAndDeleteIf(t *testing.T) {
+	srv := sharedEtcd(t)
+	s, err := OpenEtcd(EtcdOptions{Endpoints: []string{srv.Endpoint}, Prefix: "/replace/", Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	type claim struct{ Who, ID string }
+	a := claim{Who: "a"}
+	if err := s.CreateTTL(BucketNames, "n", a, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	made := claim{Who: "a", ID: "c1"}
+	if err := s.Replace(BucketNames, "n", claim{Who: "b"}, made); !errors.Is(err, errdefs.ErrConflict) {
+		t.Fatalf("Replace of a value not there: %v", err)
+	}
+	if err := s.Replace(BucketNames, "n", a, made); err != nil {
+		t.Fatal(err)
+	}
+	var got claim
+	if err := s.Get(BucketNames, "n", &got); err != nil || got != made {
+		t.Fatalf("after Replace: %+v %v", got, err)
+	}
+	if err := s.DeleteIf(BucketNames, "n", a); !errors.Is(err, errdefs.ErrConflict) {
+		t.Fatalf("DeleteIf of the old value: %v", err)
+	}
+	// The lease kept: the key still expires.
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Get(BucketNames, "n", &got) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the replaced claim lost its expiry")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := s.Create(BucketNames, "m", made); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteIf(BucketNames, "m", made); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Get(BucketNames, "m", &got); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Fatalf("after DeleteIf: %v", err)
+	}
+	if err := s.DeleteIf(BucketNames, "m", made); !errors.Is(err, errdefs.ErrConflict) {
+		t.Fatalf("DeleteIf of a key gone: %v", err)
+	}
+}

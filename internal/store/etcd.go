@@ -193,6 +193,50 @@ func (s *Etcd) create(bucket []byte, key string, v any, ttl time.Duration) error
 	return nil
 }
 
+// Replace stores v under key in place of old, keeping the key's lease
+// (a claim's expiry), only when the key still holds old (as JSON):
+// errdefs.ErrConflict when it changed or is gone.
+func (s *Etcd) Replace(bucket []byte, key string, old, v any) error {
+	was, err := json.Marshal(old)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	k := s.key(bucket, key)
+	return s.ifValue(bucket, key, was, clientv3.OpPut(k, string(data), clientv3.WithIgnoreLease()))
+}
+
+// DeleteIf removes key only when it still holds old (as JSON):
+// errdefs.ErrConflict when it changed or is gone.
+func (s *Etcd) DeleteIf(bucket []byte, key string, old any) error {
+	was, err := json.Marshal(old)
+	if err != nil {
+		return err
+	}
+	return s.ifValue(bucket, key, was, clientv3.OpDelete(s.key(bucket, key)))
+}
+
+// ifValue runs op in a transaction that succeeds only when key holds was.
+func (s *Etcd) ifValue(bucket []byte, key string, was []byte, op clientv3.Op) error {
+	k := s.key(bucket, key)
+	ctx, cancel := s.ctx()
+	defer cancel()
+	resp, err := s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(k), ">", 0), clientv3.Compare(clientv3.Value(k), "=", string(was))).
+		Then(op).
+		Commit()
+	if err != nil {
+		return s.fail(err)
+	}
+	if !resp.Succeeded {
+		return errdefs.New(errdefs.ErrConflict, fmt.Sprintf("%s %q changed", bucket, key))
+	}
+	return nil
+}
+
 // Delete removes key from bucket; a missing key is not an error.
 func (s *Etcd) Delete(bucket []byte, key string) error {
 	ctx, cancel := s.ctx()

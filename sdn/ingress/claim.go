@@ -87,6 +87,8 @@ type claim struct {
 	keys  []Key
 	who   *portClaim
 	once  sync.Once
+	// shared are the claims made in the shared store, by port.
+	shared map[Key]sharedClaim
 }
 
 // undo gives the ports back at once and closes the listeners no
@@ -128,6 +130,7 @@ func (c *claim) done() {
 		}
 		t.mu.Unlock()
 		t.reconcile()
+		t.nameShared(c)
 	})
 }
 
@@ -174,7 +177,7 @@ func (t *Table) claim(ctx context.Context, h *hosts.Host, name string, spec *con
 	if t.closed {
 		return nil, errdefs.New(errdefs.ErrUnavailable, "ingress: shut down")
 	}
-	c := &claim{t: t, local: t.isLocal(h), who: &portClaim{name: name}}
+	c := &claim{t: t, local: t.isLocal(h), who: &portClaim{name: name}, shared: map[Key]sharedClaim{}}
 	service := ""
 	if spec.Config != nil {
 		service = labels.ComposeReplicaOf(spec.Labels)
@@ -227,7 +230,7 @@ func (t *Table) claim(ctx context.Context, h *hosts.Host, name string, spec *con
 				if holder, ok := taken(k); ok {
 					return fail(errdefs.New(errdefs.ErrConflict, fmt.Sprintf("Bind for %s:%d failed: port is already allocated (by %s)", shownIP(b.HostIP), lo, holder)))
 				}
-				if err := t.claimShared(k, name); errors.Is(err, errdefs.ErrConflict) {
+				if err := t.claimShared(k, name, c); errors.Is(err, errdefs.ErrConflict) {
 					return fail(errdefs.New(errdefs.ErrConflict, fmt.Sprintf("Bind for %s:%d failed: port is already allocated (by %s)", shownIP(b.HostIP), lo, err.Error())))
 				} else if err != nil {
 					return fail(err)
@@ -253,7 +256,7 @@ func (t *Table) claim(ctx context.Context, h *hosts.Host, name string, spec *con
 					if _, ok := taken(k); ok {
 						continue
 					}
-					if err := t.claimShared(k, name); errors.Is(err, errdefs.ErrConflict) {
+					if err := t.claimShared(k, name, c); errors.Is(err, errdefs.ErrConflict) {
 						continue // another manager's create has it
 					} else if err != nil {
 						return fail(err)

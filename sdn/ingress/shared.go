@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -28,6 +29,11 @@ type sharedClaim struct {
 	Manager   string
 	Container string
 	At        time.Time
+	// ID and Host are the container's once its create succeeded (done):
+	// the claim of a container removed within the claim's life is stale,
+	// and the next create that asks for the port drops it.
+	ID   string `json:",omitempty"`
+	Host string `json:",omitempty"`
 }
 
 func sharedKey(k Key) string { return k.Proto + "-" + strconv.Itoa(int(k.Port)) }
@@ -36,13 +42,16 @@ func sharedKey(k Key) string { return k.Proto + "-" + strconv.Itoa(int(k.Port)) 
 // is held. Held by another manager's create: ErrConflict naming it. A
 // claim of this manager's own is renewed: this manager's table, which
 // knows its own creates, has found the port free.
-func (t *Table) claimShared(k Key, name string) error {
+func (t *Table) claimShared(k Key, name string, c *claim) error {
 	if t.shared == nil {
 		return nil
 	}
 	rec := sharedClaim{Manager: t.sharedOwner, Container: name, At: time.Now().UTC()}
 	for try := 0; ; try++ {
 		err := t.shared.CreateTTL(store.BucketPorts, sharedKey(k), rec, t.sharedTTL)
+		if err == nil {
+			c.shared[k] = rec
+		}
 		if !errors.Is(err, errdefs.ErrConflict) {
 			return err
 		}
@@ -57,8 +66,41 @@ func (t *Table) claimShared(k Key, name string) error {
 				return err
 			}
 			continue
+		case try < 3 && t.claimStale(prev):
+			if t.shared.DeleteIf(store.BucketPorts, sharedKey(k), prev) == nil {
+				continue
+			}
 		}
 		return errdefs.New(errdefs.ErrConflict, fmt.Sprintf("container %q, being created through manager %s", prev.Container, prev.Manager))
+	}
+}
+
+// claimStale tells whether prev's container was made and is gone since.
+func (t *Table) claimStale(prev sharedClaim) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return t.fleet.ClaimStale(ctx, prev.Host, prev.ID)
+}
+
+// nameShared names the container a create made in its shared claims
+// (c's keys), so that a create after its removal need not wait for them
+// to run out; t.mu is not held.
+func (t *Table) nameShared(c *claim) {
+	if t.shared == nil || len(c.shared) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h, ctr, err := t.fleet.Resolve(ctx, c.who.name)
+	if err != nil {
+		return
+	}
+	for k, rec := range c.shared {
+		made := rec
+		made.ID, made.Host = ctr.Summary.ID, h.Name
+		if err := t.shared.Replace(store.BucketPorts, sharedKey(k), rec, made); err != nil {
+			t.log.Debug("ingress: naming the container in its port claim", "port", k, "err", err)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/clocker/clocker/internal/errdefs"
+	"github.com/clocker/clocker/internal/fakeengine"
 	"github.com/clocker/clocker/internal/store"
 	"github.com/clocker/clocker/internal/store/etcdtest"
 )
@@ -95,5 +97,59 @@ func TestSharedTablesNeverClaimOnePortTwice(t *testing.T) {
 			t.Fatalf("port %s after the creates failed, through manager %d: %v", p, i, err)
 		}
 		b.Undo()
+	}
+}
+
+// A container made through one manager and removed within its port
+// claim's life (a minute here): the port is free at once through the
+// other manager, which finds the claim names a container that is gone.
+// While the container is there, the port is not free anywhere.
+func TestSharedClaimOfARemovedContainer(t *testing.T) {
+	srv := etcdtest.Start(t)
+	f := newTestFleet(t, "h1")
+	h := f.host("h1")
+	var steps []CreateStep
+	for i, addr := range []string{"127.0.0.2", "127.0.0.3"} {
+		et, err := store.OpenEtcd(store.EtcdOptions{Endpoints: []string{srv.Endpoint}, Prefix: "/ingress-rm/", Timeout: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { et.Close() })
+		tab := f.table(addr, nil, false)
+		tab.Share(et, fmt.Sprintf("m%d", i), time.Minute)
+		steps = append(steps, NewCreateStep(tab))
+	}
+	p := strconv.Itoa(freePort(t))
+	fixed := `{"PortBindings":{"80/tcp":[{"HostPort":"` + p + `"}]}}`
+	c := newCreate(t, h, "web", "busybox", fixed, "")
+	b, err := steps[0].Bind(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := f.fakes["h1"].Create(fakeengine.Spec{Name: "web", Image: "busybox", HostConfig: json.RawMessage(`{"PortBindings":{"80/tcp":[{"HostPort":"` + p + `"}]}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Refresh(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	b.Done()
+	// Made, not yet known to the other manager's cache (one fleet here:
+	// its table is told nothing): its claim holds the port there.
+	if _, err := steps[1].Bind(context.Background(), newCreate(t, h, "other", "busybox", fixed, "")); !errors.Is(err, errdefs.ErrConflict) {
+		t.Fatalf("the port of a container that exists, through the other manager: %v", err)
+	}
+	if err := f.fakes["h1"].Remove(id, true); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the cache to forget web", func() bool { _, ok := h.Container(id); return !ok })
+	start := time.Now()
+	b2, err := steps[1].Bind(context.Background(), newCreate(t, h, "again", "busybox", fixed, ""))
+	if err != nil {
+		t.Fatalf("port %s after its container was removed, through the other manager: %v", p, err)
+	}
+	b2.Undo()
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %s: waited for the claim to run out", d)
 	}
 }
