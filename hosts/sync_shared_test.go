@@ -16,16 +16,15 @@ import (
 	"github.com/clocker/clocker/internal/store/etcdtest"
 )
 
-// A host joined through one manager is followed by another sharing the
-// store (its watch), with its labels; removed there, it is dropped here.
-func TestSyncStoredFollowsAnotherManager(t *testing.T) {
+// watchingFleets are two managers' fleets over one etcd, each following
+// the stored hosts through its watch, as clocker serve runs them.
+func watchingFleets(t *testing.T) []*hosts.Fleet {
 	srv := etcdtest.Start(t)
-	fake := newFakeEngine(t, fakeOpts{name: "h1"})
-	var fleets []*hosts.Fleet
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
+	var fleets []*hosts.Fleet
 	for range 2 {
-		et, err := store.OpenEtcd(store.EtcdOptions{Endpoints: []string{srv.Endpoint}, Prefix: "/sync/", Timeout: 10 * time.Second})
+		et, err := store.OpenEtcd(store.EtcdOptions{Endpoints: []string{srv.Endpoint}, Prefix: "/hosts/", Timeout: 10 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,6 +34,14 @@ func TestSyncStoredFollowsAnotherManager(t *testing.T) {
 		go et.Watch(ctx, store.BucketHosts, func() { _ = f.SyncStored(ctx) })
 		fleets = append(fleets, f)
 	}
+	return fleets
+}
+
+// A host joined through one manager is followed by another sharing the
+// store (its watch), with its labels; removed there, it is dropped here.
+func TestSyncStoredFollowsAnotherManager(t *testing.T) {
+	fake := newFakeEngine(t, fakeOpts{name: "h1"})
+	fleets := watchingFleets(t)
 	a, b := fleets[0], fleets[1]
 	if _, err := a.Join(testCtx(t), hosts.Record{Name: "h1", URL: fake.URL}); err != nil {
 		t.Fatal(err)
@@ -64,22 +71,8 @@ func TestSyncStoredFollowsAnotherManager(t *testing.T) {
 // engine and keeps nothing of its own; both end up following the winner.
 // The same engine joined through both managers is no conflict.
 func TestJoinOneNameThroughTwoManagers(t *testing.T) {
-	srv := etcdtest.Start(t)
 	engines := []*fakeEngine{newFakeEngine(t, fakeOpts{name: "e1"}), newFakeEngine(t, fakeOpts{name: "e2"})}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	var fleets []*hosts.Fleet
-	for range 2 {
-		et, err := store.OpenEtcd(store.EtcdOptions{Endpoints: []string{srv.Endpoint}, Prefix: "/joins/", Timeout: 10 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { et.Close() })
-		f := hosts.NewFleet(et, testLogger(), nil)
-		t.Cleanup(f.Close)
-		go et.Watch(ctx, store.BucketHosts, func() { _ = f.SyncStored(ctx) })
-		fleets = append(fleets, f)
-	}
+	fleets := watchingFleets(t)
 	errs := make([]error, 2)
 	var wg sync.WaitGroup
 	for i, f := range fleets {

@@ -17,14 +17,12 @@ import (
 	"github.com/clocker/clocker/internal/store/etcdtest"
 )
 
-// Two managers' tables (each at its own address, each with its own
-// connection to one etcd) asked for one published port at once give it
-// to exactly one create; random ports picked at once are all different;
-// a failed create's port is free again at the other manager.
-func TestSharedTablesNeverClaimOnePortTwice(t *testing.T) {
+// sharedSteps are the create steps of two managers' tables over one
+// fleet (host h1), each at its own address with its own connection to one
+// etcd, claims kept a minute.
+func sharedSteps(t *testing.T) (*testFleet, []CreateStep) {
 	srv := etcdtest.Start(t)
 	f := newTestFleet(t, "h1")
-	h := f.host("h1")
 	var steps []CreateStep
 	for i, addr := range []string{"127.0.0.2", "127.0.0.3"} {
 		et, err := store.OpenEtcd(store.EtcdOptions{Endpoints: []string{srv.Endpoint}, Prefix: "/ingress/", Timeout: 10 * time.Second})
@@ -36,6 +34,16 @@ func TestSharedTablesNeverClaimOnePortTwice(t *testing.T) {
 		tab.Share(et, fmt.Sprintf("m%d", i), time.Minute)
 		steps = append(steps, NewCreateStep(tab))
 	}
+	return f, steps
+}
+
+// Two managers' tables (each at its own address, each with its own
+// connection to one etcd) asked for one published port at once give it
+// to exactly one create; random ports picked at once are all different;
+// a failed create's port is free again at the other manager.
+func TestSharedTablesNeverClaimOnePortTwice(t *testing.T) {
+	f, steps := sharedSteps(t)
+	h := f.host("h1")
 
 	p := strconv.Itoa(freePort(t))
 	fixed := `{"PortBindings":{"80/tcp":[{"HostPort":"` + p + `"}]}}`
@@ -105,20 +113,8 @@ func TestSharedTablesNeverClaimOnePortTwice(t *testing.T) {
 // other manager, which finds the claim names a container that is gone.
 // While the container is there, the port is not free anywhere.
 func TestSharedClaimOfARemovedContainer(t *testing.T) {
-	srv := etcdtest.Start(t)
-	f := newTestFleet(t, "h1")
+	f, steps := sharedSteps(t)
 	h := f.host("h1")
-	var steps []CreateStep
-	for i, addr := range []string{"127.0.0.2", "127.0.0.3"} {
-		et, err := store.OpenEtcd(store.EtcdOptions{Endpoints: []string{srv.Endpoint}, Prefix: "/ingress-rm/", Timeout: 10 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { et.Close() })
-		tab := f.table(addr, nil, false)
-		tab.Share(et, fmt.Sprintf("m%d", i), time.Minute)
-		steps = append(steps, NewCreateStep(tab))
-	}
 	p := strconv.Itoa(freePort(t))
 	fixed := `{"PortBindings":{"80/tcp":[{"HostPort":"` + p + `"}]}}`
 	c := newCreate(t, h, "web", "busybox", fixed, "")
