@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -235,6 +236,12 @@ func recreateThroughTheOther(t *testing.T, a, b string) {
 	body := `{"Image":"busybox","HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"18080"}]}}}`
 	for _, pair := range [][2]string{{a, a}, {a, b}, {b, a}} {
 		for i, m := range pair {
+			// The manager's cache has seen the removal (its engine's
+			// events): what is measured is the shared claims alone.
+			waitUntil(t, 5*time.Second, "the removal seen through "+m, func() bool {
+				var list []any
+				return decodeGet(t, m+"/v1.41/containers/json?all=1&filters="+url.QueryEscape(`{"name":["again"]}`), &list) == http.StatusOK && len(list) == 0
+			})
 			resp, err := quick.Post(m+"/v1.41/containers/create?name=again", "application/json", strings.NewReader(body))
 			if err != nil {
 				t.Fatalf("create %d through %s: %v", i, m, err)
