@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clocker/clocker/blueprint"
+	"github.com/clocker/clocker/frontdoor/reply"
 	"github.com/clocker/clocker/hosts/provision"
 	"github.com/clocker/clocker/internal/errdefs"
 	"github.com/clocker/clocker/internal/leader"
@@ -167,10 +168,7 @@ func toLeader(g *leader.Group, next http.Handler) http.Handler {
 		}
 		loc, err := leaderURL(m, ok, r)
 		if err != nil {
-			code := errdefs.Status(err)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(code)
-			_ = json.NewEncoder(w).Encode(map[string]any{"error": code, "message": err.Error()}) // Brooklyn's ApiError
+			reply.Error(w, r, errdefs.Status(err), err.Error())
 			return
 		}
 		http.Redirect(w, r, loc, http.StatusTemporaryRedirect)
